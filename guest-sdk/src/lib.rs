@@ -1,0 +1,314 @@
+//! Write an edgeserve model in Rust.
+//!
+//! Implement [`Model`] over typed tensors and finish with
+//! [`export_model!`]; the SDK does the WIT bindings, the byte conversion and
+//! the shape checks. Build with `cargo build --release --target
+//! wasm32-wasip2` and drop the `.wasm` into a model repository.
+//!
+//! ```ignore
+//! use edgeserve_guest::{DataType, Error, Model, ModelInfo, Request, Response, Spec};
+//!
+//! struct Doubler;
+//!
+//! impl Model for Doubler {
+//!     fn metadata() -> ModelInfo {
+//!         ModelInfo::new("doubler", "1")
+//!             .input(Spec::new("x", DataType::Fp32, &[-1]))
+//!             .output(Spec::new("y", DataType::Fp32, &[-1]))
+//!     }
+//!     fn predict(req: Request) -> Result<Response, Error> {
+//!         let x = req.tensor::<f32>("x")?;
+//!         let y: Vec<f32> = x.data.iter().map(|v| v * 2.0).collect();
+//!         Ok(Response::new().tensor("y", x.shape.clone(), y))
+//!     }
+//! }
+//!
+//! edgeserve_guest::export_model!(Doubler);
+//! ```
+
+mod element;
+mod request;
+mod response;
+
+/// Generated bindings for the `edgeserve:ml` WIT package (model world).
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "model",
+        pub_export_macro: true,
+        export_macro_name: "__export_model_world",
+        default_bindings_module: "edgeserve_guest::bindings",
+    });
+}
+
+use std::sync::OnceLock;
+
+pub use bindings::edgeserve::ml::types::Datatype as DataType;
+pub use element::Element;
+pub use request::{Request, Tensor};
+pub use response::Response;
+
+use bindings::edgeserve::ml::types as wit;
+
+/// The WIT package version this SDK builds for.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// A model: its metadata and its predict function.
+pub trait Model {
+    /// Name, version, platform and tensor specs. Called once per instance.
+    fn metadata() -> ModelInfo;
+    /// Runs one inference. Inputs have already been checked against
+    /// [`Model::metadata`]'s specs (names, datatypes, shapes, sizes).
+    fn predict(request: Request) -> Result<Response, Error>;
+}
+
+/// Declared name, datatype and shape of a tensor; `-1` in a shape means
+/// any size.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    /// Tensor name.
+    pub name: String,
+    /// Element type.
+    pub datatype: DataType,
+    /// Dimensions, `-1` for any.
+    pub shape: Vec<i64>,
+}
+
+impl Spec {
+    /// A spec.
+    pub fn new(name: &str, datatype: DataType, shape: &[i64]) -> Spec {
+        Spec {
+            name: name.to_string(),
+            datatype,
+            shape: shape.to_vec(),
+        }
+    }
+
+    fn matches(&self, shape: &[i64]) -> bool {
+        self.shape.len() == shape.len()
+            && self.shape.iter().zip(shape).all(|(&w, &g)| w < 0 || w == g)
+    }
+}
+
+/// What a model says about itself.
+#[derive(Clone, Debug)]
+pub struct ModelInfo {
+    /// Model name.
+    pub name: String,
+    /// Model version.
+    pub version: String,
+    /// Platform tag; `rust` by default.
+    pub platform: String,
+    /// Declared inputs (all required).
+    pub inputs: Vec<Spec>,
+    /// Declared outputs.
+    pub outputs: Vec<Spec>,
+}
+
+impl ModelInfo {
+    /// Metadata with no tensors yet.
+    pub fn new(name: &str, version: &str) -> ModelInfo {
+        ModelInfo {
+            name: name.to_string(),
+            version: version.to_string(),
+            platform: "rust".to_string(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        }
+    }
+
+    /// Adds an input.
+    pub fn input(mut self, spec: Spec) -> Self {
+        self.inputs.push(spec);
+        self
+    }
+
+    /// Adds an output.
+    pub fn output(mut self, spec: Spec) -> Self {
+        self.outputs.push(spec);
+        self
+    }
+
+    /// Sets the platform tag.
+    pub fn platform(mut self, platform: &str) -> Self {
+        self.platform = platform.to_string();
+        self
+    }
+}
+
+/// A model error; the host turns the kind into an HTTP status.
+#[derive(Clone, Debug)]
+pub struct Error {
+    kind: wit::ErrorKind,
+    message: String,
+}
+
+impl Error {
+    /// The request is wrong for this model (HTTP 400).
+    pub fn invalid_input(message: impl Into<String>) -> Error {
+        Error {
+            kind: wit::ErrorKind::InvalidInput,
+            message: message.into(),
+        }
+    }
+
+    /// The model failed (HTTP 500).
+    pub fn internal(message: impl Into<String>) -> Error {
+        Error {
+            kind: wit::ErrorKind::Internal,
+            message: message.into(),
+        }
+    }
+
+    /// The model cannot answer now (HTTP 503).
+    pub fn unavailable(message: impl Into<String>) -> Error {
+        Error {
+            kind: wit::ErrorKind::Unavailable,
+            message: message.into(),
+        }
+    }
+}
+
+/// Log lines that end up in the host's log, tagged with the model.
+pub mod log {
+    use crate::bindings::edgeserve::ml::logging::{Level, log};
+
+    /// Logs at debug level.
+    pub fn debug(message: &str) {
+        log(Level::Debug, message);
+    }
+    /// Logs at info level.
+    pub fn info(message: &str) {
+        log(Level::Info, message);
+    }
+    /// Logs at warn level.
+    pub fn warn(message: &str) {
+        log(Level::Warn, message);
+    }
+    /// Logs at error level.
+    pub fn error(message: &str) {
+        log(Level::Error, message);
+    }
+}
+
+/// The read-only configuration set in the version's manifest (`[config]`).
+pub mod config {
+    /// The value of `key`, if set.
+    pub fn get(key: &str) -> Option<String> {
+        crate::bindings::edgeserve::ml::config::get(key)
+    }
+
+    /// The value of `key` parsed as `T`, or `default` when unset.
+    pub fn parse_or<T: std::str::FromStr>(key: &str, default: T) -> Result<T, crate::Error> {
+        match get(key) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| {
+                crate::Error::internal(format!("config value {key}={v:?} cannot be parsed"))
+            }),
+        }
+    }
+
+    /// All keys that are set, sorted.
+    pub fn keys() -> Vec<String> {
+        crate::bindings::edgeserve::ml::config::keys()
+    }
+}
+
+#[doc(hidden)]
+pub mod __private {
+    use super::*;
+
+    fn info<M: Model>() -> &'static ModelInfo {
+        static INFO: OnceLock<ModelInfo> = OnceLock::new();
+        INFO.get_or_init(M::metadata)
+    }
+
+    fn spec_to_wit(s: &Spec) -> wit::TensorSpec {
+        wit::TensorSpec {
+            name: s.name.clone(),
+            datatype: s.datatype,
+            shape: s.shape.clone(),
+        }
+    }
+
+    pub fn metadata<M: Model>() -> wit::ModelMetadata {
+        let m = info::<M>();
+        wit::ModelMetadata {
+            name: m.name.clone(),
+            version: m.version.clone(),
+            platform: m.platform.clone(),
+            inputs: m.inputs.iter().map(spec_to_wit).collect(),
+            outputs: m.outputs.iter().map(spec_to_wit).collect(),
+        }
+    }
+
+    pub fn predict<M: Model>(
+        req: wit::InferenceRequest,
+    ) -> Result<wit::InferenceResponse, wit::Error> {
+        let info = info::<M>();
+        check_inputs(info, &req).map_err(|e| wit::Error {
+            kind: e.kind,
+            message: e.message,
+        })?;
+        let request = Request::from_wit(req);
+        match M::predict(request) {
+            Ok(resp) => Ok(resp.into_wit()),
+            Err(e) => Err(wit::Error {
+                kind: e.kind,
+                message: e.message,
+            }),
+        }
+    }
+
+    fn check_inputs(info: &ModelInfo, req: &wit::InferenceRequest) -> Result<(), Error> {
+        for spec in &info.inputs {
+            let Some(t) = req.inputs.iter().find(|t| t.name == spec.name) else {
+                return Err(Error::invalid_input(format!(
+                    "missing input '{}'",
+                    spec.name
+                )));
+            };
+            if t.datatype != spec.datatype {
+                return Err(Error::invalid_input(format!(
+                    "input '{}' must be {:?}, got {:?}",
+                    spec.name, spec.datatype, t.datatype
+                )));
+            }
+            if !spec.matches(&t.shape) {
+                return Err(Error::invalid_input(format!(
+                    "input '{}' has shape {:?}, expected {:?}",
+                    spec.name, t.shape, spec.shape
+                )));
+            }
+            request::check_size(t)?;
+        }
+        Ok(())
+    }
+}
+
+/// Exports a type implementing [`Model`] as the component's `inference`
+/// interface.
+#[macro_export]
+macro_rules! export_model {
+    ($model:ty) => {
+        struct __EdgeserveExport;
+
+        impl $crate::bindings::exports::edgeserve::ml::inference::Guest for __EdgeserveExport {
+            fn metadata() -> $crate::bindings::edgeserve::ml::types::ModelMetadata {
+                $crate::__private::metadata::<$model>()
+            }
+
+            fn predict(
+                request: $crate::bindings::edgeserve::ml::types::InferenceRequest,
+            ) -> ::core::result::Result<
+                $crate::bindings::edgeserve::ml::types::InferenceResponse,
+                $crate::bindings::edgeserve::ml::types::Error,
+            > {
+                $crate::__private::predict::<$model>(request)
+            }
+        }
+
+        $crate::bindings::__export_model_world!(__EdgeserveExport with_types_in $crate::bindings);
+    };
+}

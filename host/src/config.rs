@@ -1,0 +1,197 @@
+//! Server configuration: plain data read from a TOML file, with command-line
+//! flags (and their environment variables) laid over it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::units::{ByteSize, HumanDuration};
+
+/// Everything `edgeserve serve` needs.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// The data-plane listener.
+    pub server: ServerConfig,
+    /// Where models come from.
+    pub repository: RepositoryConfig,
+    /// The WebAssembly engine.
+    pub runtime: RuntimeConfig,
+    /// Limits for models whose manifest does not set them.
+    pub model_defaults: ModelDefaults,
+}
+
+/// The data-plane listener.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest request body accepted (413 beyond).
+    pub max_body: ByteSize,
+    /// Time a client has to send the request headers.
+    pub header_read_timeout: HumanDuration,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_timeout: HumanDuration,
+    /// PEM certificate chain; TLS is on when this and `tls_key` are set.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body: ByteSize(32 << 20),
+            header_read_timeout: HumanDuration(Duration::from_secs(10)),
+            shutdown_timeout: HumanDuration(Duration::from_secs(30)),
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+/// Where models come from.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RepositoryConfig {
+    /// The model repository folder (one folder per model, one per version).
+    pub path: Option<PathBuf>,
+}
+
+/// The WebAssembly engine.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Use the pooling instance allocator (fast instantiation).
+    pub pooling: bool,
+    /// Instances that may exist at once across all models (pool slots).
+    pub instance_slots: u32,
+    /// The largest memory any model may be given.
+    pub max_memory: ByteSize,
+    /// The largest table any model may grow.
+    pub max_table_elements: u32,
+    /// Epoch tick; deadlines are checked at this granularity.
+    pub epoch_tick: HumanDuration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            pooling: true,
+            instance_slots: 1000,
+            max_memory: ByteSize(1 << 30),
+            max_table_elements: 100_000,
+            epoch_tick: HumanDuration(Duration::from_millis(2)),
+        }
+    }
+}
+
+/// How a model's instances live.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// A new store and instance for every request.
+    Fresh,
+    /// A bounded pool of warm instances reused across requests.
+    Pooled,
+}
+
+/// Limits for models whose manifest does not set them.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelDefaults {
+    /// Isolation mode.
+    pub isolation: Isolation,
+    /// Linear memory cap per instance.
+    pub memory: ByteSize,
+    /// Wall-clock deadline per call.
+    pub deadline: HumanDuration,
+    /// Warm instances kept per version (pooled isolation).
+    pub pool_size: u32,
+    /// Calls after which a warm instance is replaced.
+    pub max_uses: u32,
+    /// Requests a version runs at once; more get 503.
+    pub max_concurrency: u32,
+}
+
+impl Default for ModelDefaults {
+    fn default() -> Self {
+        ModelDefaults {
+            isolation: Isolation::Pooled,
+            memory: ByteSize(128 << 20),
+            deadline: HumanDuration(Duration::from_secs(2)),
+            pool_size: 16,
+            max_uses: 10_000,
+            max_concurrency: 256,
+        }
+    }
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ServeConfig {
+    /// Reads a TOML config file; unknown keys are errors.
+    pub fn from_file(path: &Path) -> Result<ServeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_full_file_and_rejects_unknown_keys() {
+        let cfg: ServeConfig = toml::from_str(
+            r#"
+            [server]
+            listen = "0.0.0.0:9000"
+            max_body = "1MiB"
+            [repository]
+            path = "/models"
+            [runtime]
+            instance_slots = 50
+            [model_defaults]
+            isolation = "fresh"
+            deadline = "250ms"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(cfg.server.listen.port(), 9000);
+        assert_eq!(cfg.server.max_body.0, 1 << 20);
+        assert_eq!(cfg.runtime.instance_slots, 50);
+        assert_eq!(cfg.model_defaults.isolation, Isolation::Fresh);
+        assert_eq!(cfg.model_defaults.deadline.0, Duration::from_millis(250));
+        assert!(toml::from_str::<ServeConfig>("[server]\nlisten_on = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,43 @@
+//! The Open Inference Protocol v2 (KServe v2) REST codec: JSON tensors and
+//! the binary tensor data extension, in both directions. Everything past
+//! this module sees only [`crate::tensor`] values.
+
+mod decode;
+mod encode;
+mod validate;
+
+pub use decode::{HEADER_LENGTH, decode_request};
+pub use encode::{EncodedResponse, encode_metadata, encode_response};
+pub(crate) use validate::select_outputs;
+pub use validate::{check_outputs, check_request};
+
+/// A request that does not follow the protocol or does not fit the model;
+/// always the client's fault (HTTP 400).
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// The body or header is not valid JSON of the expected shape.
+    #[error("malformed request: {0}")]
+    Json(String),
+    /// A datatype name is not one of the protocol's.
+    #[error("input '{input}': unknown datatype '{datatype}'")]
+    Datatype {
+        /// Input name.
+        input: String,
+        /// The name given.
+        datatype: String,
+    },
+    /// An input's data does not fit its datatype or shape.
+    #[error("input '{input}': {reason}")]
+    Input {
+        /// Input name.
+        input: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The binary section does not add up.
+    #[error("binary data: {0}")]
+    Binary(String),
+    /// The request does not fit the model's declared inputs or outputs.
+    #[error("{0}")]
+    Mismatch(String),
+}

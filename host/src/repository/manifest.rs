@@ -1,0 +1,171 @@
+//! The per-version manifest (`manifest.toml`) of a model repository.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::{Isolation, ModelDefaults};
+use crate::units::{ByteSize, HumanDuration};
+
+/// File name of a version's manifest.
+pub const MANIFEST_FILE: &str = "manifest.toml";
+/// Component file name used when the manifest does not name one.
+pub const DEFAULT_COMPONENT: &str = "model.wasm";
+
+/// What kind of component a version holds.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A model (the `model` world).
+    #[default]
+    Model,
+}
+
+/// A version's manifest as written.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Model name; must match the folder when given.
+    pub name: Option<String>,
+    /// Version; must match the folder when given.
+    pub version: Option<String>,
+    /// Component kind.
+    #[serde(default)]
+    pub kind: Kind,
+    /// One line about the model, shown in listings.
+    pub description: Option<String>,
+    /// Component file, relative to the version folder.
+    pub component: Option<String>,
+    /// Expected sha256 of the component (hex); loading fails on mismatch.
+    pub sha256: Option<String>,
+    /// Isolation mode.
+    pub isolation: Option<Isolation>,
+    /// Resource limits.
+    #[serde(default)]
+    pub limits: ManifestLimits,
+    /// Key/value configuration handed to the component.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// A request that must succeed before the version serves.
+    pub smoke_test: Option<SmokeTest>,
+}
+
+/// Resource limits in a manifest; unset ones come from the server defaults.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestLimits {
+    /// Linear memory cap per instance.
+    pub memory: Option<ByteSize>,
+    /// Wall-clock deadline per call.
+    pub deadline: Option<HumanDuration>,
+    /// Warm instances kept (pooled isolation).
+    pub pool_size: Option<u32>,
+    /// Calls after which a warm instance is replaced.
+    pub max_uses: Option<u32>,
+    /// Requests run at once; more get 503.
+    pub max_concurrency: Option<u32>,
+}
+
+/// A smoke-test request: an OIP JSON infer request, in a file or inline.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeTest {
+    /// Path of a JSON file, relative to the version folder.
+    pub request: Option<String>,
+    /// The JSON request itself.
+    pub inline: Option<String>,
+}
+
+/// Limits and behaviour of one loaded version, fully resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSettings {
+    /// Isolation mode.
+    pub isolation: Isolation,
+    /// Linear memory cap per instance, in bytes.
+    pub memory: ByteSize,
+    /// Wall-clock deadline per call.
+    pub deadline: Duration,
+    /// Warm instances kept (pooled isolation).
+    pub pool_size: u32,
+    /// Calls after which a warm instance is replaced.
+    pub max_uses: u32,
+    /// Requests run at once.
+    pub max_concurrency: u32,
+    /// Configuration handed to the component.
+    pub config: BTreeMap<String, String>,
+}
+
+impl ModelSettings {
+    /// Server defaults alone.
+    pub fn from_defaults(d: &ModelDefaults) -> Self {
+        ModelSettings {
+            isolation: d.isolation,
+            memory: d.memory,
+            deadline: d.deadline.0,
+            pool_size: d.pool_size,
+            max_uses: d.max_uses.max(1),
+            max_concurrency: d.max_concurrency.max(1),
+            config: BTreeMap::new(),
+        }
+    }
+}
+
+impl Manifest {
+    /// Reads and parses a manifest file.
+    pub fn read(path: &Path) -> Result<Manifest, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("invalid {}: {e}", path.display()))
+    }
+
+    /// Resolves limits against the server defaults.
+    pub fn settings(&self, d: &ModelDefaults) -> ModelSettings {
+        let l = &self.limits;
+        ModelSettings {
+            isolation: self.isolation.unwrap_or(d.isolation),
+            memory: l.memory.unwrap_or(d.memory),
+            deadline: l.deadline.unwrap_or(d.deadline).0,
+            pool_size: l.pool_size.unwrap_or(d.pool_size),
+            max_uses: l.max_uses.unwrap_or(d.max_uses).max(1),
+            max_concurrency: l.max_concurrency.unwrap_or(d.max_concurrency).max(1),
+            config: self.config.clone(),
+        }
+    }
+
+    /// The component file name.
+    pub fn component_file(&self) -> &str {
+        self.component.as_deref().unwrap_or(DEFAULT_COMPONENT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_resolves() {
+        let m: Manifest = toml::from_str(
+            r#"
+            isolation = "fresh"
+            [limits]
+            memory = "32MiB"
+            deadline = "100ms"
+            [config]
+            threshold = "0.5"
+            [smoke_test]
+            request = "smoke.json"
+            "#,
+        )
+        .unwrap();
+        let s = m.settings(&ModelDefaults::default());
+        assert_eq!(s.isolation, Isolation::Fresh);
+        assert_eq!(s.memory.0, 32 << 20);
+        assert_eq!(s.deadline, Duration::from_millis(100));
+        assert_eq!(s.pool_size, ModelDefaults::default().pool_size);
+        assert_eq!(s.config["threshold"], "0.5");
+        assert_eq!(m.component_file(), "model.wasm");
+        assert!(toml::from_str::<Manifest>("colour = 1").is_err());
+    }
+}

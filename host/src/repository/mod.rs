@@ -1,0 +1,239 @@
+//! The model repository: a folder per model, a folder per version (numbered,
+//! as in Triton), each with a component and a `manifest.toml`.
+//!
+//! ```text
+//! models/
+//!   iris/
+//!     1/  manifest.toml  model.wasm  smoke.json
+//!     2/  manifest.toml  model.wasm
+//! ```
+
+mod manifest;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use manifest::{
+    DEFAULT_COMPONENT, Kind, MANIFEST_FILE, Manifest, ManifestLimits, ModelSettings, SmokeTest,
+};
+
+use crate::config::ModelDefaults;
+use crate::protocol::{check_request, decode_request};
+use crate::runtime::{LoadError, LoadedModel, Runtime, digest};
+
+/// One version folder found in the repository.
+#[derive(Clone, Debug)]
+pub struct VersionSource {
+    /// Model name (the model folder).
+    pub name: String,
+    /// Version number (the version folder).
+    pub version: u64,
+    /// The version folder.
+    pub dir: PathBuf,
+}
+
+/// Why a version was not loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// The folder layout is wrong.
+    #[error("{0}")]
+    Layout(String),
+    /// The manifest is missing or invalid.
+    #[error("manifest: {0}")]
+    Manifest(String),
+    /// The component file cannot be read.
+    #[error("read: {0}")]
+    Read(String),
+    /// The component's sha256 differs from the manifest's.
+    #[error("digest: manifest says sha256 {expected}, component has {actual}")]
+    Digest {
+        /// From the manifest.
+        expected: String,
+        /// Of the file.
+        actual: String,
+    },
+    /// Compiling, linking or validating failed.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The smoke-test request failed.
+    #[error("smoke test: {0}")]
+    Smoke(String),
+}
+
+/// A version that was refused, and why.
+#[derive(Debug)]
+pub struct Refusal {
+    /// `name@version` or the path that was refused.
+    pub what: String,
+    /// Why.
+    pub error: RepoError,
+}
+
+/// Whether a name is usable in URLs and folders.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+fn sorted_dirs(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        out.push((name, entry.path()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Lists every version folder; malformed folders are returned as refusals.
+pub fn scan(root: &Path) -> Result<(Vec<VersionSource>, Vec<Refusal>), std::io::Error> {
+    let mut found = Vec::new();
+    let mut refused = Vec::new();
+    for (model, model_dir) in sorted_dirs(root)? {
+        if !valid_name(&model) {
+            refused.push(Refusal {
+                what: model_dir.display().to_string(),
+                error: RepoError::Layout(format!(
+                    "model folder name '{model}' must be letters, digits, '_', '-' or '.'"
+                )),
+            });
+            continue;
+        }
+        let versions = match sorted_dirs(&model_dir) {
+            Ok(v) => v,
+            Err(e) => {
+                refused.push(Refusal {
+                    what: model,
+                    error: RepoError::Read(e.to_string()),
+                });
+                continue;
+            }
+        };
+        for (version, dir) in versions {
+            match version.parse::<u64>() {
+                Ok(v) if v > 0 && !version.starts_with('0') => found.push(VersionSource {
+                    name: model.clone(),
+                    version: v,
+                    dir,
+                }),
+                _ => refused.push(Refusal {
+                    what: dir.display().to_string(),
+                    error: RepoError::Layout(format!(
+                        "version folder '{version}' of model '{model}' must be a positive integer"
+                    )),
+                }),
+            }
+        }
+    }
+    Ok((found, refused))
+}
+
+/// Loads one version folder: manifest, digest check, compile, world check,
+/// pre-instantiation, metadata and smoke test.
+pub async fn load_version(
+    runtime: &Runtime,
+    src: &VersionSource,
+    defaults: &ModelDefaults,
+) -> Result<LoadedModel, RepoError> {
+    let manifest = Manifest::read(&src.dir.join(MANIFEST_FILE)).map_err(RepoError::Manifest)?;
+    let version = src.version.to_string();
+    if manifest.name.as_deref().is_some_and(|n| n != src.name) {
+        return Err(RepoError::Manifest(format!(
+            "name '{}' does not match the folder '{}'",
+            manifest.name.as_deref().unwrap_or_default(),
+            src.name
+        )));
+    }
+    if manifest.version.as_deref().is_some_and(|v| v != version) {
+        return Err(RepoError::Manifest(format!(
+            "version '{}' does not match the folder '{version}'",
+            manifest.version.as_deref().unwrap_or_default()
+        )));
+    }
+    let path = src.dir.join(manifest.component_file());
+    let bytes =
+        std::fs::read(&path).map_err(|e| RepoError::Read(format!("{}: {e}", path.display())))?;
+    if let Some(expected) = &manifest.sha256 {
+        let actual = digest(&bytes);
+        if !expected.eq_ignore_ascii_case(&actual) {
+            return Err(RepoError::Digest {
+                expected: expected.clone(),
+                actual,
+            });
+        }
+    }
+    let settings = manifest.settings(defaults);
+    let model = LoadedModel::load(runtime, &src.name, &version, &bytes, settings).await?;
+    if let Some(smoke) = &manifest.smoke_test {
+        run_smoke_test(&model, smoke, &src.dir).await?;
+    }
+    Ok(model)
+}
+
+async fn run_smoke_test(
+    model: &LoadedModel,
+    smoke: &SmokeTest,
+    dir: &Path,
+) -> Result<(), RepoError> {
+    let text = match (&smoke.request, &smoke.inline) {
+        (Some(file), None) => {
+            let path = dir.join(file);
+            std::fs::read(&path)
+                .map_err(|e| RepoError::Smoke(format!("{}: {e}", path.display())))?
+        }
+        (None, Some(inline)) => inline.as_bytes().to_vec(),
+        _ => {
+            return Err(RepoError::Manifest(
+                "[smoke_test] needs exactly one of `request` (a file) or `inline`".into(),
+            ));
+        }
+    };
+    let mut req = decode_request(&text, None).map_err(|e| RepoError::Smoke(e.to_string()))?;
+    check_request(&model.metadata, &req).map_err(|e| RepoError::Smoke(e.to_string()))?;
+    model
+        .infer(&mut req, "smoke-test".into())
+        .await
+        .map_err(|e| RepoError::Smoke(e.to_string()))?;
+    Ok(())
+}
+
+/// Result of loading a whole repository.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Versions that loaded.
+    pub loaded: Vec<Arc<LoadedModel>>,
+    /// Versions that did not, with the reason.
+    pub refused: Vec<Refusal>,
+}
+
+/// Loads every version in the repository; a bad version is refused while
+/// the rest load.
+pub async fn load_repository(
+    runtime: &Runtime,
+    root: &Path,
+    defaults: &ModelDefaults,
+) -> Result<LoadReport, std::io::Error> {
+    let (sources, mut refused) = scan(root)?;
+    let mut loaded = Vec::new();
+    for src in sources {
+        match load_version(runtime, &src, defaults).await {
+            Ok(m) => loaded.push(Arc::new(m)),
+            Err(error) => refused.push(Refusal {
+                what: format!("{}@{}", src.name, src.version),
+                error,
+            }),
+        }
+    }
+    Ok(LoadReport { loaded, refused })
+}

@@ -1,0 +1,157 @@
+//! Host bindings for the `edgeserve:ml` WIT package, and conversions between
+//! the generated types and [`crate::tensor`].
+
+use crate::tensor::{
+    DataType, InferenceRequest, InferenceResponse, ModelMetadata, ParamValue, Parameters, Tensor,
+    TensorData, TensorSpec,
+};
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "model",
+    imports: { default: async },
+    exports: { default: async },
+});
+
+pub(crate) use edgeserve::ml::types as wit;
+
+/// The WIT package version this host implements.
+pub const WIT_VERSION: &str = "0.1.0";
+/// The exported interface a model component must provide.
+pub const MODEL_EXPORT: &str = "edgeserve:ml/inference@0.1.0";
+/// Prefix of every interface name of our package, any version.
+pub(crate) const PACKAGE_PREFIX: &str = "edgeserve:ml/";
+
+impl From<wit::Datatype> for DataType {
+    fn from(d: wit::Datatype) -> Self {
+        use wit::Datatype as W;
+        match d {
+            W::Boolean => DataType::Bool,
+            W::Uint8 => DataType::U8,
+            W::Uint16 => DataType::U16,
+            W::Uint32 => DataType::U32,
+            W::Uint64 => DataType::U64,
+            W::Int8 => DataType::I8,
+            W::Int16 => DataType::I16,
+            W::Int32 => DataType::I32,
+            W::Int64 => DataType::I64,
+            W::Fp16 => DataType::F16,
+            W::Fp32 => DataType::F32,
+            W::Fp64 => DataType::F64,
+            W::Bytes => DataType::Bytes,
+        }
+    }
+}
+
+impl From<DataType> for wit::Datatype {
+    fn from(d: DataType) -> Self {
+        use wit::Datatype as W;
+        match d {
+            DataType::Bool => W::Boolean,
+            DataType::U8 => W::Uint8,
+            DataType::U16 => W::Uint16,
+            DataType::U32 => W::Uint32,
+            DataType::U64 => W::Uint64,
+            DataType::I8 => W::Int8,
+            DataType::I16 => W::Int16,
+            DataType::I32 => W::Int32,
+            DataType::I64 => W::Int64,
+            DataType::F16 => W::Fp16,
+            DataType::F32 => W::Fp32,
+            DataType::F64 => W::Fp64,
+            DataType::Bytes => W::Bytes,
+        }
+    }
+}
+
+fn params_to_wit(params: &Parameters) -> Vec<wit::Parameter> {
+    params
+        .iter()
+        .map(|(name, v)| wit::Parameter {
+            name: name.clone(),
+            value: match v {
+                ParamValue::Text(s) => wit::ParamValue::Text(s.clone()),
+                ParamValue::Int(i) => wit::ParamValue::Integer(*i),
+                ParamValue::Float(f) => wit::ParamValue::Float(*f),
+                ParamValue::Bool(b) => wit::ParamValue::Boolean(*b),
+            },
+        })
+        .collect()
+}
+
+fn params_from_wit(params: Vec<wit::Parameter>) -> Parameters {
+    params
+        .into_iter()
+        .map(|p| {
+            let v = match p.value {
+                wit::ParamValue::Text(s) => ParamValue::Text(s),
+                wit::ParamValue::Integer(i) => ParamValue::Int(i),
+                wit::ParamValue::Float(f) => ParamValue::Float(f),
+                wit::ParamValue::Boolean(b) => ParamValue::Bool(b),
+            };
+            (p.name, v)
+        })
+        .collect()
+}
+
+fn tensor_to_wit(t: Tensor) -> wit::Tensor {
+    wit::Tensor {
+        name: t.name,
+        datatype: t.datatype.into(),
+        shape: t.shape,
+        data: match t.data {
+            TensorData::Raw(b) => wit::TensorData::Raw(b),
+            TensorData::Strings(s) => wit::TensorData::Strings(s),
+        },
+    }
+}
+
+fn tensor_from_wit(t: wit::Tensor) -> Tensor {
+    Tensor {
+        name: t.name,
+        datatype: t.datatype.into(),
+        shape: t.shape,
+        data: match t.data {
+            wit::TensorData::Raw(b) => TensorData::Raw(b),
+            wit::TensorData::Strings(s) => TensorData::Strings(s),
+        },
+    }
+}
+
+/// Builds the WIT request, moving the tensors (no copy of their data).
+pub(crate) fn request_to_wit(id: String, req: &mut InferenceRequest) -> wit::InferenceRequest {
+    wit::InferenceRequest {
+        id,
+        inputs: std::mem::take(&mut req.inputs)
+            .into_iter()
+            .map(tensor_to_wit)
+            .collect(),
+        outputs: req.outputs.iter().map(|o| o.name.clone()).collect(),
+        parameters: params_to_wit(&req.parameters),
+    }
+}
+
+pub(crate) fn response_from_wit(r: wit::InferenceResponse) -> InferenceResponse {
+    InferenceResponse {
+        parameters: params_from_wit(r.parameters),
+        outputs: r.outputs.into_iter().map(tensor_from_wit).collect(),
+    }
+}
+
+fn spec_from_wit(s: wit::TensorSpec) -> TensorSpec {
+    TensorSpec {
+        name: s.name,
+        datatype: s.datatype.into(),
+        shape: s.shape,
+    }
+}
+
+pub(crate) fn metadata_from_wit(m: wit::ModelMetadata) -> ModelMetadata {
+    ModelMetadata {
+        name: m.name,
+        version: m.version,
+        platform: m.platform,
+        inputs: m.inputs.into_iter().map(spec_from_wit).collect(),
+        outputs: m.outputs.into_iter().map(spec_from_wit).collect(),
+    }
+}

@@ -1,0 +1,104 @@
+//! The one wasmtime [`Engine`] of the process: component model, cranelift,
+//! pooling allocator, epoch interruption driven by a ticker thread.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+use super::bindings::Model;
+use super::host_state::HostState;
+use crate::config::RuntimeConfig;
+
+/// The shared engine, the linker with every host import, and the ticker
+/// that advances the epoch for deadlines.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HostState>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+/// The engine could not be built with the given settings.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot configure the WebAssembly engine: {0}")]
+pub struct EngineError(String);
+
+impl Runtime {
+    /// Builds the engine and linker and starts the epoch ticker thread.
+    pub fn new(cfg: &RuntimeConfig) -> Result<Runtime, EngineError> {
+        let err = |e: wasmtime::Error| EngineError(format!("{e:#}"));
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .cranelift_opt_level(OptLevel::Speed)
+            .parallel_compilation(true);
+        if cfg.pooling {
+            let max_memory = cfg.max_memory.as_usize();
+            let mut pool = PoolingAllocationConfig::new();
+            pool.total_component_instances(cfg.instance_slots)
+                .total_core_instances(cfg.instance_slots.saturating_mul(4))
+                .total_memories(cfg.instance_slots.saturating_mul(2))
+                .total_tables(cfg.instance_slots.saturating_mul(4))
+                .total_stacks(cfg.instance_slots)
+                .max_core_instances_per_component(64)
+                .max_memories_per_component(8)
+                .max_tables_per_component(16)
+                .max_memory_size(max_memory)
+                .table_elements(cfg.max_table_elements as usize)
+                .max_component_instance_size(1 << 20)
+                .max_core_instance_size(1 << 20)
+                .linear_memory_keep_resident(64 * 1024)
+                .table_keep_resident(64 * 1024);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            // Each memory slot reserves only what the largest allowed memory
+            // needs (plus guard), not the default 4 GiB, so thousands of
+            // slots fit comfortably in the address space.
+            config.memory_reservation(max_memory as u64);
+            config.memory_guard_size(32 << 20);
+        }
+        let engine = Engine::new(&config).map_err(err)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(err)?;
+        Model::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(err)?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let tick = cfg.epoch_tick.0.max(Duration::from_micros(100));
+        {
+            let engine = engine.clone();
+            let stop = ticker_stop.clone();
+            std::thread::Builder::new()
+                .name("edgeserve-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(tick);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| EngineError(format!("cannot start the epoch ticker: {e}")))?;
+        }
+        Ok(Runtime {
+            engine,
+            linker,
+
+            ticker_stop,
+        })
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,303 @@
+//! Per-store host state: an empty WASI context (nothing ambient), the
+//! memory limiter, the call deadline, guest output capture and the
+//! `logging` / `config` imports.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use bytes::Bytes;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::edgeserve::ml::{config, logging};
+
+/// Most bytes of guest stdout+stderr kept per call; the rest is dropped.
+const OUTPUT_CAP: usize = 16 * 1024;
+/// Most bytes of `logging.log` messages forwarded per call.
+const LOG_BUDGET: usize = 16 * 1024;
+
+/// The resource limit a guest ran into, recorded so the error can say so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LimitHit {
+    /// Linear memory would have grown past the cap.
+    Memory,
+    /// A table would have grown past the cap.
+    Table,
+}
+
+/// Raised (as a trap) when a guest passes its deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("deadline exceeded")]
+pub(crate) struct DeadlineExceeded;
+
+/// Raised (as a trap) when a guest grows memory or a table past its cap.
+#[derive(Debug, thiserror::Error)]
+#[error("resource limit exceeded: {0:?}")]
+pub(crate) struct LimitExceeded(pub(crate) LimitHit);
+
+/// Memory and table caps of one store.
+pub(crate) struct Limits {
+    memory_bytes: usize,
+    table_elements: usize,
+}
+
+impl wasmtime::ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            return Err(LimitExceeded(LimitHit::Memory).into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.table_elements {
+            return Err(LimitExceeded(LimitHit::Table).into());
+        }
+        Ok(true)
+    }
+}
+
+/// Captured guest stdout/stderr: shared by the stream handles of one store,
+/// capped, drained into the host log after each call.
+#[derive(Clone, Default)]
+pub(crate) struct GuestOutput {
+    inner: Arc<Mutex<OutputBuf>>,
+}
+
+#[derive(Default)]
+struct OutputBuf {
+    bytes: Vec<u8>,
+    dropped: usize,
+}
+
+impl GuestOutput {
+    fn append(&self, data: &[u8]) {
+        let mut buf = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let room = OUTPUT_CAP.saturating_sub(buf.bytes.len());
+        let take = room.min(data.len());
+        buf.bytes.extend_from_slice(&data[..take]);
+        buf.dropped += data.len() - take;
+    }
+
+    /// Takes what was written since the last drain, and how many bytes were
+    /// dropped over the cap.
+    pub(crate) fn drain(&self) -> (Vec<u8>, usize) {
+        let mut buf = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        (
+            std::mem::take(&mut buf.bytes),
+            std::mem::take(&mut buf.dropped),
+        )
+    }
+}
+
+impl IsTerminal for GuestOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl OutputStream for GuestOutput {
+    fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
+        self.append(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        // Always accept: output over the cap is dropped, never an error, so a
+        // chatty guest is not made to fail.
+        Ok(64 * 1024)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for GuestOutput {
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for GuestOutput {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.append(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// The data of every store edgeserve creates.
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limits: Limits,
+    /// When the current call must end.
+    pub(crate) deadline: Instant,
+    /// `name@version`, for log lines.
+    label: Arc<str>,
+    config: Arc<BTreeMap<String, String>>,
+    pub(crate) output: GuestOutput,
+    log_budget: usize,
+}
+
+impl HostState {
+    /// A fresh state with nothing ambient: no preopened directories, no
+    /// environment, no arguments, no network.
+    pub(crate) fn new(
+        label: Arc<str>,
+        config: Arc<BTreeMap<String, String>>,
+        memory_bytes: usize,
+        table_elements: usize,
+    ) -> Self {
+        let output = GuestOutput::default();
+        let wasi = WasiCtx::builder()
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: Limits {
+                memory_bytes,
+                table_elements,
+            },
+            deadline: Instant::now(),
+            label,
+            config,
+            output,
+            log_budget: LOG_BUDGET,
+        }
+    }
+
+    /// Prepares for the next call.
+    pub(crate) fn begin_call(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        self.log_budget = LOG_BUDGET;
+    }
+
+    /// Forwards captured stdout/stderr to the host log, a line per event.
+    pub(crate) fn flush_output(&self) {
+        let (bytes, dropped) = self.output.drain();
+        if !bytes.is_empty() {
+            for line in String::from_utf8_lossy(&bytes).lines() {
+                tracing::info!(target: "edgeserve::guest", model = %self.label, "{line}");
+            }
+        }
+        if dropped > 0 {
+            tracing::warn!(target: "edgeserve::guest", model = %self.label, dropped, "guest output over the {OUTPUT_CAP}-byte cap was dropped");
+        }
+    }
+
+    /// The last non-empty line of captured output, without draining it
+    /// (used to say why a guest trapped, e.g. a Rust panic message).
+    pub(crate) fn last_output_line(&self) -> Option<String> {
+        let buf = self
+            .output
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&buf.bytes)
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.chars().take(300).collect())
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl logging::Host for HostState {
+    async fn log(&mut self, level: logging::Level, message: String) {
+        if self.log_budget == 0 {
+            return;
+        }
+        let take = message.len().min(self.log_budget);
+        self.log_budget -= take;
+        let mut end = take;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let msg = &message[..end];
+        let label = &*self.label;
+        match level {
+            logging::Level::Trace => {
+                tracing::trace!(target: "edgeserve::guest", model = label, "{msg}")
+            }
+            logging::Level::Debug => {
+                tracing::debug!(target: "edgeserve::guest", model = label, "{msg}")
+            }
+            logging::Level::Info => {
+                tracing::info!(target: "edgeserve::guest", model = label, "{msg}")
+            }
+            logging::Level::Warn => {
+                tracing::warn!(target: "edgeserve::guest", model = label, "{msg}")
+            }
+            logging::Level::Error => {
+                tracing::error!(target: "edgeserve::guest", model = label, "{msg}")
+            }
+        }
+    }
+}
+
+impl config::Host for HostState {
+    async fn get(&mut self, key: String) -> Option<String> {
+        self.config.get(&key).cloned()
+    }
+
+    async fn keys(&mut self) -> Vec<String> {
+        self.config.keys().cloned().collect()
+    }
+}
+
+impl super::bindings::edgeserve::ml::types::Host for HostState {}

@@ -1,0 +1,343 @@
+//! A loaded model version: compiled once, pre-instantiated once, with its
+//! metadata and warm instances. Requests only instantiate and call.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use wasmtime::Store;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, InstancePre};
+
+use super::bindings::{
+    self, MODEL_EXPORT, ModelPre, PACKAGE_PREFIX, WIT_VERSION, metadata_from_wit, request_to_wit,
+    response_from_wit,
+};
+use super::engine::Runtime;
+use super::error::{InvokeError, LoadError, ModelErrorKind};
+use super::host_state::{DeadlineExceeded, HostState, LimitExceeded, LimitHit};
+use super::pool::{Instance, InstancePool};
+use crate::config::Isolation;
+use crate::protocol::check_outputs;
+use crate::repository::ModelSettings;
+use crate::tensor::{InferenceRequest, InferenceResponse, ModelMetadata};
+
+/// Deadline for the `metadata` call at load time.
+const METADATA_DEADLINE: Duration = Duration::from_secs(5);
+
+/// A compiled, linked, validated model version, shared by `Arc`.
+pub struct LoadedModel {
+    /// Model name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// `name@version`, for messages.
+    pub label: Arc<str>,
+    /// sha256 of the component bytes, hex.
+    pub digest: String,
+    /// Resolved limits.
+    pub settings: ModelSettings,
+    /// What the model says about itself.
+    pub metadata: ModelMetadata,
+    /// When it finished loading.
+    pub loaded_at: std::time::SystemTime,
+    engine: wasmtime::Engine,
+    pre: ModelPre<HostState>,
+    config: Arc<std::collections::BTreeMap<String, String>>,
+    pool: Option<InstancePool>,
+    permits: Semaphore,
+}
+
+impl std::fmt::Debug for LoadedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModel")
+            .field("label", &self.label)
+            .field("digest", &self.digest)
+            .finish_non_exhaustive()
+    }
+}
+
+/// sha256 of a component, hex.
+pub fn digest(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Checks that a component exports our model interface at our WIT version
+/// and imports nothing but WASI and our own interfaces.
+pub fn check_world(engine: &wasmtime::Engine, component: &Component) -> Result<(), LoadError> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+    if !exports.iter().any(|n| n == MODEL_EXPORT) {
+        let ours: Vec<&String> = exports
+            .iter()
+            .filter(|n| n.starts_with(PACKAGE_PREFIX))
+            .collect();
+        return Err(LoadError::World(if ours.is_empty() {
+            format!(
+                "the component does not export {MODEL_EXPORT}, so it is not an edgeserve model \
+                 (it exports: {})",
+                if exports.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    exports.join(", ")
+                }
+            )
+        } else {
+            format!(
+                "the component was built for another version of the edgeserve WIT package \
+                 (it exports {}); this host runs edgeserve:ml@{WIT_VERSION}: rebuild it against \
+                 this host's wit/ (guest SDK {WIT_VERSION})",
+                ours.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }));
+    }
+    for (name, item) in ty.imports(engine) {
+        let ok = name.starts_with("wasi:")
+            || (name.starts_with(PACKAGE_PREFIX) && name.ends_with(&format!("@{WIT_VERSION}")));
+        if !ok || !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
+            return Err(LoadError::World(format!(
+                "the component imports '{name}', which edgeserve does not provide; a model may \
+                 import only edgeserve:ml/logging@{WIT_VERSION}, edgeserve:ml/config@{WIT_VERSION} \
+                 and WASI 0.2 interfaces"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl LoadedModel {
+    /// Compiles and validates a component and reads its metadata. Nothing
+    /// here runs on the request path.
+    pub async fn load(
+        runtime: &Runtime,
+        name: &str,
+        version: &str,
+        bytes: &[u8],
+        settings: ModelSettings,
+    ) -> Result<LoadedModel, LoadError> {
+        let digest = digest(bytes);
+        let component = Component::new(&runtime.engine, bytes)
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        check_world(&runtime.engine, &component)?;
+        let pre: InstancePre<HostState> = runtime
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = ModelPre::new(pre).map_err(|e| LoadError::World(format!("{e:#}")))?;
+        let label: Arc<str> = format!("{name}@{version}").into();
+        let pool = (settings.isolation == Isolation::Pooled && settings.pool_size > 0)
+            .then(|| InstancePool::new(settings.pool_size, settings.max_uses));
+        let mut model = LoadedModel {
+            name: name.to_string(),
+            version: version.to_string(),
+            label,
+            digest,
+            permits: Semaphore::new(settings.max_concurrency as usize),
+            config: Arc::new(settings.config.clone()),
+            settings,
+            metadata: ModelMetadata {
+                name: String::new(),
+                version: String::new(),
+                platform: String::new(),
+                inputs: vec![],
+                outputs: vec![],
+            },
+            loaded_at: std::time::SystemTime::now(),
+            engine: runtime.engine.clone(),
+            pre,
+            pool,
+        };
+        model.metadata = model.read_metadata().await?;
+        model.loaded_at = std::time::SystemTime::now();
+        Ok(model)
+    }
+
+    async fn read_metadata(&self) -> Result<ModelMetadata, LoadError> {
+        let fail = |e: InvokeError| LoadError::Metadata(e.to_string());
+        let mut inst = self.instantiate(METADATA_DEADLINE).await.map_err(fail)?;
+        inst.store
+            .data_mut()
+            .begin_call(Instant::now() + METADATA_DEADLINE);
+        let result = inst
+            .model
+            .edgeserve_ml_inference()
+            .call_metadata(&mut inst.store)
+            .await;
+        inst.store.data().flush_output();
+        let meta = result
+            .map(metadata_from_wit)
+            .map_err(|e| fail(self.classify(e, &inst.store, METADATA_DEADLINE)))?;
+        validate_metadata(&meta).map_err(LoadError::Metadata)?;
+        if let Some(pool) = &self.pool {
+            pool.give_back(inst);
+        }
+        Ok(meta)
+    }
+
+    fn new_store(&self, deadline: Duration) -> Store<HostState> {
+        let state = HostState::new(
+            self.label.clone(),
+            self.config.clone(),
+            self.settings.memory.as_usize(),
+            100_000,
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                Err(DeadlineExceeded.into())
+            } else {
+                Ok(wasmtime::UpdateDeadline::Yield(1))
+            }
+        });
+        store.data_mut().begin_call(Instant::now() + deadline);
+        store.set_epoch_deadline(1);
+        store
+    }
+
+    async fn instantiate(&self, deadline: Duration) -> Result<Instance, InvokeError> {
+        let mut store = self.new_store(deadline);
+        match self.pre.instantiate_async(&mut store).await {
+            Ok(model) => Ok(Instance {
+                store,
+                model,
+                uses: 0,
+            }),
+            Err(e)
+                if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                    .is_some() =>
+            {
+                Err(InvokeError::Busy {
+                    model: self.label.to_string(),
+                    reason: "no free instance slot".into(),
+                })
+            }
+            Err(e) => Err(match self.classify(e, &store, deadline) {
+                InvokeError::Trap { model, message } => InvokeError::Instantiate { model, message },
+                other => other,
+            }),
+        }
+    }
+
+    /// Turns a wasmtime error from a call into a typed error.
+    fn classify(
+        &self,
+        e: wasmtime::Error,
+        store: &Store<HostState>,
+        deadline: Duration,
+    ) -> InvokeError {
+        let model = self.label.to_string();
+        if e.downcast_ref::<DeadlineExceeded>().is_some() {
+            return InvokeError::Deadline { model, deadline };
+        }
+        if let Some(LimitExceeded(hit)) = e.downcast_ref::<LimitExceeded>() {
+            return match hit {
+                LimitHit::Memory => InvokeError::MemoryLimit {
+                    model,
+                    limit: self.settings.memory,
+                },
+                LimitHit::Table => InvokeError::Trap {
+                    model,
+                    message: "table grew past its limit".into(),
+                },
+            };
+        }
+        let mut message = match e.downcast_ref::<wasmtime::Trap>() {
+            Some(trap) => trap.to_string(),
+            None => format!("{e:#}")
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        };
+        if let Some(line) = store.data().last_output_line() {
+            message = format!("{message} (guest said: {line})");
+        }
+        InvokeError::Trap { model, message }
+    }
+
+    /// Runs one inference under this version's limits. The request's input
+    /// tensors are moved into the call.
+    pub async fn infer(
+        &self,
+        req: &mut InferenceRequest,
+        id: String,
+    ) -> Result<InferenceResponse, InvokeError> {
+        let _permit = self.permits.try_acquire().map_err(|_| InvokeError::Busy {
+            model: self.label.to_string(),
+            reason: format!("{} requests in flight", self.settings.max_concurrency),
+        })?;
+        let deadline = self.settings.deadline;
+        let mut inst = match self.pool.as_ref().and_then(InstancePool::take) {
+            Some(inst) => inst,
+            None => self.instantiate(deadline).await?,
+        };
+        inst.store.data_mut().begin_call(Instant::now() + deadline);
+        inst.store.set_epoch_deadline(1);
+        let wit_req = request_to_wit(id, req);
+        let result = inst
+            .model
+            .edgeserve_ml_inference()
+            .call_predict(&mut inst.store, &wit_req)
+            .await;
+        inst.store.data().flush_output();
+        let outcome = match result {
+            Ok(Ok(resp)) => {
+                let resp = response_from_wit(resp);
+                check_outputs(&resp)
+                    .map(|()| resp)
+                    .map_err(|message| InvokeError::BadOutput {
+                        model: self.label.to_string(),
+                        message,
+                    })
+            }
+            Ok(Err(err)) => Err(InvokeError::Model {
+                model: self.label.to_string(),
+                kind: match err.kind {
+                    bindings::wit::ErrorKind::InvalidInput => ModelErrorKind::InvalidInput,
+                    bindings::wit::ErrorKind::Internal => ModelErrorKind::Internal,
+                    bindings::wit::ErrorKind::Unavailable => ModelErrorKind::Unavailable,
+                },
+                message: err.message,
+            }),
+            // A trapped instance is never reused.
+            Err(e) => return Err(self.classify(e, &inst.store, deadline)),
+        };
+        if let Some(pool) = &self.pool {
+            pool.give_back(inst);
+        }
+        outcome
+    }
+
+    /// Warm instances idle now (0 for fresh isolation).
+    pub fn idle_instances(&self) -> usize {
+        self.pool.as_ref().map_or(0, InstancePool::idle)
+    }
+}
+
+fn validate_metadata(m: &ModelMetadata) -> Result<(), String> {
+    for (what, specs) in [("input", &m.inputs), ("output", &m.outputs)] {
+        for (i, s) in specs.iter().enumerate() {
+            if s.name.is_empty() {
+                return Err(format!("an {what} has an empty name"));
+            }
+            if specs[..i].iter().any(|o| o.name == s.name) {
+                return Err(format!("{what} '{}' is declared twice", s.name));
+            }
+            if s.shape.iter().any(|&d| d < -1) {
+                return Err(format!(
+                    "{what} '{}' has an invalid shape {:?}",
+                    s.name, s.shape
+                ));
+            }
+        }
+    }
+    if m.outputs.is_empty() {
+        return Err("the model declares no outputs".into());
+    }
+    Ok(())
+}

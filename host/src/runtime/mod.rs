@@ -1,0 +1,14 @@
+//! The WebAssembly side: one engine, loaded versions, sandboxed calls.
+
+mod bindings;
+mod engine;
+mod error;
+mod host_state;
+mod loaded;
+mod pool;
+
+pub use bindings::{MODEL_EXPORT, WIT_VERSION};
+pub use engine::{EngineError, Runtime};
+pub use error::{InvokeError, LoadError, ModelErrorKind};
+pub use loaded::check_world;
+pub use loaded::{LoadedModel, digest};

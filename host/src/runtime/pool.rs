@@ -1,0 +1,51 @@
+//! Warm instances of one loaded version (pooled isolation): a lock-free
+//! bounded queue, checked out per request and returned when healthy.
+
+use crossbeam_queue::ArrayQueue;
+use wasmtime::Store;
+
+use super::bindings::Model;
+use super::host_state::HostState;
+
+/// One instantiated model with its store.
+pub(crate) struct Instance {
+    pub(crate) store: Store<HostState>,
+    pub(crate) model: Model,
+    pub(crate) uses: u32,
+}
+
+/// Idle warm instances; at most `capacity` are kept.
+pub(crate) struct InstancePool {
+    idle: ArrayQueue<Instance>,
+    max_uses: u32,
+}
+
+impl InstancePool {
+    /// An empty pool. `capacity` of zero keeps nothing (every call fresh).
+    pub(crate) fn new(capacity: u32, max_uses: u32) -> Self {
+        InstancePool {
+            idle: ArrayQueue::new(capacity.max(1) as usize),
+            max_uses: max_uses.max(1),
+        }
+    }
+
+    /// An idle instance, if any.
+    pub(crate) fn take(&self) -> Option<Instance> {
+        self.idle.pop()
+    }
+
+    /// Returns an instance after a successful call; it is dropped instead
+    /// when it has served `max_uses` calls or the pool is full.
+    pub(crate) fn give_back(&self, mut inst: Instance) {
+        inst.uses += 1;
+        if inst.uses < self.max_uses {
+            // A full queue hands the instance back; dropping it frees the slot.
+            let _ = self.idle.push(inst);
+        }
+    }
+
+    /// Idle instances now.
+    pub(crate) fn idle(&self) -> usize {
+        self.idle.len()
+    }
+}

@@ -1,0 +1,129 @@
+//! Accept loop: plain TCP or TLS, HTTP/1.1 with keep-alive and HTTP/2
+//! (h2c by prior knowledge, or ALPN over TLS), bounded header read time,
+//! and graceful shutdown that drains in-flight requests.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use super::AppState;
+use super::routes::handle;
+
+/// Listener behaviour.
+#[derive(Clone, Debug)]
+pub struct ListenerOptions {
+    /// Time a client has to send request headers (and finish a TLS
+    /// handshake).
+    pub header_read_timeout: Duration,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_timeout: Duration,
+    /// TLS settings; plain TCP when `None`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Serves connections until `shutdown` resolves, then stops accepting and
+/// waits up to `shutdown_timeout` for in-flight requests. Returns whether
+/// every connection finished in time.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    opts: ListenerOptions,
+    shutdown: impl Future<Output = ()>,
+) -> bool {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(opts.header_read_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256);
+    let builder = Arc::new(builder);
+    let tls = opts.tls.clone().map(TlsAcceptor::from);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let service = service_fn(move |req| {
+            let state = state.clone();
+            async move { Ok::<_, std::convert::Infallible>(handle(state, req).await) }
+        });
+        let builder = builder.clone();
+        match &tls {
+            None => {
+                let conn = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let timeout = opts.header_read_timeout;
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .into_owned();
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+
+    drop(listener);
+    state.ready.store(false, Ordering::Release);
+    tracing::info!("shutting down: no new connections, draining in-flight requests");
+    match tokio::time::timeout(opts.shutdown_timeout, graceful.shutdown()).await {
+        Ok(()) => {
+            tracing::info!("all connections drained");
+            true
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?opts.shutdown_timeout, "shutdown timeout passed with requests still in flight");
+            false
+        }
+    }
+}

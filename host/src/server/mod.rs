@@ -1,0 +1,59 @@
+//! The data plane: listener (plain or TLS, HTTP/1.1 and HTTP/2) and the
+//! Open Inference Protocol routes.
+
+mod error;
+mod listener;
+mod routes;
+mod tls;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+pub use error::ApiError;
+pub use listener::{ListenerOptions, serve};
+pub use routes::handle;
+pub use tls::{TlsError, load_tls_config};
+
+use crate::registry::Registry;
+use crate::units::ByteSize;
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// The deployment table.
+    pub registry: Arc<Registry>,
+    /// Largest request body, in bytes.
+    pub max_body: usize,
+    max_body_display: String,
+    /// Whether `/v2/health/ready` says ready (false while draining).
+    pub ready: AtomicBool,
+    next_id: AtomicU64,
+    id_prefix: String,
+}
+
+impl AppState {
+    /// State for a registry and a body limit.
+    pub fn new(registry: Arc<Registry>, max_body: ByteSize) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        AppState {
+            registry,
+            max_body: max_body.as_usize(),
+            max_body_display: max_body.to_string(),
+            ready: AtomicBool::new(true),
+            next_id: AtomicU64::new(1),
+            id_prefix: format!("{:x}", (nanos as u64) ^ u64::from(std::process::id())),
+        }
+    }
+
+    /// A process-unique id for requests that bring none.
+    pub fn next_request_id(&self) -> String {
+        format!(
+            "{}-{}",
+            self.id_prefix,
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}

@@ -1,0 +1,244 @@
+//! The Open Inference Protocol v2 REST routes.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::protocol::{
+    HEADER_LENGTH, check_request, decode_request, encode_metadata, encode_response, select_outputs,
+};
+
+/// The routes of the data plane.
+enum Route<'a> {
+    Live,
+    Ready,
+    ServerMetadata,
+    ModelMetadata(&'a str, Option<&'a str>),
+    ModelReady(&'a str, Option<&'a str>),
+    Infer(&'a str, Option<&'a str>),
+}
+
+fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiError> {
+    let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let (route, allowed) = match segs.as_slice() {
+        ["v2", "health", "live"] => (Route::Live, Method::GET),
+        ["v2", "health", "ready"] => (Route::Ready, Method::GET),
+        ["v2"] => (Route::ServerMetadata, Method::GET),
+        ["v2", "models", name] => (Route::ModelMetadata(name, None), Method::GET),
+        ["v2", "models", name, "versions", v] => (Route::ModelMetadata(name, Some(v)), Method::GET),
+        ["v2", "models", name, "ready"] => (Route::ModelReady(name, None), Method::GET),
+        ["v2", "models", name, "versions", v, "ready"] => {
+            (Route::ModelReady(name, Some(v)), Method::GET)
+        }
+        ["v2", "models", name, "infer"] => (Route::Infer(name, None), Method::POST),
+        ["v2", "models", name, "versions", v, "infer"] => {
+            (Route::Infer(name, Some(v)), Method::POST)
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no route for {path}"),
+            ));
+        }
+    };
+    // HEAD is answered like GET (hyper drops the body).
+    if method == allowed || (allowed == Method::GET && method == Method::HEAD) {
+        Ok(route)
+    } else {
+        Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{path} takes {allowed}, not {method}"),
+        ))
+    }
+}
+
+fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body.into()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// Handles one request. Generic over the body so tests can drive it
+/// in-process.
+pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match dispatch(&state, req).await {
+        Ok(resp) => resp,
+        Err(err) => {
+            if err.status.is_server_error() {
+                tracing::warn!(status = err.status.as_u16(), error = %err.message, "request failed");
+            } else {
+                tracing::debug!(status = err.status.as_u16(), error = %err.message, "request refused");
+            }
+            err.into_response()
+        }
+    }
+}
+
+async fn dispatch<B>(state: &AppState, req: Request<B>) -> Result<Response<Full<Bytes>>, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let path = req.uri().path().to_string();
+    match route(req.method(), &path)? {
+        Route::Live => Ok(json(StatusCode::OK, r#"{"live":true}"#)),
+        Route::Ready => {
+            if state.ready.load(Ordering::Acquire) {
+                Ok(json(StatusCode::OK, r#"{"ready":true}"#))
+            } else {
+                Ok(json(StatusCode::SERVICE_UNAVAILABLE, r#"{"ready":false}"#))
+            }
+        }
+        Route::ServerMetadata => Ok(json(
+            StatusCode::OK,
+            serde_json::json!({
+                "name": "edgeserve",
+                "version": env!("CARGO_PKG_VERSION"),
+                "extensions": ["binary_tensor_data"],
+            })
+            .to_string(),
+        )),
+        Route::ModelMetadata(name, version) => {
+            let model = state.registry.resolve(name, version)?;
+            let versions = match version {
+                Some(v) => vec![v.to_string()],
+                None => state
+                    .registry
+                    .snapshot()
+                    .models
+                    .get(name)
+                    .map(|e| e.version_names())
+                    .unwrap_or_default(),
+            };
+            Ok(json(
+                StatusCode::OK,
+                encode_metadata(name, &versions, &model.metadata),
+            ))
+        }
+        Route::ModelReady(name, version) => {
+            let model = state.registry.resolve(name, version)?;
+            Ok(json(
+                StatusCode::OK,
+                serde_json::json!({"name": name, "version": model.version, "ready": true})
+                    .to_string(),
+            ))
+        }
+        Route::Infer(name, version) => infer(state, name, version, req).await,
+    }
+}
+
+async fn infer<B>(
+    state: &AppState,
+    name: &str,
+    version: Option<&str>,
+    req: Request<B>,
+) -> Result<Response<Full<Bytes>>, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let model = state.registry.resolve(name, version)?;
+    let headers = req.headers();
+    if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
+        if enc.as_bytes() != b"identity" {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "Content-Encoding {} is not supported; send the body uncompressed",
+                    String::from_utf8_lossy(enc.as_bytes())
+                ),
+            ));
+        }
+    }
+    let header_len = match headers.get(HEADER_LENGTH) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "Inference-Header-Content-Length must be a non-negative integer",
+                    )
+                })?,
+        ),
+    };
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "request body is larger than the {} limit",
+                state.max_body_display
+            ),
+        )
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        if len > state.max_body as u64 {
+            return Err(too_large());
+        }
+    }
+    let body = Limited::new(req.into_body(), state.max_body)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                too_large()
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read request body: {e}"),
+                )
+            }
+        })?
+        .to_bytes();
+
+    let mut request = decode_request(&body, header_len)?;
+    drop(body);
+    check_request(&model.metadata, &request)?;
+    let id = request
+        .id
+        .clone()
+        .unwrap_or_else(|| state.next_request_id());
+    let mut response = model.infer(&mut request, id).await?;
+    select_outputs(&request, &mut response);
+    let encoded = encode_response(&model.name, &model.version, &request, &response);
+    let mut resp = Response::new(Full::new(Bytes::from(encoded.body)));
+    let h = resp.headers_mut();
+    match encoded.header_len {
+        Some(n) => {
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            h.insert(HEADER_LENGTH, HeaderValue::from(n));
+        }
+        None => {
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+    }
+    Ok(resp)
+}

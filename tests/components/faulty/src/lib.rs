@@ -1,0 +1,53 @@
+//! A model that misbehaves on purpose, as its manifest's `mode` says:
+//! `echo` (behaves), `loop` (never returns), `alloc` (allocates without
+//! bound), `panic`, `error` (returns an internal error), `bad-output`
+//! (returns data that does not fit its shape), `log` (logs and prints).
+//! A request may override the mode with a `mode` parameter.
+
+use edgeserve_guest::{DataType, Error, Model, ModelInfo, Request, Response, Spec, config, log};
+
+struct Faulty;
+
+impl Model for Faulty {
+    fn metadata() -> ModelInfo {
+        ModelInfo::new("faulty", "1")
+            .input(Spec::new("x", DataType::Fp32, &[-1]))
+            .output(Spec::new("y", DataType::Fp32, &[-1]))
+    }
+
+    fn predict(req: Request) -> Result<Response, Error> {
+        let mode = match req.parameter("mode") {
+            Some(edgeserve_guest::bindings::edgeserve::ml::types::ParamValue::Text(m)) => m.clone(),
+            _ => config::get("mode").unwrap_or_else(|| "echo".into()),
+        };
+        let x = req.tensor::<f32>("x")?;
+        match mode.as_str() {
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "alloc" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "panic" => panic!("faulty model panicked on purpose"),
+            "error" => Err(Error::internal("faulty model failed on purpose")),
+            "invalid" => Err(Error::invalid_input("faulty model rejects this input")),
+            "bad-output" => Ok(Response::new().tensor("y", vec![3], vec![1.0f32])),
+            "log" => {
+                log::info("hello from the faulty model");
+                println!("printed to stdout");
+                eprintln!("printed to stderr");
+                Ok(Response::new().tensor("y", x.shape.clone(), x.data))
+            }
+            _ => Ok(Response::new().tensor("y", x.shape.clone(), x.data)),
+        }
+    }
+}
+
+edgeserve_guest::export_model!(Faulty);
