@@ -1,1 +1,255 @@
-//! Shared test support.
+//! Test support for edgeserve's end-to-end tests: the guest components
+//! (built once by `build.rs`), throwaway model repositories, and real
+//! server processes on 127.0.0.1 with ports chosen at run time.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// Paths of the built guest components, one constant each.
+pub mod components {
+    include!(concat!(env!("OUT_DIR"), "/components.rs"));
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// A model repository in a temporary folder.
+pub struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    /// An empty repository.
+    pub fn new() -> Result<Repo> {
+        Ok(Repo {
+            dir: tempfile::tempdir()?,
+        })
+    }
+
+    /// The repository folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Adds `<model>/<version>/` with the component as `model.wasm` and the
+    /// given manifest text.
+    pub fn add(
+        &self,
+        model: &str,
+        version: &str,
+        component: &str,
+        manifest: &str,
+    ) -> Result<PathBuf> {
+        let dir = self.dir.path().join(model).join(version);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::copy(component, dir.join("model.wasm"))
+            .with_context(|| format!("copy {component}"))?;
+        std::fs::write(dir.join("manifest.toml"), manifest)?;
+        Ok(dir)
+    }
+
+    /// Adds an example model the way `scripts/serve-examples` lays it out:
+    /// its component, manifest and smoke-test request.
+    pub fn add_example(&self, model: &str, version: &str, component: &str) -> Result<PathBuf> {
+        let src = repo_root().join("examples").join(model);
+        let manifest = std::fs::read_to_string(src.join("manifest.toml"))?;
+        let dir = self.add(model, version, component, &manifest)?;
+        std::fs::copy(src.join("smoke.json"), dir.join("smoke.json"))?;
+        Ok(dir)
+    }
+
+    /// Writes a file inside a version folder.
+    pub fn write(&self, model: &str, version: &str, name: &str, contents: &[u8]) -> Result<()> {
+        let dir = self.dir.path().join(model).join(version);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join(name), contents)?;
+        Ok(())
+    }
+}
+
+/// A running `edgeserve serve` process.
+pub struct Server {
+    child: Child,
+    /// The address it listens on.
+    pub addr: String,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `bin serve --listen 127.0.0.1:0 <args>` and waits until it
+    /// listens (or fails).
+    pub fn start(bin: &str, args: &[&str]) -> Result<Server> {
+        Self::start_with_env(bin, args, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables.
+    pub fn start_with_env(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Server> {
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("EDGESERVE_LOG", "info,edgeserve=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().with_context(|| format!("spawn {bin}"))?;
+        let log = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Ok(mut l) = log.lock() {
+                        l.push_str(&line);
+                        l.push('\n');
+                    }
+                }
+            });
+        }
+        let started = Instant::now();
+        loop {
+            let text = log.lock().map(|l| l.clone()).unwrap_or_default();
+            if let Some(pos) = text.find("listening on ") {
+                let rest = &text[pos + "listening on ".len()..];
+                let url = rest.lines().next().unwrap_or_default().trim();
+                let (scheme, addr) = url.split_once("://").context("listening line")?;
+                return Ok(Server {
+                    child,
+                    addr: addr.to_string(),
+                    scheme: if scheme == "https" { "https" } else { "http" },
+                    log,
+                });
+            }
+            if let Some(status) = child.try_wait()? {
+                std::thread::sleep(Duration::from_millis(100));
+                let text = log.lock().map(|l| l.clone()).unwrap_or_default();
+                bail!("edgeserve exited with {status} before listening:\n{text}");
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                let _ = child.kill();
+                bail!("edgeserve did not listen within 120 s:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `scheme://addr/path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}://{}{}", self.scheme, self.addr, path)
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (e.g. `TERM`, `INT`, `KILL`).
+    pub fn signal(&self, sig: &str) -> Result<()> {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -{sig} failed");
+        Ok(())
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if start.elapsed() > timeout {
+                bail!("edgeserve did not exit within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Resident set size in KiB, from /proc.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the edgeserve binary with arguments and returns (exit code, stdout,
+/// stderr).
+pub fn run(bin: &str, args: &[&str]) -> Result<(i32, String, String)> {
+    let out = Command::new(bin)
+        .args(args)
+        .env("EDGESERVE_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// Reads a JSON reference file from the examples.
+pub fn reference(model: &str) -> Result<serde_json::Value> {
+    let path = repo_root()
+        .join("examples")
+        .join(model)
+        .join("reference.json");
+    Ok(serde_json::from_slice(&std::fs::read(&path)?)?)
+}

@@ -28,7 +28,7 @@ pub const CLASSES: [&str; 2] = ["negative", "positive"];
 pub const LOG_PRIOR: [f32; 2] = [-0.8622441, -0.54855084];
 
 /// The 5000 vocabulary tokens, sorted ascending by bytes.
-pub const VOCAB: [&str; 5000] = [
+pub static VOCAB: [&str; 5000] = [
     "'60s",
     "'70s",
     "'80s",
@@ -5032,7 +5032,7 @@ pub const VOCAB: [&str; 5000] = [
 ];
 
 /// ln P(token | class), `LOG_LIKELIHOOD[i][class]` for token `VOCAB[i]`.
-pub const LOG_LIKELIHOOD: [[f32; 2]; 5000] = [
+pub static LOG_LIKELIHOOD: [[f32; 2]; 5000] = [
     [-9.591499, -9.312566],
     [-9.121495, -9.718031],
     [-10.50779, -10.123496],

@@ -268,14 +268,14 @@ def main() -> None:
         "pub const LOG_PRIOR: [f32; 2] = [" + ", ".join(f32_literal(v) for v in log_prior32) + "];",
         "",
         f"/// The {len(vocab)} vocabulary tokens, sorted ascending by bytes.",
-        f"pub const VOCAB: [&str; {len(vocab)}] = [",
+        f"pub static VOCAB: [&str; {len(vocab)}] = [",
     ]
     body = [f'    "{t}",' for t in vocab]
     body += [
         "];",
         "",
         "/// ln P(token | class), `LOG_LIKELIHOOD[i][class]` for token `VOCAB[i]`.",
-        f"pub const LOG_LIKELIHOOD: [[f32; 2]; {len(vocab)}] = [",
+        f"pub static LOG_LIKELIHOOD: [[f32; 2]; {len(vocab)}] = [",
     ]
     body += ["    [" + ", ".join(f32_literal(v) for v in row) + "]," for row in log_lik32]
     body += ["];", ""]

@@ -219,33 +219,38 @@ impl HostState {
         self.log_budget = LOG_BUDGET;
     }
 
-    /// Forwards captured stdout/stderr to the host log, a line per event.
-    pub(crate) fn flush_output(&self) {
+    /// Forwards captured stdout/stderr to the host log, a line per event,
+    /// and returns the last non-empty line (it often says why a guest
+    /// trapped, e.g. a Rust panic message).
+    pub(crate) fn flush_output(&self) -> Option<String> {
         let (bytes, dropped) = self.output.drain();
-        if !bytes.is_empty() {
-            for line in String::from_utf8_lossy(&bytes).lines() {
-                tracing::info!(target: "edgeserve::guest", model = %self.label, "{line}");
-            }
+        let text = String::from_utf8_lossy(&bytes);
+        for line in text.lines() {
+            tracing::info!(target: "edgeserve::guest", model = %self.label, "{line}");
         }
         if dropped > 0 {
             tracing::warn!(target: "edgeserve::guest", model = %self.label, dropped, "guest output over the {OUTPUT_CAP}-byte cap was dropped");
         }
+        last_words(&text)
     }
+}
 
-    /// The last non-empty line of captured output, without draining it
-    /// (used to say why a guest trapped, e.g. a Rust panic message).
-    pub(crate) fn last_output_line(&self) -> Option<String> {
-        let buf = self
-            .output
-            .inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        String::from_utf8_lossy(&buf.bytes)
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .map(|l| l.chars().take(300).collect())
-    }
+/// What a guest's output says about how it ended: a Rust panic's location
+/// and message when there is one, otherwise the last meaningful line.
+fn last_words(text: &str) -> Option<String> {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
+    let said = match lines.iter().rposition(|l| l.contains(" panicked at ")) {
+        Some(i) => match lines.get(i + 1) {
+            Some(msg) => format!("{} {msg}", lines[i]),
+            None => lines[i].to_string(),
+        },
+        None => lines.last()?.to_string(),
+    };
+    Some(said.chars().take(300).collect())
 }
 
 impl WasiView for HostState {
@@ -301,3 +306,19 @@ impl config::Host for HostState {
 }
 
 impl super::bindings::edgeserve::ml::types::Host for HostState {}
+
+#[cfg(test)]
+mod tests {
+    use super::last_words;
+
+    #[test]
+    fn finds_the_panic_message() {
+        let out = "starting\nthread '<unnamed>' panicked at src/lib.rs:40:24:\nboom\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(
+            last_words(out).unwrap(),
+            "thread '<unnamed>' panicked at src/lib.rs:40:24: boom"
+        );
+        assert_eq!(last_words("a\nb\n\n").unwrap(), "b");
+        assert_eq!(last_words(""), None);
+    }
+}

@@ -167,10 +167,10 @@ impl LoadedModel {
             .edgeserve_ml_inference()
             .call_metadata(&mut inst.store)
             .await;
-        inst.store.data().flush_output();
+        let last_line = inst.store.data().flush_output();
         let meta = result
             .map(metadata_from_wit)
-            .map_err(|e| fail(self.classify(e, &inst.store, METADATA_DEADLINE)))?;
+            .map_err(|e| fail(self.classify(e, last_line, METADATA_DEADLINE)))?;
         validate_metadata(&meta).map_err(LoadError::Metadata)?;
         if let Some(pool) = &self.pool {
             pool.give_back(inst);
@@ -216,10 +216,14 @@ impl LoadedModel {
                     reason: "no free instance slot".into(),
                 })
             }
-            Err(e) => Err(match self.classify(e, &store, deadline) {
-                InvokeError::Trap { model, message } => InvokeError::Instantiate { model, message },
-                other => other,
-            }),
+            Err(e) => Err(
+                match self.classify(e, store.data().flush_output(), deadline) {
+                    InvokeError::Trap { model, message } => {
+                        InvokeError::Instantiate { model, message }
+                    }
+                    other => other,
+                },
+            ),
         }
     }
 
@@ -227,7 +231,7 @@ impl LoadedModel {
     fn classify(
         &self,
         e: wasmtime::Error,
-        store: &Store<HostState>,
+        last_line: Option<String>,
         deadline: Duration,
     ) -> InvokeError {
         let model = self.label.to_string();
@@ -254,7 +258,7 @@ impl LoadedModel {
                 .unwrap_or_default()
                 .to_string(),
         };
-        if let Some(line) = store.data().last_output_line() {
+        if let Some(line) = last_line {
             message = format!("{message} (guest said: {line})");
         }
         InvokeError::Trap { model, message }
@@ -284,7 +288,7 @@ impl LoadedModel {
             .edgeserve_ml_inference()
             .call_predict(&mut inst.store, &wit_req)
             .await;
-        inst.store.data().flush_output();
+        let last_line = inst.store.data().flush_output();
         let outcome = match result {
             Ok(Ok(resp)) => {
                 let resp = response_from_wit(resp);
@@ -305,7 +309,7 @@ impl LoadedModel {
                 message: err.message,
             }),
             // A trapped instance is never reused.
-            Err(e) => return Err(self.classify(e, &inst.store, deadline)),
+            Err(e) => return Err(self.classify(e, last_line, deadline)),
         };
         if let Some(pool) = &self.pool {
             pool.give_back(inst);

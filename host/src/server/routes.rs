@@ -153,16 +153,16 @@ where
 {
     let model = state.registry.resolve(name, version)?;
     let headers = req.headers();
-    if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
-        if enc.as_bytes() != b"identity" {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!(
-                    "Content-Encoding {} is not supported; send the body uncompressed",
-                    String::from_utf8_lossy(enc.as_bytes())
-                ),
-            ));
-        }
+    if let Some(enc) = headers.get(header::CONTENT_ENCODING)
+        && enc.as_bytes() != b"identity"
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Encoding {} is not supported; send the body uncompressed",
+                String::from_utf8_lossy(enc.as_bytes())
+            ),
+        ));
     }
     let header_len = match headers.get(HEADER_LENGTH) {
         None => None,
@@ -191,10 +191,9 @@ where
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.parse::<u64>().ok())
+        && len > state.max_body as u64
     {
-        if len > state.max_body as u64 {
-            return Err(too_large());
-        }
+        return Err(too_large());
     }
     let body = Limited::new(req.into_body(), state.max_body)
         .collect()

@@ -2,7 +2,8 @@
 //! `echo` (behaves), `loop` (never returns), `alloc` (allocates without
 //! bound), `panic`, `error` (returns an internal error), `bad-output`
 //! (returns data that does not fit its shape), `log` (logs and prints).
-//! A request may override the mode with a `mode` parameter.
+//! A request may override the mode with a `mode` parameter, and make any
+//! mode busy-wait first with a `spin_ms` parameter.
 
 use edgeserve_guest::{DataType, Error, Model, ModelInfo, Request, Response, Spec, config, log};
 
@@ -21,6 +22,15 @@ impl Model for Faulty {
             _ => config::get("mode").unwrap_or_else(|| "echo".into()),
         };
         let x = req.tensor::<f32>("x")?;
+        if let Some(edgeserve_guest::bindings::edgeserve::ml::types::ParamValue::Integer(ms)) =
+            req.parameter("spin_ms")
+        {
+            // Busy for a while (wall clock), then answer normally.
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(*ms as u64);
+            while std::time::Instant::now() < until {
+                std::hint::black_box(0);
+            }
+        }
         match mode.as_str() {
             "loop" => {
                 let mut n: u64 = 0;

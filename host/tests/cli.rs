@@ -1,0 +1,74 @@
+//! `edgeserve check`, `inspect` and `--help`.
+
+use edgeserve_test_support::{Repo, components, run};
+
+const BIN: &str = env!("CARGO_BIN_EXE_edgeserve");
+
+#[test]
+fn check_passes_only_when_every_version_loads() {
+    let repo = Repo::new().unwrap();
+    repo.add_example("iris", "1", components::IRIS).unwrap();
+    repo.add_example("sentiment", "1", components::SENTIMENT)
+        .unwrap();
+    let path = repo.path().to_str().unwrap();
+    let (code, out, err) = run(BIN, &["check", path]).unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ok    iris@1"), "{out}");
+    assert!(out.contains("2 version(s) checked, 0 failed"), "{out}");
+
+    repo.add("wrong", "2", components::NOT_A_MODEL, "").unwrap();
+    let (code, out, _) = run(BIN, &["check", path]).unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL  wrong@2: world check"), "{out}");
+    assert!(out.contains("3 version(s) checked, 1 failed"), "{out}");
+}
+
+#[test]
+fn inspect_reports_world_version_imports_and_metadata() {
+    let (code, out, err) = run(BIN, &["inspect", components::IRIS]).unwrap();
+    assert_eq!(code, 0, "{err}");
+    for needle in [
+        "world:        model",
+        "wit version:  0.1.0",
+        "compatible:   yes",
+        "edgeserve:ml/inference@0.1.0",
+        "wasi:cli/stdout",
+        "\"name\": \"iris\"",
+        "sha256:",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?}:\n{out}");
+    }
+    let (code, out, _) = run(BIN, &["inspect", "--json", components::SENTIMENT]).unwrap();
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["world"], "model");
+    assert_eq!(v["metadata"]["inputs"][0]["datatype"], "BYTES");
+
+    let (code, out, _) = run(BIN, &["inspect", components::NOT_A_MODEL]).unwrap();
+    assert_eq!(code, 1);
+    assert!(out.contains("compatible:   no"), "{out}");
+    let (code, _, err) = run(BIN, &["inspect", "/no/such/file.wasm"]).unwrap();
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot read"), "{err}");
+}
+
+#[test]
+fn help_names_the_commands_and_flags() {
+    let (code, out, _) = run(BIN, &["--help"]).unwrap();
+    assert_eq!(code, 0);
+    for needle in ["serve", "inspect", "check"] {
+        assert!(out.contains(needle), "{out}");
+    }
+    let (code, out, _) = run(BIN, &["serve", "--help"]).unwrap();
+    assert_eq!(code, 0);
+    for needle in [
+        "--repository",
+        "--listen",
+        "--config",
+        "--tls-cert",
+        "--tls-key",
+        "--max-body",
+    ] {
+        assert!(out.contains(needle), "{out}");
+    }
+}

@@ -1,0 +1,168 @@
+//! Faulty components hurt only their own request: a deadline overrun is a
+//! 504, a memory bomb or a trap a 500 naming the cause, and the host goes on
+//! serving that model and the others.
+
+use std::time::Duration;
+
+use edgeserve_test_support::{Repo, Server, components};
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_edgeserve");
+
+fn faulty_manifest(mode: &str, isolation: &str) -> String {
+    format!(
+        "isolation = \"{isolation}\"\n[limits]\nmemory = \"32MiB\"\ndeadline = \"300ms\"\npool_size = 2\n[config]\nmode = \"{mode}\"\n"
+    )
+}
+
+fn infer(c: &Client, s: &Server, model: &str, params: Value) -> (u16, String) {
+    let body = json!({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "data": [1.5, -2]}], "parameters": params});
+    let r = c
+        .post(s.url(&format!("/v2/models/{model}/infer")))
+        .json(&body)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().unwrap())
+}
+
+fn iris_ok(c: &Client, s: &Server) {
+    let body = json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]});
+    let r = c
+        .post(s.url("/v2/models/iris/infer"))
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+#[test]
+fn faults_are_contained_in_both_isolation_modes() {
+    let repo = Repo::new().unwrap();
+    repo.add_example("iris", "1", components::IRIS).unwrap();
+    for isolation in ["pooled", "fresh"] {
+        for mode in [
+            "loop",
+            "alloc",
+            "panic",
+            "error",
+            "invalid",
+            "bad-output",
+            "echo",
+        ] {
+            repo.add(
+                &format!("{mode}-{isolation}"),
+                "1",
+                components::FAULTY,
+                &faulty_manifest(mode, isolation),
+            )
+            .unwrap();
+        }
+    }
+    let s = Server::start(BIN, &["--repository", repo.path().to_str().unwrap()]).unwrap();
+    let c = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    for isolation in ["pooled", "fresh"] {
+        let expect: [(&str, u16, &str); 6] = [
+            ("loop", 504, "exceeded its deadline"),
+            ("alloc", 500, "exceeded its memory limit of 32MiB"),
+            ("panic", 500, "faulty model panicked on purpose"),
+            ("error", 500, "faulty model failed on purpose"),
+            ("invalid", 400, "faulty model rejects this input"),
+            ("bad-output", 500, "malformed response"),
+        ];
+        for (mode, status, needle) in expect {
+            let model = format!("{mode}-{isolation}");
+            // Twice: a trapped pooled instance must be replaced, not reused.
+            for _ in 0..2 {
+                let (st, body) = infer(&c, &s, &model, json!({}));
+                assert_eq!(st, status, "{model}: {body}");
+                let v: Value = serde_json::from_str(&body).unwrap();
+                assert!(
+                    v["error"].as_str().unwrap().contains(needle),
+                    "{model}: {body}"
+                );
+            }
+            // The same model answers when asked to behave, and so do others.
+            let (st, body) = infer(&c, &s, &model, json!({"mode": "echo"}));
+            assert_eq!(st, 200, "{model} after fault: {body}");
+            iris_ok(&c, &s);
+        }
+    }
+    assert_eq!(
+        c.get(s.url("/v2/health/live"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+}
+
+#[test]
+fn concurrent_faults_do_not_disturb_healthy_traffic() {
+    let repo = Repo::new().unwrap();
+    repo.add_example("iris", "1", components::IRIS).unwrap();
+    repo.add(
+        "loop",
+        "1",
+        components::FAULTY,
+        &faulty_manifest("loop", "pooled"),
+    )
+    .unwrap();
+    repo.add(
+        "alloc",
+        "1",
+        components::FAULTY,
+        &faulty_manifest("alloc", "pooled"),
+    )
+    .unwrap();
+    let s = Server::start(BIN, &["--repository", repo.path().to_str().unwrap()]).unwrap();
+    std::thread::scope(|scope| {
+        for model in ["loop", "alloc"] {
+            let s = &s;
+            scope.spawn(move || {
+                let c = Client::new();
+                for _ in 0..5 {
+                    let (st, _) = infer(&c, s, model, json!({}));
+                    assert!(st == 504 || st == 500, "{model}: {st}");
+                }
+            });
+        }
+        let c = Client::new();
+        for _ in 0..200 {
+            iris_ok(&c, &s);
+        }
+    });
+}
+
+#[test]
+fn guest_logs_reach_the_host_log() {
+    let repo = Repo::new().unwrap();
+    repo.add(
+        "chatty",
+        "1",
+        components::FAULTY,
+        &faulty_manifest("log", "pooled"),
+    )
+    .unwrap();
+    let s = Server::start(BIN, &["--repository", repo.path().to_str().unwrap()]).unwrap();
+    let c = Client::new();
+    let (st, body) = infer(&c, &s, "chatty", json!({}));
+    assert_eq!(st, 200, "{body}");
+    for needle in [
+        "hello from the faulty model",
+        "printed to stdout",
+        "printed to stderr",
+    ] {
+        assert!(
+            s.wait_for_log(needle, Duration::from_secs(5)),
+            "{needle} not in:\n{}",
+            s.log()
+        );
+    }
+    assert!(s.log().contains("model=chatty@1"));
+}

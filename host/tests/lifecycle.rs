@@ -1,0 +1,109 @@
+//! Start-up from a config file, flag overrides, and graceful shutdown.
+
+use std::time::{Duration, Instant};
+
+use edgeserve_test_support::{Repo, Server, components};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_edgeserve");
+
+fn slow_repo() -> Repo {
+    let repo = Repo::new().unwrap();
+    repo.add(
+        "slow",
+        "1",
+        components::FAULTY,
+        "[limits]\ndeadline = \"10s\"\n[config]\nmode = \"echo\"\n",
+    )
+    .unwrap();
+    repo
+}
+
+#[test]
+fn sigterm_finishes_in_flight_requests_then_exits_zero() {
+    for sig in ["TERM", "INT"] {
+        let repo = slow_repo();
+        let mut s = Server::start(BIN, &["--repository", repo.path().to_str().unwrap()]).unwrap();
+        let url = s.url("/v2/models/slow/infer");
+        let inflight = std::thread::spawn(move || {
+            let body = json!({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [7]}],
+                              "parameters": {"spin_ms": 1500}});
+            let r = reqwest::blocking::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .unwrap();
+            (r.status().as_u16(), r.text().unwrap())
+        });
+        // Wait until the request is running inside the model.
+        let started = Instant::now();
+        std::thread::sleep(Duration::from_millis(300));
+        s.signal(sig).unwrap();
+        assert!(
+            s.wait_for_log("shutting down", Duration::from_secs(5)),
+            "{}",
+            s.log()
+        );
+        // No new connections once shutdown began.
+        let refused = reqwest::blocking::Client::new()
+            .get(s.url("/v2/health/live"))
+            .timeout(Duration::from_secs(2))
+            .send();
+        assert!(refused.is_err(), "accepted a connection while draining");
+        let (status, body) = inflight.join().unwrap();
+        assert_eq!(status, 200, "in-flight request must finish: {body}");
+        assert!(started.elapsed() >= Duration::from_millis(1500));
+        let exit = s.wait_exit(Duration::from_secs(10)).unwrap();
+        assert!(exit.success(), "SIG{sig}: exit {exit:?}\n{}", s.log());
+        assert!(s.log().contains("all connections drained"));
+    }
+}
+
+#[test]
+fn config_file_with_flags_overriding_it() {
+    let repo = slow_repo();
+    let dir = tempfile_path("cfg");
+    let cfg = dir.join("edgeserve.toml");
+    // The file asks for a port that the flag overrides (the test harness
+    // passes --listen 127.0.0.1:0), a body limit, and a repository.
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:1\"\nmax_body = \"2KiB\"\n[repository]\npath = {:?}\n[model_defaults]\ndeadline = \"5s\"\n",
+            repo.path().to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let s = Server::start(BIN, &["--config", cfg.to_str().unwrap()]).unwrap();
+    assert!(!s.addr.ends_with(":1"));
+    let c = reqwest::blocking::Client::new();
+    let r = c
+        .post(s.url("/v2/models/slow/infer"))
+        .body(format!("{{\"pad\":\"{}\"}}", "x".repeat(4096)))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413, "max_body from the file applies");
+    drop(s);
+
+    // Unknown keys are refused with a clear message.
+    std::fs::write(&cfg, "[server]\nlisten_address = \"127.0.0.1:0\"\n").unwrap();
+    let err = Server::start(
+        BIN,
+        &["--config", cfg.to_str().unwrap(), "--repository", "."],
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string().contains("unknown field `listen_address`"),
+        "{err}"
+    );
+    // And a missing repository is a clear start-up error.
+    let err = Server::start(BIN, &[]).err().unwrap();
+    assert!(err.to_string().contains("no model repository"), "{err}");
+}
+
+fn tempfile_path(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("edgeserve-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,486 @@
+//! End to end: the real binary serving the example models over the Open
+//! Inference Protocol, checked against reference outputs computed outside
+//! Wasm, and every error path a client can hit.
+
+use std::time::Duration;
+
+use edgeserve_test_support::{Repo, Server, components, reference};
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_edgeserve");
+
+fn examples_repo() -> Repo {
+    let repo = Repo::new().unwrap();
+    repo.add_example("iris", "1", components::IRIS).unwrap();
+    repo.add_example("sentiment", "1", components::SENTIMENT)
+        .unwrap();
+    repo
+}
+
+fn start(repo: &Repo, extra: &[&str]) -> Server {
+    let mut args = vec!["--repository", repo.path().to_str().unwrap()];
+    args.extend_from_slice(extra);
+    Server::start(BIN, &args).unwrap()
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn post(c: &Client, s: &Server, path: &str, body: Value) -> (u16, Value) {
+    let r = c.post(s.url(path)).json(&body).send().unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().unwrap())
+}
+
+fn get(c: &Client, s: &Server, path: &str) -> (u16, Value) {
+    let r = c.get(s.url(path)).send().unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().unwrap())
+}
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * (1.0 + b.abs())
+}
+
+#[test]
+fn health_metadata_and_readiness() {
+    let repo = examples_repo();
+    let s = start(&repo, &[]);
+    let c = client();
+    assert_eq!(get(&c, &s, "/v2/health/live"), (200, json!({"live": true})));
+    assert_eq!(
+        get(&c, &s, "/v2/health/ready"),
+        (200, json!({"ready": true}))
+    );
+    let (st, meta) = get(&c, &s, "/v2");
+    assert_eq!(st, 200);
+    assert_eq!(meta["name"], "edgeserve");
+    assert!(
+        meta["extensions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("binary_tensor_data"))
+    );
+
+    for path in ["/v2/models/iris", "/v2/models/iris/versions/1"] {
+        let (st, m) = get(&c, &s, path);
+        assert_eq!(st, 200, "{path}");
+        assert_eq!(m["name"], "iris");
+        assert_eq!(m["versions"], json!(["1"]));
+        assert_eq!(m["platform"], "rust");
+        assert_eq!(
+            m["inputs"],
+            json!([{"name": "input", "datatype": "FP32", "shape": [-1, 4]}])
+        );
+        assert_eq!(
+            m["outputs"][1],
+            json!({"name": "label", "datatype": "BYTES", "shape": [-1]})
+        );
+    }
+    for path in [
+        "/v2/models/sentiment/ready",
+        "/v2/models/sentiment/versions/1/ready",
+    ] {
+        let (st, m) = get(&c, &s, path);
+        assert_eq!((st, &m["ready"]), (200, &json!(true)), "{path}");
+    }
+    for path in [
+        "/v2/models/nope",
+        "/v2/models/nope/ready",
+        "/v2/models/iris/versions/7",
+        "/v2/models/iris/versions/7/ready",
+        "/v2/models/iris/versions/x",
+        "/v2/elsewhere",
+    ] {
+        let (st, m) = get(&c, &s, path);
+        assert_eq!(st, 404, "{path}");
+        assert!(m["error"].as_str().unwrap().len() > 5, "{path}: {m}");
+    }
+    let r = c.delete(s.url("/v2/models/iris")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+}
+
+#[test]
+fn iris_matches_reference_over_json() {
+    let repo = examples_repo();
+    let s = start(&repo, &[]);
+    let c = client();
+    let refs = reference("iris").unwrap();
+    let rows = refs["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 150);
+    // One batched request (nested data), and single-row requests (flat data).
+    let data: Vec<Value> = rows.iter().map(|r| r["input"].clone()).collect();
+    let (st, out) = post(
+        &c,
+        &s,
+        "/v2/models/iris/infer",
+        json!({"id": "batch-1", "inputs": [{"name": "input", "shape": [150, 4], "datatype": "FP32", "data": data}]}),
+    );
+    assert_eq!(st, 200, "{out}");
+    assert_eq!(out["id"], "batch-1");
+    assert_eq!(out["model_name"], "iris");
+    assert_eq!(out["model_version"], "1");
+    let probs = out["outputs"][0]["data"].as_array().unwrap();
+    let labels = out["outputs"][1]["data"].as_array().unwrap();
+    assert_eq!(out["outputs"][0]["shape"], json!([150, 3]));
+    for (i, row) in rows.iter().enumerate() {
+        for k in 0..3 {
+            let got = probs[i * 3 + k].as_f64().unwrap();
+            let want = row["probabilities"][k].as_f64().unwrap();
+            assert!(close(got, want, 1e-5), "row {i} class {k}: {got} vs {want}");
+        }
+        assert_eq!(labels[i], row["label"], "row {i}");
+    }
+    for row in rows.iter().step_by(10) {
+        let (st, out) = post(
+            &c,
+            &s,
+            "/v2/models/iris/infer",
+            json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": row["input"]}],
+                   "outputs": [{"name": "label"}]}),
+        );
+        assert_eq!(st, 200);
+        assert_eq!(
+            out["outputs"].as_array().unwrap().len(),
+            1,
+            "only the requested output"
+        );
+        assert_eq!(out["outputs"][0]["data"][0], row["label"]);
+    }
+}
+
+#[test]
+fn sentiment_matches_reference_over_json() {
+    let repo = examples_repo();
+    let s = start(&repo, &[]);
+    let c = client();
+    let refs = reference("sentiment").unwrap();
+    let rows = refs["rows"].as_array().unwrap();
+    assert!(rows.len() >= 100);
+    let texts: Vec<Value> = rows.iter().map(|r| r["text"].clone()).collect();
+    let (st, out) = post(
+        &c,
+        &s,
+        "/v2/models/sentiment/infer",
+        json!({"inputs": [{"name": "text", "shape": [texts.len()], "datatype": "BYTES", "data": texts}]}),
+    );
+    assert_eq!(st, 200, "{out}");
+    let scores = out["outputs"][0]["data"].as_array().unwrap();
+    let labels = out["outputs"][1]["data"].as_array().unwrap();
+    for (i, row) in rows.iter().enumerate() {
+        for k in 0..2 {
+            let got = scores[i * 2 + k].as_f64().unwrap();
+            let want = row["scores"][k].as_f64().unwrap();
+            assert!(
+                (got - want).abs() < 1e-5,
+                "row {i}: {got} vs {want} ({})",
+                row["text"]
+            );
+        }
+        assert_eq!(labels[i], row["label"], "row {i}: {}", row["text"]);
+    }
+}
+
+/// Splits a binary-extension response into its JSON header and binary tail.
+fn split_binary(resp: reqwest::blocking::Response) -> (Value, Vec<u8>) {
+    let n: usize = resp
+        .headers()
+        .get("inference-header-content-length")
+        .expect("binary response header")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body = resp.bytes().unwrap().to_vec();
+    (
+        serde_json::from_slice(&body[..n]).unwrap(),
+        body[n..].to_vec(),
+    )
+}
+
+#[test]
+fn binary_tensor_extension_both_ways() {
+    let repo = examples_repo();
+    let s = start(&repo, &[]);
+    let c = client();
+    let refs = reference("iris").unwrap();
+    let rows = &refs["rows"].as_array().unwrap()[..64];
+    let mut tail = Vec::new();
+    for r in rows {
+        for v in r["input"].as_array().unwrap() {
+            tail.extend((v.as_f64().unwrap() as f32).to_le_bytes());
+        }
+    }
+    let header = json!({
+        "inputs": [{"name": "input", "shape": [64, 4], "datatype": "FP32", "parameters": {"binary_data_size": tail.len()}}],
+        "outputs": [{"name": "probabilities", "parameters": {"binary_data": true}}, {"name": "label", "parameters": {"binary_data": true}}]
+    })
+    .to_string();
+    let mut body = header.clone().into_bytes();
+    body.extend(&tail);
+    // No Content-Type, as tritonclient sends it.
+    let resp = c
+        .post(s.url("/v2/models/iris/infer"))
+        .header("Inference-Header-Content-Length", header.len())
+        .body(body.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let (head, bin) = split_binary(resp);
+    let psize = head["outputs"][0]["parameters"]["binary_data_size"]
+        .as_u64()
+        .unwrap() as usize;
+    assert_eq!(psize, 64 * 3 * 4);
+    let probs: Vec<f32> = bin[..psize]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let mut labels = Vec::new();
+    let mut rest = &bin[psize..];
+    while !rest.is_empty() {
+        let n = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
+        labels.push(String::from_utf8(rest[4..4 + n].to_vec()).unwrap());
+        rest = &rest[4 + n..];
+    }
+    for (i, r) in rows.iter().enumerate() {
+        for k in 0..3 {
+            assert!(close(
+                probs[i * 3 + k] as f64,
+                r["probabilities"][k].as_f64().unwrap(),
+                1e-5
+            ));
+        }
+        assert_eq!(labels[i], r["label"].as_str().unwrap());
+    }
+
+    // Request-level binary_data_output, BYTES input in binary.
+    let mut bytes_tail = Vec::new();
+    for t in ["what a wonderful, moving film", "tedious and dull"] {
+        bytes_tail.extend((t.len() as u32).to_le_bytes());
+        bytes_tail.extend(t.as_bytes());
+    }
+    let header = json!({
+        "inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "parameters": {"binary_data_size": bytes_tail.len()}}],
+        "parameters": {"binary_data_output": true}
+    })
+    .to_string();
+    let mut body = header.clone().into_bytes();
+    body.extend(&bytes_tail);
+    let resp = c
+        .post(s.url("/v2/models/sentiment/infer"))
+        .header("Inference-Header-Content-Length", header.len())
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let (head, bin) = split_binary(resp);
+    assert_eq!(head["outputs"][0]["parameters"]["binary_data_size"], 16);
+    assert!(head["outputs"][1].get("data").is_none());
+    assert!(bin.ends_with(b"negative"));
+
+    // Byte counts that do not add up are a 400.
+    let bad_header = json!({
+        "inputs": [{"name": "input", "shape": [64, 4], "datatype": "FP32", "parameters": {"binary_data_size": tail.len() - 4}}]
+    })
+    .to_string();
+    let mut bad = bad_header.clone().into_bytes();
+    bad.extend(&tail);
+    let resp = c
+        .post(s.url("/v2/models/iris/infer"))
+        .header("Inference-Header-Content-Length", bad_header.len())
+        .body(bad)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let v: Value = resp.json().unwrap();
+    assert!(v["error"].as_str().unwrap().contains("binary"), "{v}");
+}
+
+#[test]
+fn bad_requests_get_protocol_errors() {
+    let repo = examples_repo();
+    let s = start(&repo, &["--max-body", "4KiB"]);
+    let c = client();
+    let iris = "/v2/models/iris/infer";
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("malformed json", "{\"inputs\": [".into(), 400, "malformed"),
+        ("not an object", "[1,2,3]".into(), 400, "malformed"),
+        (
+            "wrong datatype",
+            json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]}).to_string(),
+            400,
+            "must be FP32",
+        ),
+        (
+            "unknown datatype",
+            json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FLOAT", "data": [1, 2, 3, 4]}]}).to_string(),
+            400,
+            "unknown datatype",
+        ),
+        (
+            "wrong shape",
+            json!({"inputs": [{"name": "input", "shape": [1, 5], "datatype": "FP32", "data": [1, 2, 3, 4, 5]}]}).to_string(),
+            400,
+            "shape",
+        ),
+        (
+            "count mismatch",
+            json!({"inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}).to_string(),
+            400,
+            "needs 8 elements",
+        ),
+        (
+            "unknown input",
+            json!({"inputs": [{"name": "petals", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}).to_string(),
+            400,
+            "unexpected input",
+        ),
+        ("missing input", json!({"inputs": []}).to_string(), 400, "missing input"),
+        (
+            "unknown output",
+            json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}],
+                   "outputs": [{"name": "colour"}]}).to_string(),
+            400,
+            "unknown output",
+        ),
+        (
+            "string in numbers",
+            json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, "2", 3, 4]}]}).to_string(),
+            400,
+            "string",
+        ),
+        ("too large", format!("{{\"pad\": \"{}\"}}", "x".repeat(8 * 1024)), 413, "larger than"),
+    ];
+    for (what, body, status, needle) in cases {
+        let r = c.post(s.url(iris)).body(body).send().unwrap();
+        assert_eq!(r.status().as_u16(), status, "{what}");
+        assert_eq!(
+            r.headers()["content-type"].to_str().unwrap(),
+            "application/json",
+            "{what}"
+        );
+        let v: Value = r.json().unwrap();
+        let msg = v["error"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "{what}: {msg}");
+    }
+    let (st, v) = post(&c, &s, "/v2/models/nope/infer", json!({"inputs": []}));
+    assert_eq!(st, 404, "{v}");
+    let (st, v) = post(
+        &c,
+        &s,
+        "/v2/models/iris/versions/9/infer",
+        json!({"inputs": []}),
+    );
+    assert_eq!(st, 404, "{v}");
+    let r = c
+        .post(s.url(iris))
+        .header("Inference-Header-Content-Length", "lots")
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = c
+        .post(s.url(iris))
+        .header("Content-Encoding", "gzip")
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    // The server is still healthy after all of that.
+    assert_eq!(get(&c, &s, "/v2/health/live").0, 200);
+}
+
+#[test]
+fn versions_isolation_modes_and_http2() {
+    let repo = Repo::new().unwrap();
+    repo.add_example("iris", "1", components::IRIS).unwrap();
+    // Version 3 of the same model, served fresh (new instance per request).
+    let dir = repo.add_example("iris", "3", components::IRIS).unwrap();
+    let manifest = std::fs::read_to_string(dir.join("manifest.toml")).unwrap();
+    std::fs::write(
+        dir.join("manifest.toml"),
+        manifest.replace("isolation = \"pooled\"", "isolation = \"fresh\""),
+    )
+    .unwrap();
+    let s = start(&repo, &[]);
+    let c = client();
+    let body = json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [6.7, 3.0, 5.2, 2.3]}]});
+    let (st, out) = post(&c, &s, "/v2/models/iris/infer", body.clone());
+    assert_eq!(
+        (st, &out["model_version"]),
+        (200, &json!("3")),
+        "highest version serves"
+    );
+    let (st, out) = post(&c, &s, "/v2/models/iris/versions/1/infer", body.clone());
+    assert_eq!((st, &out["model_version"]), (200, &json!("1")));
+    let (_, m) = get(&c, &s, "/v2/models/iris");
+    assert_eq!(m["versions"], json!(["1", "3"]));
+    // Many requests on one keep-alive connection, across both modes.
+    for i in 0..50 {
+        let path = if i % 2 == 0 {
+            "/v2/models/iris/infer"
+        } else {
+            "/v2/models/iris/versions/1/infer"
+        };
+        let (st, out) = post(&c, &s, path, body.clone());
+        assert_eq!(st, 200);
+        assert_eq!(out["outputs"][1]["data"][0], "virginica");
+    }
+    // HTTP/2 without TLS (prior knowledge).
+    let h2 = Client::builder().http2_prior_knowledge().build().unwrap();
+    let r = h2
+        .post(s.url("/v2/models/iris/infer"))
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+#[test]
+fn bad_versions_are_refused_while_the_rest_load() {
+    let repo = Repo::new().unwrap();
+    repo.add_example("iris", "1", components::IRIS).unwrap();
+    repo.add("notmodel", "1", components::NOT_A_MODEL, "")
+        .unwrap();
+    repo.add("badsha", "1", components::IRIS, "sha256 = \"00ff\"\n")
+        .unwrap();
+    repo.add("badmanifest", "1", components::IRIS, "colour = \"blue\"\n")
+        .unwrap();
+    repo.add(
+        "badsmoke",
+        "1",
+        components::FAULTY,
+        "[config]\nmode = \"panic\"\n[smoke_test]\ninline = '{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}]}'\n",
+    )
+    .unwrap();
+    repo.write("garbage", "1", "model.wasm", b"\0asm not really")
+        .unwrap();
+    repo.write("garbage", "1", "manifest.toml", b"").unwrap();
+    std::fs::create_dir_all(repo.path().join("iris").join("latest")).unwrap();
+    let s = start(&repo, &[]);
+    let log = s.log();
+    for needle in [
+        "refused what=notmodel@1",
+        "does not export edgeserve:ml/inference@0.1.0",
+        "refused what=badsha@1",
+        "manifest says sha256 00ff",
+        "refused what=badmanifest@1",
+        "unknown field `colour`",
+        "refused what=badsmoke@1",
+        "smoke test",
+        "refused what=garbage@1",
+        "must be a positive integer",
+        "loaded model=iris version=1",
+    ] {
+        assert!(log.contains(needle), "missing {needle:?} in:\n{log}");
+    }
+    let c = client();
+    assert_eq!(get(&c, &s, "/v2/models/iris/ready").0, 200);
+    assert_eq!(get(&c, &s, "/v2/models/notmodel/ready").0, 404);
+}
