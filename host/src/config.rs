@@ -33,6 +33,12 @@ pub struct ServerConfig {
     pub max_body: ByteSize,
     /// Time a client has to send the request headers.
     pub header_read_timeout: HumanDuration,
+    /// Time a client has to send a request body once its headers are in
+    /// (408 beyond).
+    pub body_read_timeout: HumanDuration,
+    /// Connections served at once; further clients wait in the kernel's
+    /// accept queue.
+    pub max_connections: u32,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout: HumanDuration,
     /// PEM certificate chain; TLS is on when this and `tls_key` are set.
@@ -47,6 +53,8 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body: ByteSize(32 << 20),
             header_read_timeout: HumanDuration(Duration::from_secs(10)),
+            body_read_timeout: HumanDuration(Duration::from_secs(30)),
+            max_connections: 10_000,
             shutdown_timeout: HumanDuration(Duration::from_secs(30)),
             tls_cert: None,
             tls_key: None,

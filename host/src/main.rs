@@ -170,7 +170,11 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     );
 
     let registry = Arc::new(Registry::new(report.loaded));
-    let state = Arc::new(AppState::new(registry, cfg.server.max_body));
+    let state = Arc::new(AppState::new(
+        registry,
+        cfg.server.max_body,
+        cfg.server.body_read_timeout.0,
+    ));
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
@@ -180,6 +184,7 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     let opts = ListenerOptions {
         header_read_timeout: cfg.server.header_read_timeout.0,
         shutdown_timeout: cfg.server.shutdown_timeout.0,
+        max_connections: cfg.server.max_connections,
         tls,
     };
     let drained = serve(listener, state, opts, shutdown_signal()).await;

@@ -166,3 +166,59 @@ fn guest_logs_reach_the_host_log() {
     }
     assert!(s.log().contains("model=chatty@1"));
 }
+
+#[test]
+fn over_concurrency_is_503_with_retry_after_and_oversized_limits_are_refused() {
+    let repo = Repo::new().unwrap();
+    repo.add(
+        "single",
+        "1",
+        components::FAULTY,
+        "[limits]\nmax_concurrency = 1\ndeadline = \"5s\"\n",
+    )
+    .unwrap();
+    repo.add(
+        "huge",
+        "1",
+        components::FAULTY,
+        "[limits]\nmemory = \"64GiB\"\n",
+    )
+    .unwrap();
+    let s = Server::start(BIN, &["--repository", repo.path().to_str().unwrap()]).unwrap();
+    assert!(s.log().contains("refused what=huge@1"), "{}", s.log());
+    assert!(
+        s.log().contains("above this host's [runtime] max_memory"),
+        "{}",
+        s.log()
+    );
+    let slow = std::thread::scope(|scope| {
+        let busy = scope.spawn(|| infer(&Client::new(), &s, "single", json!({"spin_ms": 1500})));
+        // Poll until the slow call is in flight, then a second call must be refused.
+        let c = Client::new();
+        let mut refused = None;
+        for _ in 0..100 {
+            let body =
+                json!({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]});
+            let r = c
+                .post(s.url("/v2/models/single/infer"))
+                .json(&body)
+                .send()
+                .unwrap();
+            if r.status().as_u16() == 503 {
+                refused = Some((
+                    r.headers()
+                        .get("retry-after")
+                        .map(|v| v.to_str().unwrap().to_string()),
+                    r.text().unwrap(),
+                ));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (retry, body) = refused.expect("no 503 while the only slot was busy");
+        assert_eq!(retry.as_deref(), Some("1"));
+        assert!(body.contains("at capacity"), "{body}");
+        busy.join().unwrap()
+    });
+    assert_eq!(slow.0, 200, "{}", slow.1);
+}

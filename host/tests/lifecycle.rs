@@ -107,3 +107,54 @@ fn tempfile_path(tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn slow_clients_are_cut_off() {
+    use std::io::{Read, Write};
+    let repo = slow_repo();
+    let dir = tempfile_path("slow");
+    let cfg = dir.join("edgeserve.toml");
+    std::fs::write(
+        &cfg,
+        "[server]\nheader_read_timeout = \"500ms\"\nbody_read_timeout = \"500ms\"\n",
+    )
+    .unwrap();
+    let s = Server::start(
+        BIN,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--repository",
+            repo.path().to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    // Headers complete, body never arrives: 408 in the protocol's shape.
+    let mut conn = std::net::TcpStream::connect(&s.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    conn.write_all(
+        b"POST /v2/models/slow/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"in",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"error\""), "{answer}");
+    // Headers never finish: the connection is closed.
+    let mut conn = std::net::TcpStream::connect(&s.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    conn.write_all(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let _ = conn.read_to_end(&mut buf);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "slow headers were not cut off"
+    );
+    // The server is fine.
+    let r = reqwest::blocking::get(s.url("/v2/health/live")).unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}

@@ -18,6 +18,8 @@ pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<HostState>,
     ticker_stop: Arc<AtomicBool>,
+    /// The largest memory cap a model may ask for.
+    pub(crate) max_memory: u64,
 }
 
 /// The engine could not be built with the given settings.
@@ -88,6 +90,7 @@ impl Runtime {
             linker,
 
             ticker_stop,
+            max_memory: cfg.max_memory.0,
         })
     }
 

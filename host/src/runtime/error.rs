@@ -5,6 +5,9 @@ use crate::units::ByteSize;
 /// Why a component could not be loaded; names the phase that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The manifest asks for limits this host does not allow.
+    #[error("limits: {0}")]
+    Limits(String),
     /// The bytes are not a valid component for this engine.
     #[error("compile: {0}")]
     Compile(String),

@@ -119,6 +119,13 @@ impl LoadedModel {
         bytes: &[u8],
         settings: ModelSettings,
     ) -> Result<LoadedModel, LoadError> {
+        if settings.memory.0 > runtime.max_memory {
+            return Err(LoadError::Limits(format!(
+                "memory limit {} is above this host's [runtime] max_memory of {}",
+                settings.memory,
+                crate::units::ByteSize(runtime.max_memory)
+            )));
+        }
         let digest = digest(bytes);
         let component = Component::new(&runtime.engine, bytes)
             .map_err(|e| LoadError::Compile(format!("{e:#}")))?;

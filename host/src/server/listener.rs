@@ -25,6 +25,8 @@ pub struct ListenerOptions {
     pub header_read_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: u32,
     /// TLS settings; plain TCP when `None`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -51,9 +53,21 @@ pub async fn serve(
     let builder = Arc::new(builder);
     let tls = opts.tls.clone().map(TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
+    let connections = Arc::new(tokio::sync::Semaphore::new(
+        opts.max_connections.max(1) as usize
+    ));
     tokio::pin!(shutdown);
 
     loop {
+        // Wait for a free connection slot before accepting: excess clients
+        // queue in the kernel's backlog instead of in our memory.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -83,6 +97,7 @@ pub async fn serve(
                     if let Err(e) = conn.await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
+                    drop(permit);
                 });
             }
             Some(acceptor) => {
@@ -108,6 +123,7 @@ pub async fn serve(
                     if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
+                    drop(permit);
                 });
             }
         }

@@ -25,6 +25,8 @@ pub struct AppState {
     /// Largest request body, in bytes.
     pub max_body: usize,
     max_body_display: String,
+    /// Time allowed to receive a request body.
+    pub body_read_timeout: std::time::Duration,
     /// Whether `/v2/health/ready` says ready (false while draining).
     pub ready: AtomicBool,
     next_id: AtomicU64,
@@ -32,8 +34,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State for a registry and a body limit.
-    pub fn new(registry: Arc<Registry>, max_body: ByteSize) -> Self {
+    /// State for a registry, a body size limit and a body read timeout.
+    pub fn new(
+        registry: Arc<Registry>,
+        max_body: ByteSize,
+        body_read_timeout: std::time::Duration,
+    ) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -42,6 +48,7 @@ impl AppState {
             registry,
             max_body: max_body.as_usize(),
             max_body_display: max_body.to_string(),
+            body_read_timeout,
             ready: AtomicBool::new(true),
             next_id: AtomicU64::new(1),
             id_prefix: format!("{:x}", (nanos as u64) ^ u64::from(std::process::id())),

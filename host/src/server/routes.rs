@@ -195,9 +195,18 @@ where
     {
         return Err(too_large());
     }
-    let body = Limited::new(req.into_body(), state.max_body)
-        .collect()
+    let collect = Limited::new(req.into_body(), state.max_body).collect();
+    let body = tokio::time::timeout(state.body_read_timeout, collect)
         .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "request body not received within {:?}",
+                    state.body_read_timeout
+                ),
+            )
+        })?
         .map_err(|e| {
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
