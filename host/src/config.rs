@@ -21,6 +21,58 @@ pub struct ServeConfig {
     pub runtime: RuntimeConfig,
     /// Limits for models whose manifest does not set them.
     pub model_defaults: ModelDefaults,
+    /// The admin API listener.
+    pub admin: AdminConfig,
+    /// Persisted deployment state.
+    pub state: StateConfig,
+}
+
+/// The admin API listener.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Serve the admin API at all.
+    pub enabled: bool,
+    /// Address of the admin listener; never the data port.
+    pub listen: SocketAddr,
+    /// Bearer token; required for any non-loopback address. Prefer the
+    /// `EDGESERVE_ADMIN_TOKEN` environment variable to a file.
+    pub token: Option<String>,
+    /// Largest deploy upload.
+    pub max_upload: ByteSize,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8082)),
+            token: None,
+            max_upload: ByteSize(256 << 20),
+        }
+    }
+}
+
+/// Persisted deployment state.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Folder for the state file, deployed versions and the AOT cache.
+    pub dir: PathBuf,
+    /// Keep compiled components on disk and reuse them at start.
+    pub aot_cache: bool,
+    /// How often the rollout guard checks canaries and new primaries.
+    pub guard_interval: HumanDuration,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            dir: PathBuf::from("edgeserve-state"),
+            aot_cache: true,
+            guard_interval: HumanDuration(Duration::from_secs(1)),
+        }
+    }
 }
 
 /// The data-plane listener.
@@ -63,11 +115,23 @@ impl Default for ServerConfig {
 }
 
 /// Where models come from.
-#[derive(Clone, Debug, Deserialize, Default)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RepositoryConfig {
     /// The model repository folder (one folder per model, one per version).
     pub path: Option<PathBuf>,
+    /// How often the repository is polled for new version folders
+    /// (0 = only at start).
+    pub poll_interval: HumanDuration,
+}
+
+impl Default for RepositoryConfig {
+    fn default() -> Self {
+        RepositoryConfig {
+            path: None,
+            poll_interval: HumanDuration(Duration::from_secs(2)),
+        }
+    }
 }
 
 /// The WebAssembly engine.

@@ -4,11 +4,18 @@
 //! - [`runtime`]: the wasmtime engine, loaded versions and sandboxed calls;
 //! - [`repository`]: the model repository and its manifests;
 //! - [`registry`]: the lock-free deployment table;
+//! - [`deploy`]: the control plane (deploys, traffic, rollback, persisted state);
 //! - [`protocol`]: the OIP v2 REST codec;
 //! - [`server`]: the HTTP(S) listener and routes;
+//! - [`admin`]: the admin API;
+//! - [`client`]: the admin API client behind the CLI's deploy commands;
 //! - [`inspect`]: what a component is, for `edgeserve inspect`.
 
+pub mod admin;
+pub mod client;
 pub mod config;
+pub mod deploy;
+pub mod fsutil;
 pub mod inspect;
 pub mod protocol;
 pub mod registry;

@@ -1,6 +1,8 @@
 //! The `edgeserve` command line: parses flags and config, then calls the
 //! library.
 
+mod admin_commands;
+
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,12 +12,14 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use edgeserve::admin::{self, AdminState, Auth};
 use edgeserve::config::{ModelDefaults, ServeConfig};
-use edgeserve::registry::Registry;
-use edgeserve::repository::{self, load_repository};
+use edgeserve::deploy::{Deployer, StateStore, run_guard, watch_repository};
+use edgeserve::repository;
 use edgeserve::runtime::Runtime;
-use edgeserve::server::{AppState, ListenerOptions, load_tls_config, serve};
+use edgeserve::server::{AppState, ListenerOptions, handle, load_tls_config, serve};
 use edgeserve::units::ByteSize;
+use std::sync::atomic::Ordering;
 
 /// Serve machine-learning models as sandboxed WebAssembly components over
 /// the Open Inference Protocol (KServe v2).
@@ -36,6 +40,8 @@ enum Command {
     /// Validate every version in a model repository without serving; exits
     /// 0 only when every version would load.
     Check(CheckArgs),
+    #[command(flatten)]
+    Admin(admin_commands::AdminCommand),
 }
 
 #[derive(Args, Debug)]
@@ -58,6 +64,19 @@ struct ServeArgs {
     /// Largest request body, e.g. 32MiB.
     #[arg(long, env = "EDGESERVE_MAX_BODY")]
     max_body: Option<ByteSize>,
+    /// Address for the admin API [default: 127.0.0.1:8082].
+    #[arg(long, env = "EDGESERVE_ADMIN_LISTEN")]
+    admin_listen: Option<SocketAddr>,
+    /// Bearer token for the admin API (required off loopback).
+    #[arg(long, env = "EDGESERVE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Do not serve the admin API.
+    #[arg(long)]
+    no_admin: bool,
+    /// Folder for deployment state, deployed versions and the AOT cache
+    /// [default: ./edgeserve-state].
+    #[arg(long, env = "EDGESERVE_STATE_DIR")]
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -106,6 +125,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => run_serve(args).await,
             Command::Inspect(args) => run_inspect(args).await,
             Command::Check(args) => run_check(args).await,
+            Command::Admin(cmd) => admin_commands::run(cmd).await,
         }
     });
     match result {
@@ -141,44 +161,145 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     if let Some(b) = args.max_body {
         cfg.server.max_body = b;
     }
-    let Some(repo) = cfg.repository.path.clone() else {
-        bail!("no model repository: pass --repository DIR or set [repository] path in --config");
-    };
+    if let Some(a) = args.admin_listen {
+        cfg.admin.listen = a;
+    }
+    if let Some(t) = args.admin_token {
+        cfg.admin.token = Some(t);
+    }
+    if args.no_admin {
+        cfg.admin.enabled = false;
+    }
+    if let Some(d) = args.state_dir {
+        cfg.state.dir = d;
+    }
+    if cfg.repository.path.is_none() && !cfg.admin.enabled {
+        bail!(
+            "no model repository: pass --repository DIR (or set [repository] path in --config), \
+             or enable the admin API to deploy models into an empty node"
+        );
+    }
+    let token_set = cfg.admin.token.as_deref().is_some_and(|t| !t.is_empty());
+    if cfg.admin.enabled && !cfg.admin.listen.ip().is_loopback() && !token_set {
+        bail!(
+            "the admin API would listen on {} without a token: set EDGESERVE_ADMIN_TOKEN (or \
+             [admin] token), or keep the admin listener on a loopback address",
+            cfg.admin.listen
+        );
+    }
+    if cfg.admin.enabled && cfg.admin.listen == cfg.server.listen && cfg.server.listen.port() != 0 {
+        bail!(
+            "the admin API and the data plane cannot share {}",
+            cfg.server.listen
+        );
+    }
     let tls = match (&cfg.server.tls_cert, &cfg.server.tls_key) {
         (Some(c), Some(k)) => Some(load_tls_config(c, k).context("TLS setup")?),
         (None, None) => None,
         _ => bail!("TLS needs both a certificate and a key"),
     };
 
-    let rt = Runtime::new(&cfg.runtime)?;
-    let started = Instant::now();
-    let report = load_repository(&rt, &repo, &cfg.model_defaults)
-        .await
-        .with_context(|| format!("cannot read model repository {}", repo.display()))?;
-    for m in &report.loaded {
-        tracing::info!(model = %m.name, version = %m.version, sha256 = %m.digest, isolation = ?m.settings.isolation, "loaded");
+    let mut rt = Runtime::new(&cfg.runtime)?;
+    if cfg.state.aot_cache {
+        let dir = cfg.state.dir.join("aot");
+        rt.enable_aot_cache(dir.clone())
+            .with_context(|| format!("cannot use AOT cache folder {}", dir.display()))?;
     }
-    for r in &report.refused {
+    let rt = Arc::new(rt);
+    let store = StateStore::open(&cfg.state.dir)?;
+    let started = Instant::now();
+    let (deployer, refused) = Deployer::start(
+        rt.clone(),
+        store,
+        cfg.repository.path.clone(),
+        cfg.model_defaults.clone(),
+    )
+    .await?;
+    let deployer = Arc::new(deployer);
+    let table = deployer.registry().snapshot();
+    let mut loaded = 0;
+    for (name, entry) in &table.models {
+        for m in entry.versions.values() {
+            loaded += 1;
+            tracing::info!(model = %name, version = %m.version, sha256 = %m.digest, isolation = ?m.settings.isolation, compile = ?m.aot, "loaded");
+        }
+    }
+    for r in &refused {
         tracing::error!(what = %r.what, reason = %r.error, "refused");
     }
     tracing::info!(
-        loaded = report.loaded.len(),
-        refused = report.refused.len(),
+        loaded,
+        refused = refused.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
-        "model repository {} loaded",
-        repo.display()
+        "models loaded (repository: {}, state: {})",
+        cfg.repository
+            .path
+            .as_ref()
+            .map_or("none".to_string(), |p| p.display().to_string()),
+        cfg.state.dir.display()
     );
 
-    let registry = Arc::new(Registry::new(report.loaded));
     let state = Arc::new(AppState::new(
-        registry,
+        deployer.registry().clone(),
         cfg.server.max_body,
         cfg.server.body_read_timeout.0,
     ));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
     let addr = listener.local_addr()?;
+    let admin = if cfg.admin.enabled {
+        let l = tokio::net::TcpListener::bind(cfg.admin.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for the admin API", cfg.admin.listen))?;
+        Some(l)
+    } else {
+        None
+    };
+
+    tokio::spawn(run_guard(deployer.clone(), cfg.state.guard_interval.0));
+    if cfg.repository.path.is_some() && !cfg.repository.poll_interval.0.is_zero() {
+        tokio::spawn(watch_repository(
+            deployer.clone(),
+            cfg.repository.poll_interval.0,
+        ));
+    }
+
+    let admin_task = admin.map(|l| {
+        let admin_addr = l.local_addr().ok();
+        if let Some(a) = admin_addr {
+            tracing::info!(
+                "admin API at http://{a} (token {})",
+                if token_set {
+                    "required"
+                } else {
+                    "not required: loopback only"
+                }
+            );
+        }
+        let admin_state = Arc::new(AdminState {
+            deployer: deployer.clone(),
+            auth: Auth::new(cfg.admin.token.clone()),
+            max_upload: cfg.admin.max_upload.as_usize(),
+        });
+        let opts = ListenerOptions {
+            header_read_timeout: cfg.server.header_read_timeout.0,
+            shutdown_timeout: cfg.server.shutdown_timeout.0,
+            max_connections: 64,
+            tls: None,
+        };
+        let rx = stop_rx.clone();
+        tokio::spawn(async move {
+            let handler = move |req| admin::handle(admin_state.clone(), req);
+            serve(l, handler, opts, stopped(rx)).await
+        })
+    });
+
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("listening on {scheme}://{addr}");
     let opts = ListenerOptions {
@@ -187,7 +308,22 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         max_connections: cfg.server.max_connections,
         tls,
     };
-    let drained = serve(listener, state, opts, shutdown_signal()).await;
+    {
+        let state = state.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            state.ready.store(false, Ordering::Release);
+            let _ = stop_tx.send(true);
+        });
+    }
+    let handler = {
+        let state = state.clone();
+        move |req| handle(state.clone(), req)
+    };
+    let drained = serve(listener, handler, opts, stopped(stop_rx)).await;
+    if let Some(t) = admin_task {
+        let _ = t.await;
+    }
     tracing::info!(drained, "stopped");
     Ok(ExitCode::SUCCESS)
 }

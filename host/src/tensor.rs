@@ -230,3 +230,44 @@ pub struct InferenceResponse {
     /// Output tensors.
     pub outputs: Vec<Tensor>,
 }
+
+/// Whether two answers agree: the same outputs with the same datatypes and
+/// shapes, equal labels and integers, and floating-point values within a
+/// relative 1e-5.
+pub fn responses_agree(a: &InferenceResponse, b: &InferenceResponse) -> bool {
+    a.outputs.len() == b.outputs.len()
+        && a.outputs.iter().all(|x| {
+            b.outputs
+                .iter()
+                .find(|y| y.name == x.name)
+                .is_some_and(|y| tensors_agree(x, y))
+        })
+}
+
+fn tensors_agree(x: &Tensor, y: &Tensor) -> bool {
+    if x.datatype != y.datatype || x.shape != y.shape {
+        return false;
+    }
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * (1.0 + a.abs().max(b.abs()));
+    match (&x.data, &y.data, x.datatype) {
+        (TensorData::Raw(a), TensorData::Raw(b), DataType::F32) => {
+            a.len() == b.len()
+                && a.chunks_exact(4).zip(b.chunks_exact(4)).all(|(p, q)| {
+                    close(
+                        f32::from_le_bytes([p[0], p[1], p[2], p[3]]) as f64,
+                        f32::from_le_bytes([q[0], q[1], q[2], q[3]]) as f64,
+                    )
+                })
+        }
+        (TensorData::Raw(a), TensorData::Raw(b), DataType::F64) => {
+            a.len() == b.len()
+                && a.chunks_exact(8).zip(b.chunks_exact(8)).all(|(p, q)| {
+                    close(
+                        f64::from_le_bytes(p.try_into().unwrap_or_default()),
+                        f64::from_le_bytes(q.try_into().unwrap_or_default()),
+                    )
+                })
+        }
+        (a, b, _) => a == b,
+    }
+}

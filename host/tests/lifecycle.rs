@@ -97,9 +97,14 @@ fn config_file_with_flags_overriding_it() {
         err.to_string().contains("unknown field `listen_address`"),
         "{err}"
     );
-    // And a missing repository is a clear start-up error.
-    let err = Server::start(BIN, &[]).err().unwrap();
+    // Nothing to serve (no repository, no admin API) is a clear start-up
+    // error, and so is an admin API off loopback without a token.
+    let err = Server::start(BIN, &["--no-admin"]).err().unwrap();
     assert!(err.to_string().contains("no model repository"), "{err}");
+    let err = Server::start(BIN, &["--admin-listen", "0.0.0.0:0"])
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("without a token"), "{err}");
 }
 
 fn tempfile_path(tag: &str) -> std::path::PathBuf {

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+pub use tempfile;
+
 /// Paths of the built guest components, one constant each.
 pub mod components {
     include!(concat!(env!("OUT_DIR"), "/components.rs"));
@@ -82,6 +84,11 @@ pub struct Server {
     child: Child,
     /// The address it listens on.
     pub addr: String,
+    /// The admin API address, when it serves one.
+    pub admin_addr: Option<String>,
+    /// The state folder the test harness made for it (when the test did
+    /// not pass `--state-dir`).
+    pub state_dir: Option<tempfile::TempDir>,
     /// `http` or `https`.
     pub scheme: &'static str,
     log: Arc<Mutex<String>>,
@@ -94,12 +101,23 @@ impl Server {
         Self::start_with_env(bin, args, &[])
     }
 
-    /// Like [`Server::start`], with extra environment variables.
+    /// Like [`Server::start`], with extra environment variables. Unless the
+    /// arguments say otherwise, the admin API listens on a free loopback
+    /// port and the state folder is a fresh temporary one.
     pub fn start_with_env(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Server> {
         let mut cmd = Command::new(bin);
-        cmd.arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
+        cmd.arg("serve").args(["--listen", "127.0.0.1:0"]);
+        if !args.contains(&"--admin-listen") && !args.contains(&"--no-admin") {
+            cmd.args(["--admin-listen", "127.0.0.1:0"]);
+        }
+        let state_dir = if args.contains(&"--state-dir") {
+            None
+        } else {
+            let dir = tempfile::tempdir()?;
+            cmd.arg("--state-dir").arg(dir.path());
+            Some(dir)
+        };
+        cmd.args(args)
             .env("EDGESERVE_LOG", "info,edgeserve=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -139,9 +157,18 @@ impl Server {
                 let rest = &text[pos + "listening on ".len()..];
                 let url = rest.lines().next().unwrap_or_default().trim();
                 let (scheme, addr) = url.split_once("://").context("listening line")?;
+                let admin_addr = text.find("admin API at http://").map(|p| {
+                    text[p + "admin API at http://".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string()
+                });
                 return Ok(Server {
                     child,
                     addr: addr.to_string(),
+                    admin_addr,
+                    state_dir,
                     scheme: if scheme == "https" { "https" } else { "http" },
                     log,
                 });
@@ -157,6 +184,15 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// `http://admin_addr/path`.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!(
+            "http://{}{}",
+            self.admin_addr.as_deref().unwrap_or("admin-disabled"),
+            path
+        )
     }
 
     /// `scheme://addr/path`.

@@ -50,6 +50,40 @@ pub struct Manifest {
     pub config: BTreeMap<String, String>,
     /// A request that must succeed before the version serves.
     pub smoke_test: Option<SmokeTest>,
+    /// Automatic rollback bounds while this version is a canary or a new
+    /// primary.
+    pub rollout: Option<RolloutGuard>,
+}
+
+/// Bounds on a new version's behaviour; breaching one rolls it back.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutGuard {
+    /// Highest tolerated share of failed (5xx) calls, 0–1.
+    pub max_error_rate: Option<f64>,
+    /// Highest tolerated 99th-percentile latency.
+    pub max_p99: Option<HumanDuration>,
+    /// Traffic window the bounds are judged over.
+    #[serde(default = "default_window")]
+    pub window: HumanDuration,
+    /// Fewest calls in the window before a judgement is made.
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u64,
+    /// How long a new primary stays watched after it was promoted.
+    #[serde(default = "default_watch")]
+    pub watch: HumanDuration,
+}
+
+fn default_window() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+
+fn default_min_requests() -> u64 {
+    20
+}
+
+fn default_watch() -> HumanDuration {
+    HumanDuration(Duration::from_secs(300))
 }
 
 /// Resource limits in a manifest; unset ones come from the server defaults.
@@ -95,6 +129,8 @@ pub struct ModelSettings {
     pub max_concurrency: u32,
     /// Configuration handed to the component.
     pub config: BTreeMap<String, String>,
+    /// Automatic rollback bounds.
+    pub rollout: Option<RolloutGuard>,
 }
 
 impl ModelSettings {
@@ -108,6 +144,7 @@ impl ModelSettings {
             max_uses: d.max_uses.max(1),
             max_concurrency: d.max_concurrency.max(1),
             config: BTreeMap::new(),
+            rollout: None,
         }
     }
 }
@@ -131,6 +168,7 @@ impl Manifest {
             max_uses: l.max_uses.unwrap_or(d.max_uses).max(1),
             max_concurrency: l.max_concurrency.unwrap_or(d.max_concurrency).max(1),
             config: self.config.clone(),
+            rollout: self.rollout.clone(),
         }
     }
 

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use manifest::{
-    DEFAULT_COMPONENT, Kind, MANIFEST_FILE, Manifest, ManifestLimits, ModelSettings, SmokeTest,
+    DEFAULT_COMPONENT, Kind, MANIFEST_FILE, Manifest, ManifestLimits, ModelSettings, RolloutGuard,
+    SmokeTest,
 };
 
 use crate::config::ModelDefaults;
@@ -147,25 +148,55 @@ pub async fn load_version(
     defaults: &ModelDefaults,
 ) -> Result<LoadedModel, RepoError> {
     let manifest = Manifest::read(&src.dir.join(MANIFEST_FILE)).map_err(RepoError::Manifest)?;
-    let version = src.version.to_string();
-    if manifest.name.as_deref().is_some_and(|n| n != src.name) {
-        return Err(RepoError::Manifest(format!(
-            "name '{}' does not match the folder '{}'",
-            manifest.name.as_deref().unwrap_or_default(),
-            src.name
-        )));
-    }
-    if manifest.version.as_deref().is_some_and(|v| v != version) {
-        return Err(RepoError::Manifest(format!(
-            "version '{}' does not match the folder '{version}'",
-            manifest.version.as_deref().unwrap_or_default()
-        )));
-    }
     let path = src.dir.join(manifest.component_file());
     let bytes =
         std::fs::read(&path).map_err(|e| RepoError::Read(format!("{}: {e}", path.display())))?;
+    let mut model = load_parts(
+        runtime,
+        &src.name,
+        src.version,
+        &manifest,
+        &bytes,
+        &src.dir,
+        defaults,
+    )
+    .await?;
+    model.source = src.dir.display().to_string();
+    Ok(model)
+}
+
+/// The deploy pipeline for a version whose manifest and component are in
+/// hand: name/version check, digest check, compile (or AOT load), world
+/// check, pre-instantiation, metadata, and the smoke test (whose request
+/// file, if any, is read from `dir`).
+pub async fn load_parts(
+    runtime: &Runtime,
+    name: &str,
+    version: u64,
+    manifest: &Manifest,
+    bytes: &[u8],
+    dir: &Path,
+    defaults: &ModelDefaults,
+) -> Result<LoadedModel, RepoError> {
+    let version_str = version.to_string();
+    if manifest.name.as_deref().is_some_and(|n| n != name) {
+        return Err(RepoError::Manifest(format!(
+            "name '{}' does not match the model '{name}'",
+            manifest.name.as_deref().unwrap_or_default(),
+        )));
+    }
+    if manifest
+        .version
+        .as_deref()
+        .is_some_and(|v| v != version_str)
+    {
+        return Err(RepoError::Manifest(format!(
+            "version '{}' does not match '{version_str}'",
+            manifest.version.as_deref().unwrap_or_default()
+        )));
+    }
     if let Some(expected) = &manifest.sha256 {
-        let actual = digest(&bytes);
+        let actual = digest(bytes);
         if !expected.eq_ignore_ascii_case(&actual) {
             return Err(RepoError::Digest {
                 expected: expected.clone(),
@@ -174,9 +205,9 @@ pub async fn load_version(
         }
     }
     let settings = manifest.settings(defaults);
-    let model = LoadedModel::load(runtime, &src.name, &version, &bytes, settings).await?;
+    let model = LoadedModel::load(runtime, name, &version_str, bytes, settings).await?;
     if let Some(smoke) = &manifest.smoke_test {
-        run_smoke_test(&model, smoke, &src.dir).await?;
+        run_smoke_test(&model, smoke, dir).await?;
     }
     Ok(model)
 }

@@ -20,6 +20,8 @@ pub struct Runtime {
     ticker_stop: Arc<AtomicBool>,
     /// The largest memory cap a model may ask for.
     pub(crate) max_memory: u64,
+    /// Compiled artifacts on disk, when enabled.
+    pub(crate) aot: Option<super::AotCache>,
 }
 
 /// The engine could not be built with the given settings.
@@ -91,7 +93,29 @@ impl Runtime {
 
             ticker_stop,
             max_memory: cfg.max_memory.0,
+            aot: None,
         })
+    }
+
+    /// Keeps compiled components in `dir` and loads them from there.
+    pub fn enable_aot_cache(&mut self, dir: std::path::PathBuf) -> std::io::Result<()> {
+        self.aot = Some(super::AotCache::new(dir, &self.engine)?);
+        Ok(())
+    }
+
+    /// Compiles a component, through the AOT cache when there is one.
+    pub fn compile(
+        &self,
+        bytes: &[u8],
+        digest: &str,
+    ) -> Result<(wasmtime::component::Component, super::AotOutcome), super::LoadError> {
+        match &self.aot {
+            Some(cache) => cache.load_or_compile(&self.engine, bytes, digest),
+            None => Ok((
+                super::aot::compile(&self.engine, bytes)?,
+                super::AotOutcome::NoCache,
+            )),
+        }
     }
 
     /// The wasmtime engine.

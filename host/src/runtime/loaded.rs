@@ -42,6 +42,12 @@ pub struct LoadedModel {
     pub metadata: ModelMetadata,
     /// When it finished loading.
     pub loaded_at: std::time::SystemTime,
+    /// Request counters and recent-traffic windows.
+    pub stats: super::VersionStats,
+    /// Where it was loaded from (a folder path, or `uploaded`).
+    pub source: String,
+    /// Whether compilation came from the AOT cache.
+    pub aot: super::AotOutcome,
     engine: wasmtime::Engine,
     pre: ModelPre<HostState>,
     config: Arc<std::collections::BTreeMap<String, String>>,
@@ -55,6 +61,21 @@ impl std::fmt::Debug for LoadedModel {
             .field("label", &self.label)
             .field("digest", &self.digest)
             .finish_non_exhaustive()
+    }
+}
+
+/// Loaded versions alive in this process (dropped with their last `Arc`).
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many loaded versions are alive: in the table, or still held by a
+/// request or a warm instance.
+pub fn live_versions() -> usize {
+    LIVE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+impl Drop for LoadedModel {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -127,8 +148,7 @@ impl LoadedModel {
             )));
         }
         let digest = digest(bytes);
-        let component = Component::new(&runtime.engine, bytes)
-            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let (component, aot) = runtime.compile(bytes, &digest)?;
         check_world(&runtime.engine, &component)?;
         let pre: InstancePre<HostState> = runtime
             .linker
@@ -154,10 +174,14 @@ impl LoadedModel {
                 outputs: vec![],
             },
             loaded_at: std::time::SystemTime::now(),
+            stats: super::VersionStats::default(),
+            source: String::new(),
+            aot,
             engine: runtime.engine.clone(),
             pre,
             pool,
         };
+        LIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         model.metadata = model.read_metadata().await?;
         model.loaded_at = std::time::SystemTime::now();
         Ok(model)

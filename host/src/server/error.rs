@@ -59,9 +59,10 @@ impl From<RouteError> for ApiError {
     }
 }
 
-impl From<InvokeError> for ApiError {
-    fn from(e: InvokeError) -> Self {
-        let status = match &e {
+impl ApiError {
+    /// The HTTP status an invocation error maps to.
+    pub fn from_invoke_status(e: &InvokeError) -> StatusCode {
+        match e {
             InvokeError::Deadline { .. } => StatusCode::GATEWAY_TIMEOUT,
             InvokeError::Model { kind, .. } => match kind {
                 ModelErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
@@ -73,7 +74,13 @@ impl From<InvokeError> for ApiError {
             | InvokeError::Trap { .. }
             | InvokeError::BadOutput { .. }
             | InvokeError::Instantiate { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        }
+    }
+}
+
+impl From<InvokeError> for ApiError {
+    fn from(e: InvokeError) -> Self {
+        let status = ApiError::from_invoke_status(&e);
         let retry_after = matches!(e, InvokeError::Busy { .. }).then_some(1);
         ApiError {
             status,

@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -14,8 +13,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use super::AppState;
-use super::routes::handle;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
 
 /// Listener behaviour.
 #[derive(Clone, Debug)]
@@ -31,15 +32,19 @@ pub struct ListenerOptions {
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
-/// Serves connections until `shutdown` resolves, then stops accepting and
-/// waits up to `shutdown_timeout` for in-flight requests. Returns whether
-/// every connection finished in time.
-pub async fn serve(
+/// Serves connections with `handler` until `shutdown` resolves, then stops
+/// accepting and waits up to `shutdown_timeout` for in-flight requests.
+/// Returns whether every connection finished in time.
+pub async fn serve<H, F>(
     listener: TcpListener,
-    state: Arc<AppState>,
+    handler: H,
     opts: ListenerOptions,
     shutdown: impl Future<Output = ()>,
-) -> bool {
+) -> bool
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -81,10 +86,10 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let state = state.clone();
+        let handler = handler.clone();
         let service = service_fn(move |req| {
-            let state = state.clone();
-            async move { Ok::<_, std::convert::Infallible>(handle(state, req).await) }
+            let fut = handler(req);
+            async move { Ok::<_, std::convert::Infallible>(fut.await) }
         });
         let builder = builder.clone();
         match &tls {
@@ -130,7 +135,6 @@ pub async fn serve(
     }
 
     drop(listener);
-    state.ready.store(false, Ordering::Release);
     tracing::info!("shutting down: no new connections, draining in-flight requests");
     match tokio::time::timeout(opts.shutdown_timeout, graceful.shutdown()).await {
         Ok(()) => {

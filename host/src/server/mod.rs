@@ -14,7 +14,10 @@ pub use listener::{ListenerOptions, serve};
 pub use routes::handle;
 pub use tls::{TlsError, load_tls_config};
 
+use crate::protocol::check_request;
 use crate::registry::Registry;
+use crate::runtime::LoadedModel;
+use crate::tensor::{InferenceRequest, InferenceResponse, responses_agree};
 use crate::units::ByteSize;
 
 /// What every request handler shares.
@@ -31,7 +34,12 @@ pub struct AppState {
     pub ready: AtomicBool,
     next_id: AtomicU64,
     id_prefix: String,
+    /// Bounds the shadow calls running at once.
+    shadow_permits: Arc<tokio::sync::Semaphore>,
 }
+
+/// Shadow calls that may run at once; more are dropped (and counted).
+const SHADOW_IN_FLIGHT: usize = 64;
 
 impl AppState {
     /// State for a registry, a body size limit and a body read timeout.
@@ -52,7 +60,40 @@ impl AppState {
             ready: AtomicBool::new(true),
             next_id: AtomicU64::new(1),
             id_prefix: format!("{:x}", (nanos as u64) ^ u64::from(std::process::id())),
+            shadow_permits: Arc::new(tokio::sync::Semaphore::new(SHADOW_IN_FLIGHT)),
         }
+    }
+
+    /// Runs a copy of a request on the shadow version in the background,
+    /// after the primary answered, and records whether the answers agree.
+    /// Never delays the primary's response; drops (and counts) the copy when
+    /// too many shadow calls are running.
+    pub(crate) fn mirror(
+        &self,
+        shadow: Arc<LoadedModel>,
+        mut request: InferenceRequest,
+        id: String,
+        primary: &InferenceResponse,
+    ) {
+        let Ok(permit) = self.shadow_permits.clone().try_acquire_owned() else {
+            shadow.stats.shadow_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let primary = primary.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let outcome = match check_request(&shadow.metadata, &request) {
+                Ok(()) => shadow.infer(&mut request, id).await.ok(),
+                Err(_) => None,
+            };
+            shadow.stats.record(started.elapsed(), outcome.is_none());
+            let agreed = outcome.is_some_and(|r| responses_agree(&primary, &r));
+            shadow.stats.shadow_compared.fetch_add(1, Ordering::Relaxed);
+            if agreed {
+                shadow.stats.shadow_agreed.fetch_add(1, Ordering::Relaxed);
+            }
+            drop(permit);
+        });
     }
 
     /// A process-unique id for requests that bring none.

@@ -151,7 +151,8 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let model = state.registry.resolve(name, version)?;
+    let routed = state.registry.route(name, version)?;
+    let model = routed.model;
     let headers = req.headers();
     if let Some(enc) = headers.get(header::CONTENT_ENCODING)
         && enc.as_bytes() != b"identity"
@@ -228,7 +229,20 @@ where
         .id
         .clone()
         .unwrap_or_else(|| state.next_request_id());
-    let mut response = model.infer(&mut request, id).await?;
+    // The shadow needs its own copy: the call below moves the inputs.
+    let shadow = routed.shadow.map(|s| (s, request.clone(), id.clone()));
+    let started = std::time::Instant::now();
+    let result = model.infer(&mut request, id).await;
+    model.stats.record(
+        started.elapsed(),
+        result
+            .as_ref()
+            .is_err_and(|e| ApiError::from_invoke_status(e).is_server_error()),
+    );
+    let mut response = result?;
+    if let Some((shadow, shadow_req, id)) = shadow {
+        state.mirror(shadow, shadow_req, id, &response);
+    }
     select_outputs(&request, &mut response);
     let encoded = encode_response(&model.name, &model.version, &request, &response);
     let mut resp = Response::new(Full::new(Bytes::from(encoded.body)));

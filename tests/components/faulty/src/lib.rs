@@ -1,5 +1,5 @@
 //! A model that misbehaves on purpose, as its manifest's `mode` says:
-//! `echo` (behaves), `loop` (never returns), `alloc` (allocates without
+//! `echo` (behaves: returns its input plus the manifest's `offset`), `loop` (never returns), `alloc` (allocates without
 //! bound), `panic`, `error` (returns an internal error), `bad-output`
 //! (returns data that does not fit its shape), `log` (logs and prints).
 //! A request may override the mode with a `mode` parameter, and make any
@@ -55,7 +55,12 @@ impl Model for Faulty {
                 eprintln!("printed to stderr");
                 Ok(Response::new().tensor("y", x.shape.clone(), x.data))
             }
-            _ => Ok(Response::new().tensor("y", x.shape.clone(), x.data)),
+            _ => {
+                // `offset` from the manifest makes versions recognisable.
+                let offset: f32 = config::parse_or("offset", 0.0)?;
+                let y = x.data.iter().map(|v| v + offset).collect();
+                Ok(Response::new().tensor("y", x.shape.clone(), y))
+            }
         }
     }
 }

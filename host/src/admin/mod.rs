@@ -1,0 +1,265 @@
+//! The admin API: JSON over HTTP on its own listener, behind a bearer
+//! token. Every change returns only once it is in effect, and says what
+//! changed.
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/admin/v1/models` | every model, version, traffic, recent events |
+//! | GET | `/admin/v1/models/{m}` | one model |
+//! | PUT | `/admin/v1/models/{m}/versions/{v}` | deploy (upload or node path) |
+//! | DELETE | `/admin/v1/models/{m}/versions/{v}` | remove a version without traffic |
+//! | PUT | `/admin/v1/models/{m}/primary` | `{"version"}`: promote |
+//! | PUT / DELETE | `/admin/v1/models/{m}/canary` | `{"version","weight"}` / clear |
+//! | PUT / DELETE | `/admin/v1/models/{m}/shadow` | `{"version"}` / clear |
+//! | POST | `/admin/v1/models/{m}/rollback` | back to the previous primary |
+
+mod auth;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub use auth::{Auth, AuthError};
+
+use crate::deploy::{DeployError, Deployer};
+use crate::repository::{MANIFEST_FILE, Manifest};
+
+/// What the admin handlers share.
+#[derive(Debug)]
+pub struct AdminState {
+    /// The control plane.
+    pub deployer: Arc<Deployer>,
+    /// Who may call.
+    pub auth: Auth,
+    /// Largest upload accepted.
+    pub max_upload: usize,
+}
+
+fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response<Full<Bytes>> {
+    reply(status, json!({ "error": message.into() }))
+}
+
+fn deploy_error(e: DeployError) -> Response<Full<Bytes>> {
+    let status = match &e {
+        DeployError::NotFound(_) => StatusCode::NOT_FOUND,
+        DeployError::Conflict(_) => StatusCode::CONFLICT,
+        DeployError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        DeployError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        DeployError::State(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    tracing::warn!(status = status.as_u16(), error = %e, "admin change refused");
+    error(status, e.to_string())
+}
+
+/// A deploy request: an upload, or a folder on this node.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployBody {
+    /// Manifest TOML text (upload).
+    #[serde(default)]
+    manifest: Option<String>,
+    /// Component bytes, base64 (upload).
+    #[serde(default)]
+    component: Option<String>,
+    /// Extra files (e.g. a smoke-test request), name → base64.
+    #[serde(default)]
+    files: std::collections::BTreeMap<String, String>,
+    /// A version folder on this node.
+    #[serde(default)]
+    path: Option<String>,
+    /// Make it the primary at once.
+    #[serde(default)]
+    promote: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionBody {
+    version: String,
+    #[serde(default)]
+    weight: Option<u8>,
+}
+
+/// Handles one admin request. Generic over the body for in-process tests.
+pub async fn handle<B>(state: Arc<AdminState>, req: Request<B>) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let peer = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    if let Err(e) = state.auth.check(req.headers()) {
+        tracing::warn!(target: "edgeserve::audit", path = %req.uri().path(), reason = %e, forwarded_for = %peer, "admin authentication failed");
+        let mut resp = error(StatusCode::UNAUTHORIZED, e.to_string());
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"edgeserve-admin\""),
+        );
+        return resp;
+    }
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let d = &state.deployer;
+    let changed = |name: &str, r: Result<String, DeployError>| match r {
+        Ok(message) => reply(
+            StatusCode::OK,
+            json!({ "ok": true, "message": message, "model": d.model_status(name) }),
+        ),
+        Err(e) => deploy_error(e),
+    };
+    match (&method, segs.as_slice()) {
+        (&Method::GET, ["admin", "v1", "health"]) => reply(StatusCode::OK, json!({"ok": true})),
+        (&Method::GET, ["admin", "v1", "models"]) => reply(StatusCode::OK, d.status()),
+        (&Method::GET, ["admin", "v1", "models", name]) => match d.model_status(name) {
+            Some(s) => reply(StatusCode::OK, s),
+            None => error(StatusCode::NOT_FOUND, format!("unknown model '{name}'")),
+        },
+        (&Method::PUT, ["admin", "v1", "models", name, "versions", v]) => {
+            let body: DeployBody = match read_json(&state, req).await {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
+            let r = match deploy_files(body) {
+                Ok(DeploySource::Path(p, promote)) => {
+                    d.deploy_path(name, v, std::path::Path::new(&p), promote)
+                        .await
+                }
+                Ok(DeploySource::Files(files, promote)) => d.deploy(name, v, files, promote).await,
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(message) => reply(
+                    StatusCode::CREATED,
+                    json!({ "ok": true, "message": message, "model": d.model_status(name) }),
+                ),
+                Err(e) => deploy_error(e),
+            }
+        }
+        (&Method::DELETE, ["admin", "v1", "models", name, "versions", v]) => {
+            changed(name, d.remove(name, v).await)
+        }
+        (
+            &Method::PUT,
+            [
+                "admin",
+                "v1",
+                "models",
+                name,
+                what @ ("primary" | "canary" | "shadow"),
+            ],
+        ) => {
+            let body: VersionBody = match read_json(&state, req).await {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
+            let r = match *what {
+                "primary" => d.set_primary(name, &body.version).await,
+                "canary" => match body.weight {
+                    Some(w) => d.set_canary(name, &body.version, w).await,
+                    None => Err(DeployError::BadRequest(
+                        "a canary needs a weight (0-100)".into(),
+                    )),
+                },
+                _ => d.set_shadow(name, &body.version).await,
+            };
+            changed(name, r)
+        }
+        (&Method::DELETE, ["admin", "v1", "models", name, "canary"]) => {
+            changed(name, d.clear_canary(name).await)
+        }
+        (&Method::DELETE, ["admin", "v1", "models", name, "shadow"]) => {
+            changed(name, d.clear_shadow(name).await)
+        }
+        (&Method::POST, ["admin", "v1", "models", name, "rollback"]) => {
+            changed(name, d.rollback(name, "").await)
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            format!("no admin route for {method} {path}"),
+        ),
+    }
+}
+
+enum DeploySource {
+    Path(String, bool),
+    Files(Vec<(String, Vec<u8>)>, bool),
+}
+
+fn deploy_files(body: DeployBody) -> Result<DeploySource, DeployError> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bad = |m: String| DeployError::BadRequest(m);
+    match (body.path, body.component) {
+        (Some(path), None) if body.manifest.is_none() && body.files.is_empty() => {
+            Ok(DeploySource::Path(path, body.promote))
+        }
+        (None, Some(component)) => {
+            let manifest_text = body.manifest.unwrap_or_default();
+            let manifest: Manifest = toml::from_str(&manifest_text)
+                .map_err(|e| bad(format!("invalid manifest: {e}")))?;
+            let mut files = vec![(MANIFEST_FILE.to_string(), manifest_text.into_bytes())];
+            let bytes = b64
+                .decode(component.as_bytes())
+                .map_err(|e| bad(format!("component is not valid base64: {e}")))?;
+            files.push((manifest.component_file().to_string(), bytes));
+            for (name, data) in body.files {
+                let bytes = b64
+                    .decode(data.as_bytes())
+                    .map_err(|e| bad(format!("file {name} is not valid base64: {e}")))?;
+                files.push((name, bytes));
+            }
+            Ok(DeploySource::Files(files, body.promote))
+        }
+        _ => Err(bad(
+            "send either {\"path\": DIR} or {\"component\": BASE64, \"manifest\": TOML, \"files\": {...}}".into(),
+        )),
+    }
+}
+
+async fn read_json<T: serde::de::DeserializeOwned, B>(
+    state: &AdminState,
+    req: Request<B>,
+) -> Result<T, Response<Full<Bytes>>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let body = Limited::new(req.into_body(), state.max_upload)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "upload is larger than max_upload",
+                )
+            } else {
+                error(StatusCode::BAD_REQUEST, format!("cannot read body: {e}"))
+            }
+        })?
+        .to_bytes();
+    serde_json::from_slice(&body)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+}

@@ -1,0 +1,704 @@
+//! The control plane: deploys, traffic changes and rollbacks, each applied
+//! to a copy of the routing table, persisted atomically, then published with
+//! one pointer swap. Requests never wait on anything here.
+
+mod guard;
+mod state;
+mod status;
+mod watch;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime};
+
+pub use guard::{GuardSettings, run_guard};
+pub use state::{DeployState, ModelState, StateError, StateStore};
+pub use watch::{MODEL_FILE, VersionPolicy, watch_repository};
+
+use crate::config::ModelDefaults;
+use crate::registry::{Canary, ModelEntry, ModelTable, Registry};
+use crate::repository::{
+    self, MANIFEST_FILE, Manifest, Refusal, RepoError, VersionSource, load_parts, valid_name,
+};
+use crate::runtime::Runtime;
+
+/// Why a control-plane change was refused; each maps to an HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// No such model or version (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The change conflicts with the current state (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is malformed (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The version failed the deploy pipeline (422); nothing changed.
+    #[error("deploy {what} refused: {error}")]
+    Refused {
+        /// `name@version`.
+        what: String,
+        /// The failing phase and why.
+        error: RepoError,
+    },
+    /// The state could not be persisted (500); nothing changed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Something the control plane did by itself (or was told to do), kept for
+/// status.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Event {
+    /// Seconds since the Unix epoch.
+    pub time: u64,
+    /// Model name.
+    pub model: String,
+    /// What happened.
+    pub message: String,
+}
+
+const EVENTS_KEPT: usize = 100;
+
+/// The `source` of versions deployed through the admin API (their files live
+/// in the state folder, not the repository).
+pub const DEPLOYED: &str = "deployed";
+
+/// The control plane of one node.
+pub struct Deployer {
+    runtime: Arc<Runtime>,
+    registry: Arc<Registry>,
+    store: StateStore,
+    defaults: ModelDefaults,
+    repository: Option<PathBuf>,
+    /// Serializes changes; holds the last persisted state.
+    state: tokio::sync::Mutex<DeployState>,
+    events: Mutex<VecDeque<Event>>,
+    /// When each model's primary last changed (for the rollout guard).
+    promoted: Mutex<std::collections::HashMap<String, Instant>>,
+}
+
+impl std::fmt::Debug for Deployer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deployer")
+            .field("state_dir", &self.store.dir())
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Copies an entry's traffic into its persisted state.
+fn sync_traffic(entry: &ModelEntry, ms: &mut ModelState) {
+    ms.primary = entry.primary;
+    ms.canary = entry.canary;
+    ms.shadow = entry.shadow;
+    ms.previous = entry.previous.clone();
+}
+
+/// Makes `version` the primary, remembering the one it replaces.
+fn promote(entry: &mut ModelEntry, version: u64) {
+    if let Some(old) = entry.primary_version().filter(|&o| o != version) {
+        entry.previous.retain(|&p| p != old);
+        entry.previous.push(old);
+        if entry.previous.len() > 20 {
+            entry.previous.remove(0);
+        }
+    }
+    entry.primary = Some(version);
+    if entry.canary.is_some_and(|c| c.version == version) {
+        entry.canary = None;
+    }
+    if entry.shadow == Some(version) {
+        entry.shadow = None;
+    }
+}
+
+fn parse_version(v: &str) -> Result<u64, DeployError> {
+    v.parse::<u64>()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| DeployError::BadRequest(format!("version '{v}' must be a positive integer")))
+}
+
+impl Deployer {
+    /// Restores the node: loads the repository (minus removed versions) and
+    /// every deployed version, applies the persisted traffic, publishes the
+    /// table. Returns the deployer and the versions that were refused.
+    pub async fn start(
+        runtime: Arc<Runtime>,
+        store: StateStore,
+        repository: Option<PathBuf>,
+        defaults: ModelDefaults,
+    ) -> Result<(Deployer, Vec<Refusal>), DeployError> {
+        let state = store.load()?;
+        let mut table = ModelTable::default();
+        let mut refused = Vec::new();
+        let mut sources = Vec::new();
+        if let Some(repo) = &repository {
+            let (found, bad) = repository::scan(repo).map_err(|e| {
+                DeployError::BadRequest(format!(
+                    "cannot read model repository {}: {e}",
+                    repo.display()
+                ))
+            })?;
+            refused.extend(bad);
+            let mut policies = std::collections::HashMap::new();
+            for s in &found {
+                if !policies.contains_key(&s.name) {
+                    let policy = VersionPolicy::read(&repo.join(&s.name)).unwrap_or_else(|e| {
+                        tracing::warn!(model = %s.name, error = %e, "using the default version policy (all)");
+                        VersionPolicy::All
+                    });
+                    let versions = found
+                        .iter()
+                        .filter(|o| o.name == s.name)
+                        .map(|o| o.version)
+                        .collect();
+                    policies.insert(s.name.clone(), policy.select(versions));
+                }
+            }
+            let found: Vec<VersionSource> = found
+                .into_iter()
+                .filter(|s| {
+                    policies
+                        .get(&s.name)
+                        .is_some_and(|w| w.contains(&s.version))
+                })
+                .collect();
+            sources.extend(found.into_iter().filter(|s| {
+                !state
+                    .models
+                    .get(&s.name)
+                    .is_some_and(|m| m.removed.contains(&s.version))
+            }));
+        }
+        for (name, ms) in &state.models {
+            for &v in &ms.deployed {
+                sources.retain(|s| !(s.name == *name && s.version == v));
+                sources.push(VersionSource {
+                    name: name.clone(),
+                    version: v,
+                    dir: store.version_dir(name, v),
+                });
+            }
+        }
+        for src in sources {
+            match repository::load_version(&runtime, &src, &defaults).await {
+                Ok(mut m) => {
+                    if src.dir.starts_with(store.dir()) {
+                        m.source = DEPLOYED.to_string();
+                    }
+                    table
+                        .models
+                        .entry(src.name.clone())
+                        .or_default()
+                        .versions
+                        .insert(src.version, Arc::new(m));
+                }
+                Err(error) => refused.push(Refusal {
+                    what: format!("{}@{}", src.name, src.version),
+                    error,
+                }),
+            }
+        }
+        for (name, ms) in &state.models {
+            let Some(entry) = table.models.get_mut(name) else {
+                continue;
+            };
+            let loaded = |v: &u64| entry.versions.contains_key(v);
+            entry.primary = ms.primary.filter(loaded);
+            entry.canary = ms.canary.filter(|c| loaded(&c.version));
+            entry.shadow = ms.shadow.filter(loaded);
+            entry.previous = ms.previous.iter().copied().filter(loaded).collect();
+        }
+        let registry = Arc::new(Registry::new([]));
+        registry.publish(table);
+        let deployer = Deployer {
+            runtime,
+            registry,
+            store,
+            defaults,
+            repository,
+            state: tokio::sync::Mutex::new(state),
+            events: Mutex::new(VecDeque::new()),
+            promoted: Mutex::new(Default::default()),
+        };
+        Ok((deployer, refused))
+    }
+
+    /// The live routing table.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The model repository, if serving one.
+    pub fn repository(&self) -> Option<&Path> {
+        self.repository.as_deref()
+    }
+
+    pub(crate) fn record(&self, model: &str, message: String) {
+        tracing::info!(model, "{message}");
+        let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        events.push_back(Event {
+            time: now_secs(),
+            model: model.to_string(),
+            message,
+        });
+        while events.len() > EVENTS_KEPT {
+            events.pop_front();
+        }
+    }
+
+    /// Recent control-plane events, oldest first.
+    pub fn events(&self) -> Vec<Event> {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Applies `f` to a copy of one model's entry and state, persists, and
+    /// publishes. Nothing changes when `f` or persisting fails.
+    async fn change<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut ModelEntry, &mut ModelState) -> Result<(String, R), DeployError>,
+    ) -> Result<(String, R), DeployError> {
+        let mut state = self.state.lock().await;
+        let mut table = (*self.registry.snapshot()).clone();
+        let entry = table
+            .models
+            .get_mut(name)
+            .ok_or_else(|| DeployError::NotFound(format!("unknown model '{name}'")))?;
+        let before = entry.primary_version();
+        let mut new_state = state.clone();
+        let ms = new_state.models.entry(name.to_string()).or_default();
+        let (message, extra) = f(entry, ms)?;
+        sync_traffic(entry, ms);
+        let after = entry.primary_version();
+        if entry.versions.is_empty() {
+            table.models.remove(name);
+        }
+        self.store.save(&new_state)?;
+        self.registry.publish(table);
+        *state = new_state;
+        drop(state);
+        if before != after {
+            self.promoted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(name.to_string(), Instant::now());
+        }
+        self.record(name, message.clone());
+        Ok((message, extra))
+    }
+
+    fn version_of(entry: &ModelEntry, name: &str, v: &str) -> Result<u64, DeployError> {
+        let n = parse_version(v)?;
+        if entry.versions.contains_key(&n) {
+            Ok(n)
+        } else {
+            Err(DeployError::NotFound(format!(
+                "model '{name}' has no version {n} (loaded: {})",
+                entry.version_names().join(", ")
+            )))
+        }
+    }
+
+    /// Deploys a new version from its files (the manifest as
+    /// `manifest.toml`, the component under the name the manifest gives, and
+    /// any smoke-test file). It serves only after the whole pipeline passed;
+    /// it becomes primary when `promote` is set or the model is new.
+    pub async fn deploy(
+        &self,
+        name: &str,
+        version: &str,
+        files: Vec<(String, Vec<u8>)>,
+        promote_it: bool,
+    ) -> Result<String, DeployError> {
+        if !valid_name(name) {
+            return Err(DeployError::BadRequest(format!(
+                "model name '{name}' must be letters, digits, '_', '-' or '.'"
+            )));
+        }
+        let v = parse_version(version)?;
+        for (file, _) in &files {
+            if !valid_name(file) {
+                return Err(DeployError::BadRequest(format!(
+                    "file name '{file}' is not allowed"
+                )));
+            }
+        }
+        let what = format!("{name}@{v}");
+        let mut state = self.state.lock().await;
+        if self
+            .registry
+            .snapshot()
+            .models
+            .get(name)
+            .is_some_and(|e| e.versions.contains_key(&v))
+        {
+            return Err(DeployError::Conflict(format!(
+                "{what} is already deployed; remove it first or deploy a new version number"
+            )));
+        }
+        let manifest_text = files
+            .iter()
+            .find(|(n, _)| n == MANIFEST_FILE)
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        let manifest: Manifest =
+            toml::from_str(&manifest_text).map_err(|e| DeployError::Refused {
+                what: what.clone(),
+                error: RepoError::Manifest(e.to_string()),
+            })?;
+        let Some((_, bytes)) = files.iter().find(|(n, _)| n == manifest.component_file()) else {
+            return Err(DeployError::BadRequest(format!(
+                "no component file '{}' in the upload",
+                manifest.component_file()
+            )));
+        };
+        let mut files = files.clone();
+        if !files.iter().any(|(n, _)| n == MANIFEST_FILE) {
+            files.push((MANIFEST_FILE.to_string(), Vec::new()));
+        }
+        let dir = self.store.store_version(name, v, &files)?;
+        let started = Instant::now();
+        let model = match load_parts(
+            &self.runtime,
+            name,
+            v,
+            &manifest,
+            bytes,
+            &dir,
+            &self.defaults,
+        )
+        .await
+        {
+            Ok(mut m) => {
+                m.source = DEPLOYED.to_string();
+                m
+            }
+            Err(error) => {
+                self.store.delete_version(name, v);
+                return Err(DeployError::Refused { what, error });
+            }
+        };
+        let elapsed = started.elapsed();
+        let digest = model.digest.clone();
+        let aot = model.aot.clone();
+        let mut table = (*self.registry.snapshot()).clone();
+        let entry = table.models.entry(name.to_string()).or_default();
+        let first = entry.versions.is_empty();
+        let before = entry.primary_version();
+        entry.versions.insert(v, Arc::new(model));
+        if promote_it || first {
+            promote(entry, v);
+        } else {
+            // A new, higher version must not take over an implicit primary.
+            entry.primary = before;
+        }
+        let mut new_state = state.clone();
+        let ms = new_state.models.entry(name.to_string()).or_default();
+        ms.deployed.retain(|&d| d != v);
+        ms.deployed.push(v);
+        ms.removed.retain(|&r| r != v);
+        sync_traffic(entry, ms);
+        let after = entry.primary_version();
+        if let Err(e) = self.store.save(&new_state) {
+            self.store.delete_version(name, v);
+            return Err(e.into());
+        }
+        self.registry.publish(table);
+        *state = new_state;
+        drop(state);
+        if before != after {
+            self.promoted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(name.to_string(), Instant::now());
+        }
+        let message = format!(
+            "deployed {what} (sha256 {}, ready in {} ms, compile: {:?}){}",
+            &digest[..16],
+            elapsed.as_millis(),
+            aot,
+            if after == Some(v) {
+                "; it is now the primary"
+            } else {
+                ""
+            }
+        );
+        self.record(name, message.clone());
+        Ok(message)
+    }
+
+    /// Deploys a version from a folder on this node (manifest, component and
+    /// smoke-test files are copied into the state folder).
+    pub async fn deploy_path(
+        &self,
+        name: &str,
+        version: &str,
+        dir: &Path,
+        promote_it: bool,
+    ) -> Result<String, DeployError> {
+        let mut files = Vec::new();
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| DeployError::BadRequest(format!("cannot read {}: {e}", dir.display())))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_file() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let bytes = std::fs::read(&path).map_err(|e| {
+                    DeployError::BadRequest(format!("cannot read {}: {e}", path.display()))
+                })?;
+                files.push((name, bytes));
+            }
+        }
+        self.deploy(name, version, files, promote_it).await
+    }
+
+    /// Makes a version the primary.
+    pub async fn set_primary(&self, name: &str, version: &str) -> Result<String, DeployError> {
+        self.change(name, |entry, _| {
+            let v = Self::version_of(entry, name, version)?;
+            if entry.primary_version() == Some(v) {
+                return Ok((format!("{name}@{v} is already the primary"), ()));
+            }
+            promote(entry, v);
+            Ok((format!("{name}@{v} is now the primary"), ()))
+        })
+        .await
+        .map(|(m, ())| m)
+    }
+
+    /// Sends `weight` percent of unversioned traffic to a version.
+    pub async fn set_canary(
+        &self,
+        name: &str,
+        version: &str,
+        weight: u8,
+    ) -> Result<String, DeployError> {
+        if weight > 100 {
+            return Err(DeployError::BadRequest(format!(
+                "weight {weight} is not between 0 and 100"
+            )));
+        }
+        self.change(name, |entry, _| {
+            let v = Self::version_of(entry, name, version)?;
+            if entry.primary_version() == Some(v) {
+                return Err(DeployError::Conflict(format!(
+                    "{name}@{v} is the primary; a canary must be another version"
+                )));
+            }
+            entry.canary = Some(Canary { version: v, weight });
+            Ok((
+                format!("{name}@{v} is the canary with {weight}% of traffic"),
+                (),
+            ))
+        })
+        .await
+        .map(|(m, ())| m)
+    }
+
+    /// Stops the canary.
+    pub async fn clear_canary(&self, name: &str) -> Result<String, DeployError> {
+        self.change(name, |entry, _| {
+            Ok((
+                match entry.canary.take() {
+                    Some(c) => format!("canary {name}@{} cleared", c.version),
+                    None => format!("{name} had no canary"),
+                },
+                (),
+            ))
+        })
+        .await
+        .map(|(m, ())| m)
+    }
+
+    /// Mirrors primary traffic to a version whose answers are compared and
+    /// discarded.
+    pub async fn set_shadow(&self, name: &str, version: &str) -> Result<String, DeployError> {
+        self.change(name, |entry, _| {
+            let v = Self::version_of(entry, name, version)?;
+            if entry.primary_version() == Some(v) {
+                return Err(DeployError::Conflict(format!(
+                    "{name}@{v} is the primary; a shadow must be another version"
+                )));
+            }
+            entry.shadow = Some(v);
+            Ok((format!("{name}@{v} is the shadow"), ()))
+        })
+        .await
+        .map(|(m, ())| m)
+    }
+
+    /// Stops the shadow.
+    pub async fn clear_shadow(&self, name: &str) -> Result<String, DeployError> {
+        self.change(name, |entry, _| {
+            Ok((
+                match entry.shadow.take() {
+                    Some(v) => format!("shadow {name}@{v} cleared"),
+                    None => format!("{name} had no shadow"),
+                },
+                (),
+            ))
+        })
+        .await
+        .map(|(m, ())| m)
+    }
+
+    /// Makes the previous primary the primary again and stops the canary.
+    pub async fn rollback(&self, name: &str, reason: &str) -> Result<String, DeployError> {
+        self.change(name, |entry, _| {
+            let current = entry.primary_version();
+            let target = loop {
+                match entry.previous.pop() {
+                    Some(p) if entry.versions.contains_key(&p) && Some(p) != current => break p,
+                    Some(_) => continue,
+                    None => {
+                        return Err(DeployError::Conflict(format!(
+                            "{name} has no previous primary to roll back to"
+                        )));
+                    }
+                }
+            };
+            entry.primary = Some(target);
+            entry.canary = None;
+            if entry.shadow == Some(target) {
+                entry.shadow = None;
+            }
+            Ok((
+                format!(
+                    "rolled {name} back from {} to {target}{reason}",
+                    current.map_or("-".to_string(), |c| c.to_string())
+                ),
+                (),
+            ))
+        })
+        .await
+        .map(|(m, ())| m)
+    }
+
+    /// Removes a version that carries no traffic.
+    pub async fn remove(&self, name: &str, version: &str) -> Result<String, DeployError> {
+        let (message, deployed) = self
+            .change(name, |entry, ms| {
+                let v = Self::version_of(entry, name, version)?;
+                if let Some(why) = entry.carries_traffic(v) {
+                    return Err(DeployError::Conflict(format!(
+                        "{name}@{v} carries traffic ({why}); move traffic off it first"
+                    )));
+                }
+                entry.versions.remove(&v);
+                entry.previous.retain(|&p| p != v);
+                let deployed = ms.deployed.contains(&v);
+                if deployed {
+                    ms.deployed.retain(|&d| d != v);
+                } else if !ms.removed.contains(&v) {
+                    ms.removed.push(v);
+                }
+                Ok((format!("removed {name}@{v}"), deployed.then_some(v)))
+            })
+            .await?;
+        if let Some(v) = deployed {
+            self.store.delete_version(name, v);
+        }
+        Ok(message)
+    }
+
+    /// Repository versions removed through the admin API.
+    pub(crate) async fn removed_versions(&self) -> std::collections::HashSet<(String, u64)> {
+        let state = self.state.lock().await;
+        state
+            .models
+            .iter()
+            .flat_map(|(name, ms)| ms.removed.iter().map(move |&v| (name.clone(), v)))
+            .collect()
+    }
+
+    /// Loads a new repository version through the pipeline and adds it.
+    /// Repository versions need no persisted record: the folder is the
+    /// record. An unpinned primary (the highest version) moves to it.
+    pub(crate) async fn adopt(&self, src: &VersionSource) -> Result<String, DeployError> {
+        let _state = self.state.lock().await;
+        let what = format!("{}@{}", src.name, src.version);
+        if self
+            .registry
+            .snapshot()
+            .models
+            .get(&src.name)
+            .is_some_and(|e| e.versions.contains_key(&src.version))
+        {
+            return Ok(format!("{what} is already loaded"));
+        }
+        let model = repository::load_version(&self.runtime, src, &self.defaults)
+            .await
+            .map_err(|error| DeployError::Refused {
+                what: what.clone(),
+                error,
+            })?;
+        let mut table = (*self.registry.snapshot()).clone();
+        let entry = table.models.entry(src.name.clone()).or_default();
+        let before = entry.primary_version();
+        entry.versions.insert(src.version, Arc::new(model));
+        let after = entry.primary_version();
+        self.registry.publish(table);
+        if before != after {
+            self.promoted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(src.name.clone(), Instant::now());
+        }
+        let message = format!(
+            "loaded {what} from the repository{}",
+            if after == Some(src.version) {
+                "; it is now the primary"
+            } else {
+                ""
+            }
+        );
+        self.record(&src.name, message.clone());
+        Ok(message)
+    }
+
+    /// Unloads a repository version that its model's version policy no
+    /// longer wants (it stays on disk).
+    pub(crate) async fn unload(&self, name: &str, version: u64) -> Result<(), DeployError> {
+        let _state = self.state.lock().await;
+        let mut table = (*self.registry.snapshot()).clone();
+        let Some(entry) = table.models.get_mut(name) else {
+            return Ok(());
+        };
+        if entry.carries_traffic(version).is_some() || !entry.versions.contains_key(&version) {
+            return Ok(());
+        }
+        entry.versions.remove(&version);
+        entry.previous.retain(|&p| p != version);
+        self.registry.publish(table);
+        self.record(
+            name,
+            format!("unloaded {name}@{version}: outside the version policy"),
+        );
+        Ok(())
+    }
+
+    /// When a model's primary last changed.
+    pub(crate) fn promoted_at(&self, name: &str) -> Option<Instant> {
+        self.promoted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .copied()
+    }
+}

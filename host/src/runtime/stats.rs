@@ -1,0 +1,161 @@
+//! Per-version counters kept on the request path with atomics only: totals,
+//! and a ring of one-second buckets (requests, server errors, a log2 latency
+//! histogram) that the rollout guard reads over a window.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Seconds of history kept.
+const RING: usize = 128;
+/// Latency buckets: bucket `i` holds latencies below `2^i` microseconds.
+const LAT_BUCKETS: usize = 32;
+
+#[derive(Default)]
+struct Bucket {
+    second: AtomicU64,
+    count: AtomicU64,
+    errors: AtomicU64,
+    latency: [AtomicU64; LAT_BUCKETS],
+}
+
+/// Counters of one loaded version.
+pub struct VersionStats {
+    /// Inference calls answered (any outcome).
+    pub requests: AtomicU64,
+    /// Calls that failed on the model's side (5xx).
+    pub errors: AtomicU64,
+    /// Shadow calls compared with the primary's answer.
+    pub shadow_compared: AtomicU64,
+    /// Shadow calls whose answer agreed with the primary's.
+    pub shadow_agreed: AtomicU64,
+    /// Shadow calls skipped because too many were in flight.
+    pub shadow_dropped: AtomicU64,
+    ring: Box<[Bucket]>,
+}
+
+impl Default for VersionStats {
+    fn default() -> Self {
+        VersionStats {
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            shadow_compared: AtomicU64::new(0),
+            shadow_agreed: AtomicU64::new(0),
+            shadow_dropped: AtomicU64::new(0),
+            ring: (0..RING).map(|_| Bucket::default()).collect(),
+        }
+    }
+}
+
+/// What a window of recent traffic looked like.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WindowSummary {
+    /// Requests in the window.
+    pub requests: u64,
+    /// Server errors in the window.
+    pub errors: u64,
+    /// Upper bound of the 99th-percentile latency bucket.
+    pub p99: Duration,
+}
+
+impl WindowSummary {
+    /// Errors over requests (0 when idle).
+    pub fn error_rate(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.requests as f64
+        }
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+impl VersionStats {
+    /// Records one call.
+    pub fn record(&self, latency: Duration, server_error: bool) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if server_error {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let sec = now_secs();
+        let b = &self.ring[(sec as usize) % RING];
+        let seen = b.second.load(Ordering::Acquire);
+        if seen != sec
+            && b.second
+                .compare_exchange(seen, sec, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            // First call in this second: clear what the bucket held a ring ago.
+            b.count.store(0, Ordering::Relaxed);
+            b.errors.store(0, Ordering::Relaxed);
+            for l in &b.latency {
+                l.store(0, Ordering::Relaxed);
+            }
+        }
+        b.count.fetch_add(1, Ordering::Relaxed);
+        if server_error {
+            b.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let micros = latency.as_micros().max(1) as u64;
+        let idx = (64 - micros.leading_zeros() as usize).min(LAT_BUCKETS - 1);
+        b.latency[idx].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Traffic over the last `window` (whole seconds, at most the ring).
+    pub fn window(&self, window: Duration) -> WindowSummary {
+        let now = now_secs();
+        let secs = window.as_secs().clamp(1, RING as u64 - 1);
+        let mut sum = WindowSummary::default();
+        let mut hist = [0u64; LAT_BUCKETS];
+        for b in self.ring.iter() {
+            let s = b.second.load(Ordering::Acquire);
+            if s + secs <= now || s > now {
+                continue;
+            }
+            sum.requests += b.count.load(Ordering::Relaxed);
+            sum.errors += b.errors.load(Ordering::Relaxed);
+            for (h, l) in hist.iter_mut().zip(&b.latency) {
+                *h += l.load(Ordering::Relaxed);
+            }
+        }
+        let total: u64 = hist.iter().sum();
+        if total > 0 {
+            let target = total - total / 100;
+            let mut seen = 0;
+            for (i, h) in hist.iter().enumerate() {
+                seen += h;
+                if seen >= target {
+                    sum.p99 = Duration::from_micros(1u64 << i);
+                    break;
+                }
+            }
+        }
+        sum
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_count_errors_and_latency() {
+        let s = VersionStats::default();
+        for _ in 0..98 {
+            s.record(Duration::from_micros(100), false);
+        }
+        s.record(Duration::from_millis(50), true);
+        s.record(Duration::from_millis(50), true);
+        let w = s.window(Duration::from_secs(10));
+        assert_eq!(w.requests, 100);
+        assert_eq!(w.errors, 2);
+        assert!((w.error_rate() - 0.02).abs() < 1e-9);
+        assert!(w.p99 >= Duration::from_millis(50), "{:?}", w.p99);
+        assert!(w.p99 <= Duration::from_millis(100), "{:?}", w.p99);
+    }
+}

@@ -1,0 +1,649 @@
+//! Zero-downtime deployment: the admin API and CLI, refusals, swaps under
+//! load, persisted state across kill -9, the AOT cache, the repository
+//! watch and guarded rollouts.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use edgeserve_test_support::{Repo, Server, components, run, tempfile};
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_edgeserve");
+
+/// A manifest for the echo fixture whose answers carry `offset`.
+fn versioned(offset: u32) -> String {
+    format!("[config]\nmode = \"echo\"\noffset = \"{offset}\"\n[limits]\ndeadline = \"5s\"\n")
+}
+
+fn three_versions() -> Repo {
+    let repo = Repo::new().unwrap();
+    for v in 1..=3 {
+        repo.add("m", &v.to_string(), components::FAULTY, &versioned(v * 100))
+            .unwrap();
+    }
+    repo
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// One inference on `m`; returns (status, model_version, y).
+fn score(c: &Client, s: &Server, path: &str) -> (u16, String, f64) {
+    let body = json!({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]});
+    match c.post(s.url(path)).json(&body).send() {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let v: Value = r.json().unwrap_or(Value::Null);
+            (
+                status,
+                v["model_version"].as_str().unwrap_or_default().to_string(),
+                v["outputs"][0]["data"][0].as_f64().unwrap_or(f64::NAN),
+            )
+        }
+        Err(e) => (0, e.to_string(), f64::NAN),
+    }
+}
+
+fn admin(c: &Client, s: &Server, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let url = s.admin_url(path);
+    let req = match method {
+        "GET" => c.get(url),
+        "PUT" => c.put(url),
+        "POST" => c.post(url),
+        _ => c.delete(url),
+    };
+    let req = match body {
+        Some(b) => req.json(&b),
+        None => req,
+    };
+    let r = req.send().unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+fn model_status(c: &Client, s: &Server) -> Value {
+    admin(c, s, "GET", "/admin/v1/models/m", None).1
+}
+
+fn cli(s: &Server, args: &[&str]) -> (i32, String, String) {
+    let url = format!("http://{}", s.admin_addr.as_deref().unwrap());
+    let mut all = vec![args[0], "--admin", url.as_str()];
+    all.extend_from_slice(&args[1..]);
+    run(BIN, &all).unwrap()
+}
+
+#[test]
+fn admin_operations_cli_and_refusals() {
+    let repo = Repo::new().unwrap();
+    repo.add("m", "1", components::FAULTY, &versioned(100))
+        .unwrap();
+    let s = Server::start(BIN, &["--repository", repo.path().to_str().unwrap()]).unwrap();
+    let c = client();
+    assert_eq!(score(&c, &s, "/v2/models/m/infer").1, "1");
+
+    // Deploy 2 by upload through the CLI: it loads but does not take traffic.
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("manifest.toml");
+    std::fs::write(&manifest, versioned(200)).unwrap();
+    let (code, out, err) = cli(
+        &s,
+        &[
+            "deploy",
+            "m",
+            "2",
+            "--component",
+            components::FAULTY,
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("deployed m@2"), "{out}");
+    assert_eq!(score(&c, &s, "/v2/models/m/infer").1, "1");
+    assert_eq!(score(&c, &s, "/v2/models/m/versions/2/infer").2, 201.0);
+
+    // Deploy 3 from a folder on the node.
+    let v3 = repo
+        .add("staging", "3", components::FAULTY, &versioned(300))
+        .unwrap();
+    let (code, out, err) = cli(&s, &["deploy", "m", "3", "--path", v3.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Canary at 50%: both versions answer unversioned requests.
+    let (code, out, _) = cli(&s, &["canary", "m", "2", "--weight", "50"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("m@2 is the canary with 50%"), "{out}");
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        let (st, v, y) = score(&c, &s, "/v2/models/m/infer");
+        assert_eq!(st, 200);
+        assert_eq!(y, 1.0 + 100.0 * v.parse::<f64>().unwrap());
+        seen.insert(v);
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec!["1", "2"]);
+
+    // Shadow 3: its answers are compared and discarded.
+    assert_eq!(cli(&s, &["shadow", "m", "3"]).0, 0);
+    for _ in 0..20 {
+        let (st, v, _) = score(&c, &s, "/v2/models/m/infer");
+        assert!(st == 200 && v != "3");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = model_status(&c, &s);
+        let v3 = st["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["version"] == "3")
+            .unwrap()
+            .clone();
+        if v3["shadow_compared"].as_u64().unwrap() >= 20 {
+            assert_eq!(v3["shadow_agreed"], 0, "{v3}");
+            assert_eq!(v3["role"], "shadow");
+            break;
+        }
+        assert!(Instant::now() < deadline, "shadow calls not compared: {st}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Promote 2 (its canary ends), roll back to 1.
+    let (code, out, _) = cli(&s, &["promote", "m", "2"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("m@2 is now the primary"));
+    let st = model_status(&c, &s);
+    assert_eq!(st["primary"], "2");
+    assert!(st["canary"].is_null());
+    assert_eq!(score(&c, &s, "/v2/models/m/infer").1, "2");
+    let (code, out, _) = cli(&s, &["rollback", "m"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("rolled m back from 2 to 1"), "{out}");
+    assert_eq!(score(&c, &s, "/v2/models/m/infer").1, "1");
+
+    // Removing a version with traffic is refused with the reason.
+    let (code, _, err) = cli(&s, &["remove", "m", "1"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("refused (409)") && err.contains("it is the primary"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&s, &["remove", "m", "3"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("it is the shadow"), "{err}");
+    assert_eq!(cli(&s, &["shadow", "m", "--clear"]).0, 0);
+    let (code, out, _) = cli(&s, &["remove", "m", "3"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(score(&c, &s, "/v2/models/m/versions/3/infer").0, 404);
+
+    // Refusals leave the table exactly as it was.
+    let before = model_status(&c, &s);
+    let (code, _, err) = cli(
+        &s,
+        &["deploy", "m", "4", "--component", components::NOT_A_MODEL],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("refused (422)") && err.contains("world check"),
+        "{err}"
+    );
+    let smoke = dir.path().join("smoke.toml");
+    std::fs::write(
+        &smoke,
+        "[config]\nmode = \"panic\"\n[smoke_test]\ninline = '{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}]}'\n",
+    )
+    .unwrap();
+    let (code, _, err) = cli(
+        &s,
+        &[
+            "deploy",
+            "m",
+            "4",
+            "--component",
+            components::FAULTY,
+            "--manifest",
+            smoke.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("smoke test"), "{err}");
+    let (code, _, err) = cli(&s, &["deploy", "m", "2", "--component", components::FAULTY]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("refused (409)") && err.contains("already deployed"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&s, &["canary", "m", "9", "--weight", "10"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("refused (404)"), "{err}");
+    let (code, _, err) = cli(&s, &["canary", "m", "2", "--weight", "101"]);
+    assert_ne!(code, 0, "{err}");
+    let mut after = model_status(&c, &s);
+    let mut before = before;
+    for v in [&mut before, &mut after] {
+        for ver in v["versions"].as_array_mut().unwrap() {
+            ver["requests"] = json!(0);
+            ver["idle_instances"] = json!(0);
+        }
+    }
+    assert_eq!(before, after, "a refused deploy changed the table");
+
+    // Status, human and JSON.
+    let (code, out, _) = cli(&s, &["status"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("m  primary 1") && out.contains("recent events:"),
+        "{out}"
+    );
+    let (code, out, _) = cli(&s, &["status", "--json", "m"]);
+    assert_eq!(code, 0);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["primary"], "1");
+
+    // An unreachable admin API is exit code 3.
+    let (code, _, err) = run(BIN, &["status", "--admin", "http://127.0.0.1:9"]).unwrap();
+    assert_eq!(code, 3, "{err}");
+}
+
+#[test]
+fn admin_token_is_enforced() {
+    let repo = three_versions();
+    let s = Server::start_with_env(
+        BIN,
+        &["--repository", repo.path().to_str().unwrap()],
+        &[("EDGESERVE_ADMIN_TOKEN", "tok-123")],
+    )
+    .unwrap();
+    let c = client();
+    let (st, v) = admin(&c, &s, "GET", "/admin/v1/models", None);
+    assert_eq!(st, 401, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing bearer token")
+    );
+    let r = c
+        .get(s.admin_url("/admin/v1/models"))
+        .bearer_auth("wrong")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = c
+        .get(s.admin_url("/admin/v1/models"))
+        .bearer_auth("tok-123")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(s.log().contains("admin authentication failed"));
+    assert!(
+        !s.log().contains("tok-123"),
+        "the token must never be logged"
+    );
+    // The CLI takes the token from the environment.
+    let url = format!("http://{}", s.admin_addr.as_deref().unwrap());
+    let out = std::process::Command::new(BIN)
+        .args(["promote", "m", "2", "--admin", &url])
+        .env("EDGESERVE_ADMIN_TOKEN", "tok-123")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, _, err) = run(
+        BIN,
+        &["promote", "m", "1", "--admin", &url, "--token", "bad"],
+    )
+    .unwrap();
+    assert_eq!(code, 1);
+    assert!(err.contains("refused (401)"), "{err}");
+    // The data plane never needs the admin token.
+    assert_eq!(score(&c, &s, "/v2/models/m/infer").1, "2");
+}
+
+#[test]
+fn swaps_under_load_drop_nothing() {
+    let repo = three_versions();
+    let s = Server::start(BIN, &["--repository", repo.path().to_str().unwrap()]).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    // (send, receive, version) of every answer from version 4.
+    let v4_answers = Arc::new(Mutex::new(Vec::<(Instant, Instant)>::new()));
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..32 {
+            let (s, stop, ok, failures, v4) = (
+                &s,
+                stop.clone(),
+                ok.clone(),
+                failures.clone(),
+                v4_answers.clone(),
+            );
+            scope.spawn(move || {
+                let c = client();
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let pinned = (t + i).is_multiple_of(10);
+                    let path = if pinned {
+                        "/v2/models/m/versions/1/infer"
+                    } else {
+                        "/v2/models/m/infer"
+                    };
+                    let sent = Instant::now();
+                    let (st, v, y) = score(&c, s, path);
+                    let got = Instant::now();
+                    let ver: f64 = v.parse().unwrap_or(-1.0);
+                    if st != 200 || y != 1.0 + 100.0 * ver || (pinned && v != "1") {
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{path}: {st} {v} {y}"));
+                    } else {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                        if v == "4" {
+                            v4.lock().unwrap().push((sent, got));
+                        }
+                    }
+                }
+            });
+        }
+        // The controller: at least 50 changes over at least 10 seconds.
+        let c = client();
+        let mut changes = 0;
+        let mut v4_window = None;
+        let ops: Vec<(&str, &str, Option<Value>)> = vec![
+            (
+                "PUT",
+                "/admin/v1/models/m/primary",
+                Some(json!({"version": "2"})),
+            ),
+            (
+                "PUT",
+                "/admin/v1/models/m/canary",
+                Some(json!({"version": "3", "weight": 30})),
+            ),
+            (
+                "PUT",
+                "/admin/v1/models/m/shadow",
+                Some(json!({"version": "1"})),
+            ),
+            (
+                "PUT",
+                "/admin/v1/models/m/primary",
+                Some(json!({"version": "3"})),
+            ),
+            ("DELETE", "/admin/v1/models/m/shadow", None),
+            (
+                "PUT",
+                "/admin/v1/models/m/canary",
+                Some(json!({"version": "1", "weight": 70})),
+            ),
+            ("POST", "/admin/v1/models/m/rollback", None),
+            ("DELETE", "/admin/v1/models/m/canary", None),
+            (
+                "PUT",
+                "/admin/v1/models/m/primary",
+                Some(json!({"version": "1"})),
+            ),
+        ];
+        while changes < 60 || start.elapsed() < Duration::from_secs(11) {
+            let (method, path, body) = &ops[changes % ops.len()];
+            let (st, v) = admin(&c, &s, method, path, body.clone());
+            assert!(st == 200 || st == 409, "{method} {path}: {st} {v}");
+            changes += 1;
+            if changes == 20 {
+                // A fourth version comes and goes while traffic flows.
+                let deploy_started = Instant::now();
+                let dir = tempfile::tempdir().unwrap();
+                std::fs::write(dir.path().join("manifest.toml"), versioned(400)).unwrap();
+                std::fs::copy(components::FAULTY, dir.path().join("model.wasm")).unwrap();
+                let (st, v) = admin(
+                    &c,
+                    &s,
+                    "PUT",
+                    "/admin/v1/models/m/versions/4",
+                    Some(json!({"path": dir.path()})),
+                );
+                assert_eq!(st, 201, "{v}");
+                let (st, _) = admin(
+                    &c,
+                    &s,
+                    "PUT",
+                    "/admin/v1/models/m/canary",
+                    Some(json!({"version": "4", "weight": 50})),
+                );
+                assert_eq!(st, 200);
+                std::thread::sleep(Duration::from_millis(500));
+                let (st, _) = admin(&c, &s, "DELETE", "/admin/v1/models/m/canary", None);
+                assert_eq!(st, 200);
+                let (st, v) = admin(&c, &s, "DELETE", "/admin/v1/models/m/versions/4", None);
+                assert_eq!(st, 200, "{v}");
+                v4_window = Some((deploy_started, Instant::now()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stop.store(true, Ordering::Relaxed);
+        let (from, to) = v4_window.unwrap();
+        let answers = v4_answers.lock().unwrap();
+        assert!(
+            !answers.is_empty(),
+            "version 4 never answered while it was the canary"
+        );
+        for (sent, got) in answers.iter() {
+            assert!(
+                *got >= from && *sent <= to,
+                "version 4 answered outside its deployment"
+            );
+        }
+        assert!(changes >= 50);
+    });
+    let failures = failures.lock().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} failed requests, e.g. {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(start.elapsed() >= Duration::from_secs(10));
+    assert!(
+        ok.load(Ordering::Relaxed) > 1000,
+        "too little traffic: {}",
+        ok.load(Ordering::Relaxed)
+    );
+    // Version 4 is gone and freed once its last request ended: three live versions.
+    let c = client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, st) = admin(&c, &s, "GET", "/admin/v1/models", None);
+        if st["live_versions"] == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "live versions stay at {}",
+            st["live_versions"]
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The traffic part of a model's status.
+fn traffic(v: &Value) -> Value {
+    json!({"primary": v["primary"], "canary": v["canary"], "shadow": v["shadow"],
+           "versions": v["versions"].as_array().map(|a| a.iter().map(|x| x["version"].clone()).collect::<Vec<_>>())})
+}
+
+/// One admin change of the kill -9 loop, and the field it sets.
+#[derive(Clone, Debug)]
+enum Op {
+    Primary(u64),
+    Canary(u64, u64),
+    ClearCanary,
+    Shadow(u64),
+    ClearShadow,
+    Deploy(u64),
+}
+
+impl Op {
+    /// Whether `now` is `before` with this change applied (as far as the
+    /// field it sets; the rest must be unchanged).
+    fn explains(&self, before: &Value, now: &Value) -> bool {
+        let same = |k: &str| before[k] == now[k];
+        match self {
+            Op::Primary(v) => now["primary"] == *v && same("versions"),
+            Op::Canary(v, w) => {
+                now["canary"] == json!({"version": v.to_string(), "weight": w})
+                    && same("primary")
+                    && same("versions")
+            }
+            Op::ClearCanary => {
+                now["canary"].is_null() && same("primary") && same("shadow") && same("versions")
+            }
+            Op::Shadow(v) => {
+                now["shadow"] == *v && same("primary") && same("canary") && same("versions")
+            }
+            Op::ClearShadow => {
+                now["shadow"].is_null() && same("primary") && same("canary") && same("versions")
+            }
+            Op::Deploy(v) => {
+                let mut want = before["versions"].as_array().cloned().unwrap_or_default();
+                want.push(json!(v.to_string()));
+                let mut want: Vec<String> = want
+                    .iter()
+                    .map(|x| x.as_str().unwrap_or_default().to_string())
+                    .collect();
+                want.sort_by_key(|x| x.parse::<u64>().unwrap_or(0));
+                now["versions"] == json!(want)
+                    && same("primary")
+                    && same("canary")
+                    && same("shadow")
+            }
+        }
+    }
+}
+
+#[test]
+fn kill_9_at_random_points_keeps_the_acknowledged_state() {
+    let repo = three_versions();
+    let state_dir = tempfile::tempdir().unwrap();
+    let staging = tempfile::tempdir().unwrap();
+    std::fs::write(staging.path().join("manifest.toml"), versioned(900)).unwrap();
+    std::fs::copy(components::FAULTY, staging.path().join("model.wasm")).unwrap();
+    let args = [
+        "--repository",
+        repo.path().to_str().unwrap(),
+        "--state-dir",
+        state_dir.path().to_str().unwrap(),
+    ];
+    let c = client();
+    let mut acked: Option<Value> = None;
+    let mut pending: Option<Op> = None;
+    let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut rand = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let mut next_version = 10;
+    let mut kills_mid_change = 0;
+    for round in 0..10 {
+        let mut s = Server::start(BIN, &args).unwrap();
+        let now = traffic(&model_status(&c, &s));
+        if let Some(want) = &acked {
+            let ok = &now == want || pending.as_ref().is_some_and(|op| op.explains(want, &now));
+            assert!(
+                ok,
+                "round {round}: after restart {now}, acknowledged {want}, in flight {pending:?}"
+            );
+        }
+        assert!(
+            !now["versions"].as_array().unwrap().is_empty(),
+            "never empty"
+        );
+        let ops: Vec<Op> = (0..40)
+            .map(|_| {
+                let v = rand(3) + 1;
+                match rand(6) {
+                    0 => Op::Primary(v),
+                    1 => Op::Canary(v, rand(101)),
+                    2 => Op::ClearCanary,
+                    3 => Op::Shadow(v),
+                    4 => Op::ClearShadow,
+                    _ => {
+                        next_version += 1;
+                        Op::Deploy(next_version)
+                    }
+                }
+            })
+            .collect();
+        let last: Arc<Mutex<(Value, Option<Op>)>> = Arc::new(Mutex::new((now, None)));
+        let kill_after = Duration::from_millis(50 + rand(400));
+        std::thread::scope(|scope| {
+            let (last, addr, staging) =
+                (last.clone(), s.admin_addr.clone().unwrap(), staging.path());
+            scope.spawn(move || {
+                let c = Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                    .unwrap();
+                let url = |p: &str| format!("http://{addr}/admin/v1/models/m{p}");
+                for op in ops {
+                    last.lock().unwrap().1 = Some(op.clone());
+                    let req = match &op {
+                        Op::Primary(v) => c
+                            .put(url("/primary"))
+                            .json(&json!({"version": v.to_string()})),
+                        Op::Canary(v, w) => c
+                            .put(url("/canary"))
+                            .json(&json!({"version": v.to_string(), "weight": w})),
+                        Op::ClearCanary => c.delete(url("/canary")),
+                        Op::Shadow(v) => c
+                            .put(url("/shadow"))
+                            .json(&json!({"version": v.to_string()})),
+                        Op::ClearShadow => c.delete(url("/shadow")),
+                        Op::Deploy(v) => c
+                            .put(url(&format!("/versions/{v}")))
+                            .json(&json!({"path": staging})),
+                    };
+                    let Ok(r) = req.send() else { return };
+                    let status = r.status().as_u16();
+                    let Ok(body) = r.json::<Value>() else { return };
+                    let mut l = last.lock().unwrap();
+                    if status < 300 {
+                        l.0 = traffic(&body["model"]);
+                    }
+                    // Refused (409) changes leave the state as it was.
+                    l.1 = None;
+                }
+            });
+            std::thread::sleep(kill_after);
+            s.signal("KILL").unwrap();
+        });
+        let _ = s.wait_exit(Duration::from_secs(10));
+        let (state, in_flight) = last.lock().unwrap().clone();
+        kills_mid_change += usize::from(in_flight.is_some());
+        acked = Some(state);
+        pending = in_flight;
+    }
+    let s = Server::start(BIN, &args).unwrap();
+    let now = traffic(&model_status(&c, &s));
+    let want = acked.unwrap();
+    let ok = now == want || pending.as_ref().is_some_and(|op| op.explains(&want, &now));
+    assert!(
+        ok,
+        "final: {now}, acknowledged {want}, in flight {pending:?}"
+    );
+    assert!(
+        kills_mid_change > 0,
+        "no kill landed during a change; the test proved little"
+    );
+}
