@@ -498,7 +498,9 @@ impl Op {
     fn explains(&self, before: &Value, now: &Value) -> bool {
         let same = |k: &str| before[k] == now[k];
         match self {
-            Op::Primary(v) => now["primary"] == *v && same("versions"),
+            Op::Primary(v) => {
+                now["primary"].as_str() == Some(v.to_string().as_str()) && same("versions")
+            }
             Op::Canary(v, w) => {
                 now["canary"] == json!({"version": v.to_string(), "weight": w})
                     && same("primary")
@@ -508,7 +510,10 @@ impl Op {
                 now["canary"].is_null() && same("primary") && same("shadow") && same("versions")
             }
             Op::Shadow(v) => {
-                now["shadow"] == *v && same("primary") && same("canary") && same("versions")
+                now["shadow"].as_str() == Some(v.to_string().as_str())
+                    && same("primary")
+                    && same("canary")
+                    && same("versions")
             }
             Op::ClearShadow => {
                 now["shadow"].is_null() && same("primary") && same("canary") && same("versions")
@@ -569,19 +574,24 @@ fn kill_9_at_random_points_keeps_the_acknowledged_state() {
             !now["versions"].as_array().unwrap().is_empty(),
             "never empty"
         );
-        let ops: Vec<Op> = (0..40)
+        // Changes keep coming until the kill; at most three deploys a round
+        // so restarts stay quick.
+        let mut deploys = 0;
+        let ops: Vec<Op> = (0..5000)
             .map(|_| {
                 let v = rand(3) + 1;
-                match rand(6) {
-                    0 => Op::Primary(v),
-                    1 => Op::Canary(v, rand(101)),
-                    2 => Op::ClearCanary,
-                    3 => Op::Shadow(v),
-                    4 => Op::ClearShadow,
-                    _ => {
+                match rand(20) {
+                    0..=3 => Op::Primary(v),
+                    4..=7 => Op::Canary(v, rand(101)),
+                    8..=10 => Op::ClearCanary,
+                    11..=14 => Op::Shadow(v),
+                    15..=17 => Op::ClearShadow,
+                    _ if deploys < 3 => {
+                        deploys += 1;
                         next_version += 1;
                         Op::Deploy(next_version)
                     }
+                    _ => Op::ClearCanary,
                 }
             })
             .collect();
@@ -645,5 +655,247 @@ fn kill_9_at_random_points_keeps_the_acknowledged_state() {
     assert!(
         kills_mid_change > 0,
         "no kill landed during a change; the test proved little"
+    );
+}
+
+#[test]
+fn aot_cache_is_reused_and_corruption_is_detected() {
+    let repo = Repo::new().unwrap();
+    repo.add_example("iris", "1", components::IRIS).unwrap();
+    let state_dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--repository",
+        repo.path().to_str().unwrap(),
+        "--state-dir",
+        state_dir.path().to_str().unwrap(),
+        "--no-admin",
+    ];
+    let c = client();
+    let body = json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]});
+    let check = |s: &Server| {
+        let r = c
+            .post(s.url("/v2/models/iris/infer"))
+            .json(&body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    };
+    let s = Server::start(BIN, &args).unwrap();
+    assert!(s.log().contains("compile=Compiled"), "{}", s.log());
+    check(&s);
+    drop(s);
+    let aot: Vec<_> = std::fs::read_dir(state_dir.path().join("aot"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(aot.len(), 1, "{aot:?}");
+    let s = Server::start(BIN, &args).unwrap();
+    assert!(s.log().contains("compile=Hit"), "{}", s.log());
+    check(&s);
+    drop(s);
+    // Flip bytes in the middle of the artifact: detected, recompiled, served.
+    let mut bytes = std::fs::read(&aot[0]).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 64] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&aot[0], &bytes).unwrap();
+    let s = Server::start(BIN, &args).unwrap();
+    assert!(
+        s.log().contains("compile=Recompiled(\"checksum mismatch"),
+        "{}",
+        s.log()
+    );
+    check(&s);
+    drop(s);
+    // A truncated artifact, and a stranger's file, are not trusted either.
+    std::fs::write(&aot[0], b"edgeserve-aot-1\nshort").unwrap();
+    let s = Server::start(BIN, &args).unwrap();
+    assert!(s.log().contains("compile=Recompiled"), "{}", s.log());
+    check(&s);
+    drop(s);
+    let s = Server::start(BIN, &args).unwrap();
+    assert!(
+        s.log().contains("compile=Hit"),
+        "repaired artifact is used: {}",
+        s.log()
+    );
+}
+
+fn write_config(dir: &std::path::Path, text: &str) -> String {
+    let path = dir.join("edgeserve.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn repository_watch_deploys_new_versions_under_the_version_policy() {
+    let repo = Repo::new().unwrap();
+    repo.add("m", "1", components::FAULTY, &versioned(100))
+        .unwrap();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(cfg_dir.path(), "[repository]\npoll_interval = \"200ms\"\n");
+    let s = Server::start(
+        BIN,
+        &[
+            "--config",
+            &cfg,
+            "--repository",
+            repo.path().to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let c = client();
+    // A half-copied version: manifest and part of the component.
+    let dir = repo.path().join("m").join("2");
+    std::fs::create_dir_all(&dir).unwrap();
+    let wasm = std::fs::read(components::FAULTY).unwrap();
+    std::fs::write(dir.join("model.wasm"), &wasm[..wasm.len() / 2]).unwrap();
+    std::fs::write(dir.join("manifest.toml"), versioned(200)).unwrap();
+    // Keep "copying" for a while: it must not be loaded (or refused) meanwhile.
+    for chunk in 1..=5 {
+        std::thread::sleep(Duration::from_millis(150));
+        let end = wasm.len() / 2 + chunk * (wasm.len() / 10);
+        std::fs::write(dir.join("model.wasm"), &wasm[..end.min(wasm.len())]).unwrap();
+        assert_eq!(score(&c, &s, "/v2/models/m/versions/2/infer").0, 404);
+    }
+    std::fs::write(dir.join("model.wasm"), &wasm).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while score(&c, &s, "/v2/models/m/infer").1 != "2" {
+        assert!(
+            Instant::now() < deadline,
+            "version 2 was not picked up:\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !s.log().contains("refused what=m@2"),
+        "a half-copied file was loaded: {}",
+        s.log()
+    );
+    // A broken version is refused once, with a reason, and retried only when its files change.
+    repo.add("m", "3", components::NOT_A_MODEL, "").unwrap();
+    assert!(
+        s.wait_for_log("refused what=m@3", Duration::from_secs(10)),
+        "{}",
+        s.log()
+    );
+    assert_eq!(score(&c, &s, "/v2/models/m/infer").1, "2");
+    // Version policy: only the latest one; version 1 is unloaded.
+    std::fs::remove_dir_all(repo.path().join("m").join("3")).unwrap();
+    std::fs::write(
+        repo.path().join("m").join("model.toml"),
+        "[version_policy]\nlatest = 1\n",
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while score(&c, &s, "/v2/models/m/versions/1/infer").0 != 404 {
+        assert!(
+            Instant::now() < deadline,
+            "version 1 still served:\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(score(&c, &s, "/v2/models/m/infer").1, "2");
+}
+
+#[test]
+fn guarded_rollout_rolls_back_by_itself() {
+    let repo = Repo::new().unwrap();
+    repo.add("m", "1", components::FAULTY, &versioned(100))
+        .unwrap();
+    let guard = "[rollout]\nmax_error_rate = 0.2\nwindow = \"10s\"\nmin_requests = 10\n";
+    repo.add(
+        "m",
+        "2",
+        components::FAULTY,
+        &format!("[config]\nmode = \"error\"\n{guard}"),
+    )
+    .unwrap();
+    repo.add(
+        "m",
+        "3",
+        components::FAULTY,
+        &format!("[config]\nmode = \"error\"\n{guard}"),
+    )
+    .unwrap();
+    let s = Server::start(BIN, &["--repository", repo.path().to_str().unwrap()]).unwrap();
+    let c = client();
+    // Start from version 1 as the primary.
+    assert_eq!(
+        admin(
+            &c,
+            &s,
+            "PUT",
+            "/admin/v1/models/m/primary",
+            Some(json!({"version": "1"}))
+        )
+        .0,
+        200
+    );
+    // A failing canary is stopped.
+    assert_eq!(
+        admin(
+            &c,
+            &s,
+            "PUT",
+            "/admin/v1/models/m/canary",
+            Some(json!({"version": "3", "weight": 100}))
+        )
+        .0,
+        200
+    );
+    for _ in 0..15 {
+        score(&c, &s, "/v2/models/m/infer");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !model_status(&c, &s)["canary"].is_null() {
+        assert!(
+            Instant::now() < deadline,
+            "canary not stopped: {}",
+            model_status(&c, &s)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A failing new primary is rolled back to the previous one.
+    assert_eq!(
+        admin(
+            &c,
+            &s,
+            "PUT",
+            "/admin/v1/models/m/primary",
+            Some(json!({"version": "2"}))
+        )
+        .0,
+        200
+    );
+    for _ in 0..15 {
+        assert_eq!(score(&c, &s, "/v2/models/m/infer").0, 500);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while model_status(&c, &s)["primary"] != "1" {
+        assert!(
+            Instant::now() < deadline,
+            "not rolled back: {}",
+            model_status(&c, &s)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        score(&c, &s, "/v2/models/m/infer"),
+        (200, "1".to_string(), 101.0)
+    );
+    let (_, all) = admin(&c, &s, "GET", "/admin/v1/models", None);
+    let events = all["events"].to_string();
+    assert!(
+        events.contains("rollout guard stopped canary m@3"),
+        "{events}"
+    );
+    assert!(
+        events.contains("rolled m back from 2 to 1 (rollout guard"),
+        "{events}"
     );
 }

@@ -192,11 +192,16 @@ fn over_concurrency_is_503_with_retry_after_and_oversized_limits_are_refused() {
         s.log()
     );
     let slow = std::thread::scope(|scope| {
-        let busy = scope.spawn(|| infer(&Client::new(), &s, "single", json!({"spin_ms": 1500})));
-        // Poll until the slow call is in flight, then a second call must be refused.
+        let busy = scope.spawn(|| infer(&Client::new(), &s, "single", json!({"spin_ms": 2500})));
+        // Once the slow call is inside the model, a second call must be refused.
+        assert!(
+            s.wait_for_log("spinning for 2500 ms", Duration::from_secs(30)),
+            "{}",
+            s.log()
+        );
         let c = Client::new();
         let mut refused = None;
-        for _ in 0..100 {
+        while refused.is_none() && !busy.is_finished() {
             let body =
                 json!({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]});
             let r = c
@@ -211,7 +216,6 @@ fn over_concurrency_is_503_with_retry_after_and_oversized_limits_are_refused() {
                         .map(|v| v.to_str().unwrap().to_string()),
                     r.text().unwrap(),
                 ));
-                break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }

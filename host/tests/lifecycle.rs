@@ -37,7 +37,11 @@ fn sigterm_finishes_in_flight_requests_then_exits_zero() {
         });
         // Wait until the request is running inside the model.
         let started = Instant::now();
-        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            s.wait_for_log("spinning for 1500 ms", Duration::from_secs(30)),
+            "{}",
+            s.log()
+        );
         s.signal(sig).unwrap();
         assert!(
             s.wait_for_log("shutting down", Duration::from_secs(5)),

@@ -26,6 +26,7 @@ impl Model for Faulty {
             req.parameter("spin_ms")
         {
             // Busy for a while (wall clock), then answer normally.
+            log::info(&format!("spinning for {ms} ms"));
             let until = std::time::Instant::now() + std::time::Duration::from_millis(*ms as u64);
             while std::time::Instant::now() < until {
                 std::hint::black_box(0);
