@@ -323,7 +323,7 @@ impl Deployer {
         &self,
         name: &str,
         version: &str,
-        files: Vec<(String, Vec<u8>)>,
+        mut files: Vec<(String, Vec<u8>)>,
         promote_it: bool,
     ) -> Result<String, DeployError> {
         if !valid_name(name) {
@@ -362,16 +362,15 @@ impl Deployer {
                 what: what.clone(),
                 error: RepoError::Manifest(e.to_string()),
             })?;
+        if !files.iter().any(|(n, _)| n == MANIFEST_FILE) {
+            files.push((MANIFEST_FILE.to_string(), Vec::new()));
+        }
         let Some((_, bytes)) = files.iter().find(|(n, _)| n == manifest.component_file()) else {
             return Err(DeployError::BadRequest(format!(
                 "no component file '{}' in the upload",
                 manifest.component_file()
             )));
         };
-        let mut files = files.clone();
-        if !files.iter().any(|(n, _)| n == MANIFEST_FILE) {
-            files.push((MANIFEST_FILE.to_string(), Vec::new()));
-        }
         let dir = self.store.store_version(name, v, &files)?;
         let started = Instant::now();
         let model = match load_parts(

@@ -54,8 +54,15 @@ impl Runtime {
                 .table_elements(cfg.max_table_elements as usize)
                 .max_component_instance_size(1 << 20)
                 .max_core_instance_size(1 << 20)
-                .linear_memory_keep_resident(64 * 1024)
-                .table_keep_resident(64 * 1024);
+                // Reset a freed instance's memory by rewriting only the pages
+                // it dirtied (PAGEMAP_SCAN, Linux 6.7+; a no-op elsewhere)
+                // up to 1 MiB, and batch the madvise calls beyond that: a
+                // fresh instance then costs no page faults and few TLB
+                // shootdowns.
+                .pagemap_scan(wasmtime::Enabled::Auto)
+                .linear_memory_keep_resident(1 << 20)
+                .table_keep_resident(64 * 1024)
+                .decommit_batch_size(16);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
             // Each memory slot reserves only what the largest allowed memory
             // needs (plus guard), not the default 4 GiB, so thousands of

@@ -148,7 +148,15 @@ impl LoadedModel {
             )));
         }
         let digest = digest(bytes);
-        let (component, aot) = runtime.compile(bytes, &digest)?;
+        // Compiling takes milliseconds to seconds of CPU: keep it off the
+        // async workers that serve requests.
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let (component, aot) = if multi_thread {
+            tokio::task::block_in_place(|| runtime.compile(bytes, &digest))?
+        } else {
+            runtime.compile(bytes, &digest)?
+        };
         check_world(&runtime.engine, &component)?;
         let pre: InstancePre<HostState> = runtime
             .linker

@@ -5,10 +5,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Seconds of history kept.
-const RING: usize = 128;
-/// Latency buckets: bucket `i` holds latencies below `2^i` microseconds.
-const LAT_BUCKETS: usize = 32;
+/// Seconds of history kept (the longest window that can be judged).
+const RING: usize = 64;
+/// Latency buckets: bucket `i` holds latencies below `2^i` microseconds
+/// (the last one holds everything from about 8 s up).
+const LAT_BUCKETS: usize = 24;
 
 #[derive(Default)]
 struct Bucket {
@@ -30,7 +31,8 @@ pub struct VersionStats {
     pub shadow_agreed: AtomicU64,
     /// Shadow calls skipped because too many were in flight.
     pub shadow_dropped: AtomicU64,
-    ring: Box<[Bucket]>,
+    /// Allocated on the first call, so idle versions cost nothing.
+    ring: std::sync::OnceLock<Box<[Bucket]>>,
 }
 
 impl Default for VersionStats {
@@ -41,7 +43,7 @@ impl Default for VersionStats {
             shadow_compared: AtomicU64::new(0),
             shadow_agreed: AtomicU64::new(0),
             shadow_dropped: AtomicU64::new(0),
-            ring: (0..RING).map(|_| Bucket::default()).collect(),
+            ring: std::sync::OnceLock::new(),
         }
     }
 }
@@ -83,7 +85,10 @@ impl VersionStats {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
         let sec = now_secs();
-        let b = &self.ring[(sec as usize) % RING];
+        let ring = self
+            .ring
+            .get_or_init(|| (0..RING).map(|_| Bucket::default()).collect());
+        let b = &ring[(sec as usize) % RING];
         let seen = b.second.load(Ordering::Acquire);
         if seen != sec
             && b.second
@@ -112,7 +117,10 @@ impl VersionStats {
         let secs = window.as_secs().clamp(1, RING as u64 - 1);
         let mut sum = WindowSummary::default();
         let mut hist = [0u64; LAT_BUCKETS];
-        for b in self.ring.iter() {
+        let Some(ring) = self.ring.get() else {
+            return sum;
+        };
+        for b in ring.iter() {
             let s = b.second.load(Ordering::Acquire);
             if s + secs <= now || s > now {
                 continue;

@@ -1,0 +1,371 @@
+#!/usr/bin/env python3
+"""edgeserve benchmark harness: one command, every number side by side.
+
+    python3 bench/run.py            # full run (about 15 minutes)
+    python3 bench/run.py --quick    # shorter runs, for a smoke check
+
+It builds what it needs (host, native floor, load generator, example
+components), installs MLServer + mlserver-sklearn into target/bench/mlserver-venv,
+and measures on this machine, in turns:
+
+  1. HTTP throughput and latency for Iris (OIP v2 JSON, batch 1) at
+     concurrency 1, 16 and 64 against edgeserve, the native floor and
+     MLServer; plus edgeserve with binary tensors vs JSON at batch 64.
+  2. p50/p99 in steady state vs while the primary version is swapped every
+     second (failed requests must be zero).
+  3. Cold start (process start to first prediction) with 1, 10 and 100
+     models, without and with the AOT cache.
+  4. RSS and p50 latency with 1, 100 and 1000 loaded versions.
+
+The server under test is pinned to CPU 0 and the load generator to CPU 1
+(taskset), so the two do not starve each other. Results go to
+target/bench/results.json; BENCHMARKS.md is written from them.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.path.join(ROOT, "target")
+WORK = os.path.join(TARGET, "bench")
+EDGESERVE = os.path.join(TARGET, "release", "edgeserve")
+FLOOR = os.path.join(TARGET, "release", "native-floor")
+LOADGEN = os.path.join(TARGET, "release", "loadgen")
+IRIS_WASM = os.path.join(TARGET, "guests", "wasm32-wasip2", "release", "iris.wasm")
+VENV = os.path.join(WORK, "mlserver-venv")
+
+ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+def sh(cmd, **kw):
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT, **kw)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def json_body(batch):
+    return json.dumps({"inputs": [{"name": "input", "shape": [batch, 4], "datatype": "FP32",
+                                   "data": ROW * batch}]}).encode()
+
+
+def binary_body(batch):
+    import struct
+    header = json.dumps({
+        "inputs": [{"name": "input", "shape": [batch, 4], "datatype": "FP32",
+                    "parameters": {"binary_data_size": batch * 16}}],
+        "parameters": {"binary_data_output": True},
+    }).encode()
+    return header + struct.pack("<%df" % (batch * 4), *(ROW * batch)), len(header)
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb" if isinstance(data, bytes) else "w") as f:
+        f.write(data)
+    return path
+
+
+def build():
+    sh(["rustup", "target", "add", "wasm32-wasip2"])
+    sh(["cargo", "build", "--release", "--target", "wasm32-wasip2", "--manifest-path",
+        "examples/Cargo.toml", "--target-dir", "target/guests"])
+    sh(["cargo", "build", "--release", "-p", "edgeserve", "-p", "native-floor", "-p", "loadgen"])
+
+
+def setup_mlserver():
+    if not os.path.exists(os.path.join(VENV, "bin", "mlserver")):
+        sh([sys.executable, "-m", "venv", VENV])
+        sh([os.path.join(VENV, "bin", "pip"), "install", "-q", "--disable-pip-version-check",
+            "-r", os.path.join(ROOT, "bench", "requirements-mlserver.txt")])
+    model_dir = os.path.join(WORK, "mlserver-models", "iris")
+    os.makedirs(model_dir, exist_ok=True)
+    train = ("import joblib; from sklearn.datasets import load_iris; "
+             "from sklearn.linear_model import LogisticRegression; "
+             "X, y = load_iris(return_X_y=True); "
+             f"joblib.dump(LogisticRegression(max_iter=1000).fit(X, y), {os.path.join(model_dir, 'model.joblib')!r})")
+    sh([os.path.join(VENV, "bin", "python"), "-c", train])
+    write(os.path.join(model_dir, "model-settings.json"), json.dumps({
+        "name": "iris", "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": "./model.joblib", "version": "1"}}))
+    return os.path.dirname(model_dir)
+
+
+def repo_with(n_models, name="iris"):
+    d = tempfile.mkdtemp(prefix="edgeserve-bench-repo-", dir=WORK)
+    manifest = open(os.path.join(ROOT, "examples", "iris", "manifest.toml")).read()
+    for i in range(n_models):
+        m = name if n_models == 1 else f"{name}{i}"
+        vdir = os.path.join(d, m, "1")
+        os.makedirs(vdir)
+        shutil.copy(IRIS_WASM, os.path.join(vdir, "model.wasm"))
+        write(os.path.join(vdir, "manifest.toml"), manifest)
+        shutil.copy(os.path.join(ROOT, "examples", "iris", "smoke.json"), vdir)
+    return d
+
+
+class Server:
+    """A server process pinned to CPU 0, with CPU time and peak RSS."""
+
+    def __init__(self, cmd, port, ready_path, env=None):
+        self.port = port
+        # A session of its own, so every process it starts is counted.
+        self.proc = subprocess.Popen(["taskset", "-c", "0"] + cmd, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("GET", ready_path)
+                if c.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{cmd[0]} exited with {self.proc.returncode}")
+            time.sleep(0.05)
+        raise RuntimeError(f"{cmd[0]} not ready")
+
+    def pids(self):
+        out = subprocess.run(["pgrep", "-s", str(self.proc.pid)], capture_output=True, text=True)
+        return {int(p) for p in out.stdout.split()} | {self.proc.pid}
+
+    def cpu_seconds(self):
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+            except OSError:
+                pass
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def rss_kib(self, key="VmRSS"):
+        total = 0
+        for pid in self.pids():
+            try:
+                for line in open(f"/proc/{pid}/status"):
+                    if line.startswith(key + ":"):
+                        total += int(line.split()[1])
+            except OSError:
+                pass
+        return total
+
+    def stop(self):
+        import signal
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        except ProcessLookupError:
+            pass
+
+
+def load(port, path, body, concurrency, seconds, warmup, headers=()):
+    with tempfile.NamedTemporaryFile(dir=WORK, delete=False) as f:
+        f.write(body)
+    try:
+        out = subprocess.run(["taskset", "-c", "1", LOADGEN, f"http://127.0.0.1:{port}{path}", f.name,
+                              str(concurrency), str(seconds), str(warmup)] + list(headers),
+                             capture_output=True, text=True, check=True)
+        return json.loads(out.stdout)
+    finally:
+        os.unlink(f.name)
+
+
+def measure(server, path, body, concurrency, seconds, warmup, headers=()):
+    cpu0 = server.cpu_seconds()
+    r = load(server.port, path, body, concurrency, seconds, warmup, headers)
+    r["server_cpu_pct"] = 100 * (server.cpu_seconds() - cpu0) / (seconds + warmup)
+    r["server_peak_rss_mib"] = server.rss_kib("VmHWM") / 1024
+    return r
+
+
+def start_edgeserve(repo, state_dir, extra=()):
+    port = free_port()
+    cmd = [EDGESERVE, "serve", "--repository", repo, "--listen", f"127.0.0.1:{port}",
+           "--state-dir", state_dir] + list(extra)
+    if "--admin-listen" not in extra:
+        cmd += ["--no-admin"]
+    env = dict(os.environ, EDGESERVE_LOG="warn")
+    return Server(cmd, port, "/v2/health/ready", env)
+
+
+def throughput(args, results):
+    secs, warm = args.seconds, args.warmup
+    out = results.setdefault("throughput", {})
+    repo = repo_with(1)
+    state = tempfile.mkdtemp(dir=WORK)
+    targets = [
+        ("edgeserve", lambda: start_edgeserve(repo, state), "/v2/models/iris/infer"),
+        ("native floor", lambda: (lambda p: Server([FLOOR, f"127.0.0.1:{p}"], p, "/", None))(free_port()),
+         "/v2/models/iris/infer"),
+    ]
+    if not args.no_mlserver:
+        models = setup_mlserver()
+
+        def mlserver():
+            port = free_port()
+            cmd = [os.path.join(VENV, "bin", "mlserver"), "start", models]
+            env = dict(os.environ, MLSERVER_HTTP_PORT=str(port), MLSERVER_GRPC_PORT=str(free_port()),
+                       MLSERVER_METRICS_PORT=str(free_port()), MLSERVER_PARALLEL_WORKERS="0")
+            return Server(cmd, port, "/v2/models/iris/ready", env)
+
+        targets.append(("MLServer", mlserver, "/v2/models/iris/infer"))
+    for name, start, path in targets:
+        server = start()
+        try:
+            for c in args.concurrency:
+                r = measure(server, path, json_body(1), c, secs, warm)
+                print(f"{name:13} c={c:<3} {r['rps']:9.0f} req/s  p50 {r['p50_us']} us  p99 {r['p99_us']} us  "
+                      f"errors {r['errors']}", flush=True)
+                out.setdefault(name, {})[str(c)] = r
+        finally:
+            server.stop()
+    # Binary tensors vs JSON, batch 64, on edgeserve.
+    server = start_edgeserve(repo, state)
+    try:
+        body, n = binary_body(64)
+        for label, b, headers in [("json batch 64", json_body(64), ()),
+                                  ("binary batch 64", body, (f"Inference-Header-Content-Length={n}",))]:
+            r = measure(server, "/v2/models/iris/infer", b, 16, secs, warm, headers)
+            print(f"edgeserve {label:16} c=16 {r['rps']:9.0f} req/s  p50 {r['p50_us']} us", flush=True)
+            out.setdefault("edgeserve batch 64", {})[label] = r
+    finally:
+        server.stop()
+
+
+def swaps(args, results):
+    repo = repo_with(1)
+    v2 = os.path.join(repo, "iris", "2")
+    shutil.copytree(os.path.join(repo, "iris", "1"), v2)
+    state = tempfile.mkdtemp(dir=WORK)
+    admin_port = free_port()
+    server = start_edgeserve(repo, state, ["--admin-listen", f"127.0.0.1:{admin_port}"])
+    out = results.setdefault("swaps", {})
+    try:
+        out["steady"] = measure(server, "/v2/models/iris/infer", json_body(1), 16, args.seconds, args.warmup)
+        import threading
+        stop = threading.Event()
+        count = [0]
+
+        def swapper():
+            v = 1
+            while not stop.is_set():
+                v = 3 - v
+                c = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=10)
+                c.request("PUT", "/admin/v1/models/iris/primary", json.dumps({"version": str(v)}))
+                if c.getresponse().status == 200:
+                    count[0] += 1
+                stop.wait(1.0)
+
+        t = threading.Thread(target=swapper)
+        t.start()
+        out["swapping"] = measure(server, "/v2/models/iris/infer", json_body(1), 16, args.seconds, args.warmup)
+        stop.set()
+        t.join()
+        out["swaps"] = count[0]
+    finally:
+        server.stop()
+    print(f"swaps: steady p50/p99 {out['steady']['p50_us']}/{out['steady']['p99_us']} us, while swapping "
+          f"{out['swapping']['p50_us']}/{out['swapping']['p99_us']} us, {out['swaps']} swaps, "
+          f"{out['swapping']['errors']} errors", flush=True)
+
+
+def first_prediction_ms(repo, state, model):
+    port = free_port()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([EDGESERVE, "serve", "--repository", repo, "--listen", f"127.0.0.1:{port}",
+                             "--no-admin", "--state-dir", state],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                c.request("POST", f"/v2/models/{model}/infer", json_body(1))
+                if c.getresponse().status == 200:
+                    return (time.perf_counter() - t0) * 1000
+            except OSError:
+                time.sleep(0.0005)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def cold_start(args, results):
+    out = results.setdefault("cold_start", {})
+    for n in (1, 10, 100):
+        repo = repo_with(n)
+        last = "iris" if n == 1 else f"iris{n - 1}"
+        cold, warm = [], []
+        for _ in range(args.repeats):
+            state = tempfile.mkdtemp(dir=WORK)
+            cold.append(first_prediction_ms(repo, state, last))
+            warm.append(first_prediction_ms(repo, state, last))
+            shutil.rmtree(state)
+        out[str(n)] = {"no_aot_ms": sorted(cold)[len(cold) // 2], "aot_ms": sorted(warm)[len(warm) // 2]}
+        print(f"cold start, {n} models: no AOT {out[str(n)]['no_aot_ms']:.0f} ms, "
+              f"AOT {out[str(n)]['aot_ms']:.0f} ms", flush=True)
+        shutil.rmtree(repo)
+
+
+def scale(args, results):
+    out = results.setdefault("scale", {})
+    for n in (1, 100, 1000):
+        repo = repo_with(n)
+        state = tempfile.mkdtemp(dir=WORK)
+        cfg = write(os.path.join(WORK, "scale.toml"), "[runtime]\ninstance_slots = 4000\n")
+        # Fill the AOT cache first so the measured start is not all compiling.
+        warmup = start_edgeserve(repo, state, ["--config", cfg])
+        warmup.stop()
+        server = start_edgeserve(repo, state, ["--config", cfg])
+        try:
+            model = "iris" if n == 1 else f"iris{n // 2}"
+            r = measure(server, f"/v2/models/{model}/infer", json_body(1), 1, min(args.seconds, 5), 1)
+            out[str(n)] = {"rss_mib": server.rss_kib() / 1024, "p50_us": r["p50_us"], "p99_us": r["p99_us"]}
+        finally:
+            server.stop()
+        print(f"scale, {n} versions: RSS {out[str(n)]['rss_mib']:.0f} MiB, p50 {out[str(n)]['p50_us']} us",
+              flush=True)
+        shutil.rmtree(repo)
+        shutil.rmtree(state)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="short runs (3 s, 1 repeat)")
+    p.add_argument("--no-mlserver", action="store_true", help="skip MLServer")
+    p.add_argument("--only", choices=["throughput", "swaps", "cold_start", "scale"], action="append")
+    a = p.parse_args()
+    a.seconds, a.warmup, a.repeats = (3, 1, 1) if a.quick else (10, 2, 5)
+    a.concurrency = [1, 16, 64]
+    os.makedirs(WORK, exist_ok=True)
+    build()
+    path = os.path.join(WORK, "results.json")
+    results = json.load(open(path)) if os.path.exists(path) else {}
+    results["machine"] = {"cpus": os.cpu_count(), "uname": " ".join(os.uname()),
+                          "date": time.strftime("%Y-%m-%d")}
+    for name in a.only or ["throughput", "swaps", "cold_start", "scale"]:
+        globals()[name](a, results)
+        write(path, json.dumps(results, indent=2))
+    print(f"results in {path}")
+
+
+if __name__ == "__main__":
+    main()
