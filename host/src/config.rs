@@ -25,6 +25,8 @@ pub struct ServeConfig {
     pub admin: AdminConfig,
     /// Persisted deployment state.
     pub state: StateConfig,
+    /// The prediction log.
+    pub prediction_log: crate::telemetry::PredictionLogConfig,
 }
 
 /// The admin API listener.
@@ -83,6 +85,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest request body accepted (413 beyond).
     pub max_body: ByteSize,
+    /// Memory shared by all request bodies being received at once (503
+    /// beyond).
+    pub max_inflight_body: ByteSize,
     /// Time a client has to send the request headers.
     pub header_read_timeout: HumanDuration,
     /// Time a client has to send a request body once its headers are in
@@ -104,6 +109,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body: ByteSize(32 << 20),
+            max_inflight_body: ByteSize(256 << 20),
             header_read_timeout: HumanDuration(Duration::from_secs(10)),
             body_read_timeout: HumanDuration(Duration::from_secs(30)),
             max_connections: 10_000,

@@ -9,6 +9,7 @@
 //! - [`server`]: the HTTP(S) listener and routes;
 //! - [`admin`]: the admin API;
 //! - [`client`]: the admin API client behind the CLI's deploy commands;
+//! - [`telemetry`]: the prediction log;
 //! - [`inspect`]: what a component is, for `edgeserve inspect`.
 
 pub mod admin;
@@ -22,5 +23,6 @@ pub mod registry;
 pub mod repository;
 pub mod runtime;
 pub mod server;
+pub mod telemetry;
 pub mod tensor;
 pub mod units;

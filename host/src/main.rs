@@ -18,6 +18,7 @@ use edgeserve::deploy::{Deployer, StateStore, run_guard, watch_repository};
 use edgeserve::repository;
 use edgeserve::runtime::Runtime;
 use edgeserve::server::{AppState, ListenerOptions, handle, load_tls_config, serve};
+use edgeserve::telemetry::PredictionLog;
 use edgeserve::units::ByteSize;
 use std::sync::atomic::Ordering;
 
@@ -239,11 +240,24 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         cfg.state.dir.display()
     );
 
-    let state = Arc::new(AppState::new(
-        deployer.registry().clone(),
-        cfg.server.max_body,
-        cfg.server.body_read_timeout.0,
-    ));
+    let log_dir = cfg
+        .prediction_log
+        .dir
+        .clone()
+        .unwrap_or_else(|| cfg.state.dir.join("predictions"));
+    let predlog = Arc::new(
+        PredictionLog::start(&cfg.prediction_log, log_dir.clone())
+            .with_context(|| format!("cannot use prediction log folder {}", log_dir.display()))?,
+    );
+    let state = Arc::new(
+        AppState::new(
+            deployer.registry().clone(),
+            cfg.server.max_body,
+            cfg.server.body_read_timeout.0,
+        )
+        .with_prediction_log(predlog.clone())
+        .with_body_budget(cfg.server.max_inflight_body),
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -286,6 +300,7 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             deployer: deployer.clone(),
             auth: Auth::new(cfg.admin.token.clone()),
             max_upload: cfg.admin.max_upload.as_usize(),
+            predlog: Some(predlog.clone()),
         });
         let opts = ListenerOptions {
             header_read_timeout: cfg.server.header_read_timeout.0,

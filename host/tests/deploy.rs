@@ -218,6 +218,25 @@ fn admin_operations_cli_and_refusals() {
         err.contains("refused (409)") && err.contains("already deployed"),
         "{err}"
     );
+    // A file given twice (here the manifest, as --file too) is refused, so
+    // what is validated is what is stored.
+    let twice = [
+        "deploy",
+        "m",
+        "5",
+        "--component",
+        components::FAULTY,
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--file",
+        manifest.to_str().unwrap(),
+    ];
+    let (code, _, err) = cli(&s, &twice);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("refused (400)") && err.contains("twice"),
+        "{err}"
+    );
     let (code, _, err) = cli(&s, &["canary", "m", "9", "--weight", "10"]);
     assert_eq!(code, 1);
     assert!(err.contains("refused (404)"), "{err}");

@@ -44,6 +44,7 @@ fn faults_are_contained_in_both_isolation_modes() {
     for isolation in ["pooled", "fresh"] {
         for mode in [
             "loop",
+            "sleep",
             "alloc",
             "panic",
             "error",
@@ -66,8 +67,9 @@ fn faults_are_contained_in_both_isolation_modes() {
         .build()
         .unwrap();
     for isolation in ["pooled", "fresh"] {
-        let expect: [(&str, u16, &str); 6] = [
+        let expect: [(&str, u16, &str); 7] = [
             ("loop", 504, "exceeded its deadline"),
+            ("sleep", 504, "exceeded its deadline"),
             ("alloc", 500, "exceeded its memory limit of 32MiB"),
             ("panic", 500, "faulty model panicked on purpose"),
             ("error", 500, "faulty model failed on purpose"),
@@ -184,6 +186,20 @@ fn over_concurrency_is_503_with_retry_after_and_oversized_limits_are_refused() {
         "[limits]\nmemory = \"64GiB\"\n",
     )
     .unwrap();
+    repo.add(
+        "vast-pool",
+        "1",
+        components::FAULTY,
+        "[limits]\npool_size = 4000000000\n",
+    )
+    .unwrap();
+    repo.add(
+        "forever",
+        "1",
+        components::FAULTY,
+        "[limits]\ndeadline = \"3e15h\"\n",
+    )
+    .unwrap();
     let s = Server::start(BIN, &["--repository", repo.path().to_str().unwrap()]).unwrap();
     assert!(s.log().contains("refused what=huge@1"), "{}", s.log());
     assert!(
@@ -191,6 +207,13 @@ fn over_concurrency_is_503_with_retry_after_and_oversized_limits_are_refused() {
         "{}",
         s.log()
     );
+    assert!(s.log().contains("refused what=vast-pool@1"), "{}", s.log());
+    assert!(
+        s.log().contains("pool_size 4000000000 is above 4096"),
+        "{}",
+        s.log()
+    );
+    assert!(s.log().contains("refused what=forever@1"), "{}", s.log());
     let slow = std::thread::scope(|scope| {
         let busy = scope.spawn(|| infer(&Client::new(), &s, "single", json!({"spin_ms": 2500})));
         // Once the slow call is inside the model, a second call must be refused.

@@ -163,6 +163,17 @@ fn slow_clients_are_cut_off() {
         started.elapsed() < Duration::from_secs(5),
         "slow headers were not cut off"
     );
+    // A connection that sends nothing at all is closed too.
+    let mut conn = std::net::TcpStream::connect(&s.addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let _ = conn.read_to_end(&mut buf);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a silent connection was kept"
+    );
     // The server is fine.
     let r = reqwest::blocking::get(s.url("/v2/health/live")).unwrap();
     assert_eq!(r.status().as_u16(), 200);

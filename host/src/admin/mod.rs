@@ -39,6 +39,8 @@ pub struct AdminState {
     pub auth: Auth,
     /// Largest upload accepted.
     pub max_upload: usize,
+    /// The prediction log, for its counters in status.
+    pub predlog: Option<Arc<crate::telemetry::PredictionLog>>,
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
@@ -130,7 +132,17 @@ where
     };
     match (&method, segs.as_slice()) {
         (&Method::GET, ["admin", "v1", "health"]) => reply(StatusCode::OK, json!({"ok": true})),
-        (&Method::GET, ["admin", "v1", "models"]) => reply(StatusCode::OK, d.status()),
+        (&Method::GET, ["admin", "v1", "models"]) => {
+            let mut status = d.status();
+            if let Some(log) = &state.predlog {
+                status["prediction_log"] = json!({
+                    "dir": log.dir().display().to_string(),
+                    "written": log.written.load(std::sync::atomic::Ordering::Relaxed),
+                    "dropped": log.dropped.load(std::sync::atomic::Ordering::Relaxed),
+                });
+            }
+            reply(StatusCode::OK, status)
+        }
         (&Method::GET, ["admin", "v1", "models", name]) => match d.model_status(name) {
             Some(s) => reply(StatusCode::OK, s),
             None => error(StatusCode::NOT_FOUND, format!("unknown model '{name}'")),

@@ -49,7 +49,7 @@ async fn check(deployer: &Deployer) {
             && let Some(reason) = m.settings.rollout.as_ref().and_then(|g| breach(m, g))
         {
             tracing::warn!(model = %name, version = c.version, %reason, "rollout guard: stopping the canary");
-            if let Err(e) = deployer.clear_canary(name).await {
+            if let Err(e) = deployer.clear_canary_if(name, c.version).await {
                 tracing::error!(model = %name, error = %e, "rollout guard could not stop the canary");
             } else {
                 deployer.record(
@@ -76,7 +76,8 @@ async fn check(deployer: &Deployer) {
         if let Some(reason) = breach(primary, g) {
             tracing::warn!(model = %name, version = %primary.version, %reason, "rollout guard: rolling back");
             let why = format!(" (rollout guard: {name}@{} {reason})", primary.version);
-            if let Err(e) = deployer.rollback(name, &why).await {
+            let version = primary.version.parse().unwrap_or_default();
+            if let Err(e) = deployer.rollback_if(name, version, &why).await {
                 tracing::error!(model = %name, error = %e, "rollout guard could not roll back");
             }
         }

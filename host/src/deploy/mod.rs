@@ -214,10 +214,27 @@ impl Deployer {
                 continue;
             };
             let loaded = |v: &u64| entry.versions.contains_key(v);
-            entry.primary = ms.primary.filter(loaded);
             entry.canary = ms.canary.filter(|c| loaded(&c.version));
             entry.shadow = ms.shadow.filter(loaded);
             entry.previous = ms.previous.iter().copied().filter(loaded).collect();
+            entry.primary = match ms.primary {
+                Some(p) if loaded(&p) => Some(p),
+                Some(p) => {
+                    // The pinned primary did not load: fall back to the most
+                    // recent previous primary (never silently to a canary,
+                    // which may be the highest version), and say so.
+                    let fallback = entry
+                        .previous
+                        .pop()
+                        .or_else(|| entry.versions.keys().next_back().copied());
+                    tracing::error!(model = %name, pinned = p, fallback = ?fallback, "the pinned primary did not load; serving the fallback");
+                    if entry.canary.map(|c| c.version) == fallback {
+                        entry.canary = None;
+                    }
+                    fallback
+                }
+                None => None,
+            };
         }
         let registry = Arc::new(Registry::new([]));
         registry.publish(table);
@@ -332,10 +349,15 @@ impl Deployer {
             )));
         }
         let v = parse_version(version)?;
-        for (file, _) in &files {
+        for (i, (file, _)) in files.iter().enumerate() {
             if !valid_name(file) {
                 return Err(DeployError::BadRequest(format!(
                     "file name '{file}' is not allowed"
+                )));
+            }
+            if files[..i].iter().any(|(f, _)| f == file) {
+                return Err(DeployError::BadRequest(format!(
+                    "file '{file}' is in the upload twice"
                 )));
             }
         }
@@ -510,6 +532,37 @@ impl Deployer {
         .map(|(m, ())| m)
     }
 
+    /// Stops the canary if it is still `version` (for the rollout guard,
+    /// which judged a snapshot that an operator may have changed since).
+    pub(crate) async fn clear_canary_if(
+        &self,
+        name: &str,
+        version: u64,
+    ) -> Result<String, DeployError> {
+        self.change(name, |entry, _| {
+            if entry.canary.map(|c| c.version) != Some(version) {
+                return Err(DeployError::Conflict(format!(
+                    "{name}@{version} is no longer the canary"
+                )));
+            }
+            entry.canary = None;
+            Ok((format!("canary {name}@{version} cleared"), ()))
+        })
+        .await
+        .map(|(m, ())| m)
+    }
+
+    /// Rolls back only if `version` is still the primary (for the guard,
+    /// which judged a snapshot that an operator may have changed since).
+    pub(crate) async fn rollback_if(
+        &self,
+        name: &str,
+        version: u64,
+        reason: &str,
+    ) -> Result<String, DeployError> {
+        self.rollback_inner(name, reason, Some(version)).await
+    }
+
     /// Stops the canary.
     pub async fn clear_canary(&self, name: &str) -> Result<String, DeployError> {
         self.change(name, |entry, _| {
@@ -559,8 +612,23 @@ impl Deployer {
 
     /// Makes the previous primary the primary again and stops the canary.
     pub async fn rollback(&self, name: &str, reason: &str) -> Result<String, DeployError> {
+        self.rollback_inner(name, reason, None).await
+    }
+
+    async fn rollback_inner(
+        &self,
+        name: &str,
+        reason: &str,
+        expected: Option<u64>,
+    ) -> Result<String, DeployError> {
         self.change(name, |entry, _| {
             let current = entry.primary_version();
+            if expected.is_some() && current != expected {
+                return Err(DeployError::Conflict(format!(
+                    "{name}@{} is no longer the primary",
+                    expected.unwrap_or_default()
+                )));
+            }
             let target = loop {
                 match entry.previous.pop() {
                     Some(p) if entry.versions.contains_key(&p) && Some(p) != current => break p,
@@ -602,9 +670,10 @@ impl Deployer {
                 entry.versions.remove(&v);
                 entry.previous.retain(|&p| p != v);
                 let deployed = ms.deployed.contains(&v);
-                if deployed {
-                    ms.deployed.retain(|&d| d != v);
-                } else if !ms.removed.contains(&v) {
+                ms.deployed.retain(|&d| d != v);
+                // Also hide a repository folder with the same number, so the
+                // removal sticks through the watch and restarts.
+                if !ms.removed.contains(&v) {
                     ms.removed.push(v);
                 }
                 Ok((format!("removed {name}@{v}"), deployed.then_some(v)))
@@ -652,6 +721,10 @@ impl Deployer {
         let before = entry.primary_version();
         entry.versions.insert(src.version, Arc::new(model));
         let after = entry.primary_version();
+        if let Some(old) = before.filter(|_| before != after) {
+            entry.previous.retain(|&p| p != old);
+            entry.previous.push(old);
+        }
         self.registry.publish(table);
         if before != after {
             self.promoted
@@ -679,7 +752,11 @@ impl Deployer {
         let Some(entry) = table.models.get_mut(name) else {
             return Ok(());
         };
-        if entry.carries_traffic(version).is_some() || !entry.versions.contains_key(&version) {
+        let from_repository = entry
+            .versions
+            .get(&version)
+            .is_some_and(|m| m.source != DEPLOYED);
+        if entry.carries_traffic(version).is_some() || !from_repository {
             return Ok(());
         }
         entry.versions.remove(&version);

@@ -89,13 +89,13 @@ pub fn encode_response(
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(b"{\"name\":");
-        push_json(&mut out, &t.name);
-        out.extend_from_slice(b",\"datatype\":\"");
-        out.extend_from_slice(t.datatype.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"shape\":");
-        push_json(&mut out, &t.shape);
         if binary_for(t) {
+            out.extend_from_slice(b"{\"name\":");
+            push_json(&mut out, &t.name);
+            out.extend_from_slice(b",\"datatype\":\"");
+            out.extend_from_slice(t.datatype.as_str().as_bytes());
+            out.extend_from_slice(b"\",\"shape\":");
+            push_json(&mut out, &t.shape);
             let before = tail.len();
             write_binary(&mut tail, &t.data);
             out.extend_from_slice(b",\"parameters\":");
@@ -104,11 +104,10 @@ pub fn encode_response(
                 &Vec::new(),
                 Some(("binary_data_size", tail.len() - before)),
             );
+            out.push(b'}');
         } else {
-            out.extend_from_slice(b",\"data\":");
-            write_json_data(&mut out, t.datatype, &t.data);
+            write_tensor_json(&mut out, t);
         }
-        out.push(b'}');
     }
     out.extend_from_slice(b"]}");
     if tail.is_empty() && !response.outputs.iter().any(binary_for) {
@@ -124,6 +123,20 @@ pub fn encode_response(
             header_len: Some(header_len),
         }
     }
+}
+
+/// Writes one tensor as an OIP JSON tensor object
+/// (`{"name":…,"datatype":…,"shape":…,"data":[…]}`).
+pub fn write_tensor_json(out: &mut Vec<u8>, t: &Tensor) {
+    out.extend_from_slice(b"{\"name\":");
+    push_json(out, &t.name);
+    out.extend_from_slice(b",\"datatype\":\"");
+    out.extend_from_slice(t.datatype.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"shape\":");
+    push_json(out, &t.shape);
+    out.extend_from_slice(b",\"data\":");
+    write_json_data(out, t.datatype, &t.data);
+    out.push(b'}');
 }
 
 fn write_binary(out: &mut Vec<u8>, data: &TensorData) {

@@ -7,7 +7,7 @@ mod encode;
 mod validate;
 
 pub use decode::{HEADER_LENGTH, decode_request};
-pub use encode::{EncodedResponse, encode_metadata, encode_response};
+pub use encode::{EncodedResponse, encode_metadata, encode_response, write_tensor_json};
 pub(crate) use validate::select_outputs;
 pub use validate::{check_outputs, check_request};
 

@@ -53,6 +53,8 @@ pub struct Manifest {
     /// Automatic rollback bounds while this version is a canary or a new
     /// primary.
     pub rollout: Option<RolloutGuard>,
+    /// Prediction log sampling for this version.
+    pub prediction_log: Option<crate::telemetry::LogSettings>,
 }
 
 /// Bounds on a new version's behaviour; breaching one rolls it back.
@@ -131,6 +133,8 @@ pub struct ModelSettings {
     pub config: BTreeMap<String, String>,
     /// Automatic rollback bounds.
     pub rollout: Option<RolloutGuard>,
+    /// Prediction log sampling (off when `None`).
+    pub log: Option<crate::telemetry::LogSettings>,
 }
 
 impl ModelSettings {
@@ -145,6 +149,7 @@ impl ModelSettings {
             max_concurrency: d.max_concurrency.max(1),
             config: BTreeMap::new(),
             rollout: None,
+            log: None,
         }
     }
 }
@@ -169,7 +174,43 @@ impl Manifest {
             max_concurrency: l.max_concurrency.unwrap_or(d.max_concurrency).max(1),
             config: self.config.clone(),
             rollout: self.rollout.clone(),
+            log: self.prediction_log.clone(),
         }
+    }
+
+    /// Checks that resolved limits are within what a host can honour.
+    pub fn check_limits(settings: &ModelSettings) -> Result<(), String> {
+        if settings.pool_size > 4096 {
+            return Err(format!("pool_size {} is above 4096", settings.pool_size));
+        }
+        if settings.max_concurrency > 65_536 {
+            return Err(format!(
+                "max_concurrency {} is above 65536",
+                settings.max_concurrency
+            ));
+        }
+        if settings.deadline.is_zero() || settings.deadline > Duration::from_secs(3600) {
+            return Err(format!(
+                "deadline {:?} must be above 0 and at most 1h",
+                settings.deadline
+            ));
+        }
+        if settings
+            .log
+            .as_ref()
+            .is_some_and(|log| !(0.0..=1.0).contains(&log.sample))
+        {
+            return Err("prediction_log sample must be within 0-1".into());
+        }
+        if settings
+            .rollout
+            .as_ref()
+            .and_then(|g| g.max_error_rate)
+            .is_some_and(|r| !(0.0..=1.0).contains(&r))
+        {
+            return Err("rollout max_error_rate must be within 0-1".into());
+        }
+        Ok(())
     }
 
     /// The component file name.

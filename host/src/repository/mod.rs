@@ -205,6 +205,7 @@ pub async fn load_parts(
         }
     }
     let settings = manifest.settings(defaults);
+    Manifest::check_limits(&settings).map_err(RepoError::Manifest)?;
     let model = LoadedModel::load(runtime, name, &version_str, bytes, settings).await?;
     if let Some(smoke) = &manifest.smoke_test {
         run_smoke_test(&model, smoke, dir).await?;

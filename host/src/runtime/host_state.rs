@@ -16,6 +16,8 @@ use super::bindings::edgeserve::ml::{config, logging};
 
 /// Most bytes of guest stdout+stderr kept per call; the rest is dropped.
 const OUTPUT_CAP: usize = 16 * 1024;
+/// Most lines of guest output logged per call.
+const MAX_LINES: usize = 64;
 /// Most bytes of `logging.log` messages forwarded per call.
 const LOG_BUDGET: usize = 16 * 1024;
 
@@ -38,22 +40,28 @@ pub(crate) struct DeadlineExceeded;
 #[error("resource limit exceeded: {0:?}")]
 pub(crate) struct LimitExceeded(pub(crate) LimitHit);
 
-/// Memory and table caps of one store.
+/// Memory and table caps of one store (one instance): the memory cap is on
+/// the sum of all its linear memories, not on each one.
 pub(crate) struct Limits {
     memory_bytes: usize,
     table_elements: usize,
+    memory_used: usize,
 }
 
 impl wasmtime::ResourceLimiter for Limits {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
+        let total = self
+            .memory_used
+            .saturating_add(desired.saturating_sub(current));
+        if total > self.memory_bytes {
             return Err(LimitExceeded(LimitHit::Memory).into());
         }
+        self.memory_used = total;
         Ok(true)
     }
 
@@ -204,6 +212,7 @@ impl HostState {
             limits: Limits {
                 memory_bytes,
                 table_elements,
+                memory_used: 0,
             },
             deadline: Instant::now(),
             label,
@@ -225,8 +234,12 @@ impl HostState {
     pub(crate) fn flush_output(&self) -> Option<String> {
         let (bytes, dropped) = self.output.drain();
         let text = String::from_utf8_lossy(&bytes);
-        for line in text.lines() {
+        let lines = text.lines().count();
+        for line in text.lines().take(MAX_LINES) {
             tracing::info!(target: "edgeserve::guest", model = %self.label, "{line}");
+        }
+        if lines > MAX_LINES {
+            tracing::warn!(target: "edgeserve::guest", model = %self.label, skipped = lines - MAX_LINES, "guest printed more than {MAX_LINES} lines in one call; the rest were not logged");
         }
         if dropped > 0 {
             tracing::warn!(target: "edgeserve::guest", model = %self.label, dropped, "guest output over the {OUTPUT_CAP}-byte cap was dropped");

@@ -23,6 +23,12 @@ use crate::protocol::check_outputs;
 use crate::repository::ModelSettings;
 use crate::tensor::{InferenceRequest, InferenceResponse, ModelMetadata};
 
+/// The wall-clock limit behind a deadline: a little past it, so the epoch
+/// check (which names the cause precisely) normally fires first.
+fn backstop(deadline: Duration) -> Duration {
+    deadline + deadline / 10 + Duration::from_millis(50)
+}
+
 /// Deadline for the `metadata` call at load time.
 const METADATA_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -201,11 +207,13 @@ impl LoadedModel {
         inst.store
             .data_mut()
             .begin_call(Instant::now() + METADATA_DEADLINE);
-        let result = inst
+        let call = inst
             .model
             .edgeserve_ml_inference()
-            .call_metadata(&mut inst.store)
-            .await;
+            .call_metadata(&mut inst.store);
+        let Ok(result) = tokio::time::timeout(backstop(METADATA_DEADLINE), call).await else {
+            return Err(fail(self.deadline_error(METADATA_DEADLINE)));
+        };
         let last_line = inst.store.data().flush_output();
         let meta = result
             .map(metadata_from_wit)
@@ -240,7 +248,12 @@ impl LoadedModel {
 
     async fn instantiate(&self, deadline: Duration) -> Result<Instance, InvokeError> {
         let mut store = self.new_store(deadline);
-        match self.pre.instantiate_async(&mut store).await {
+        let Ok(instantiated) =
+            tokio::time::timeout(backstop(deadline), self.pre.instantiate_async(&mut store)).await
+        else {
+            return Err(self.deadline_error(deadline));
+        };
+        match instantiated {
             Ok(model) => Ok(Instance {
                 store,
                 model,
@@ -263,6 +276,13 @@ impl LoadedModel {
                     other => other,
                 },
             ),
+        }
+    }
+
+    fn deadline_error(&self, deadline: Duration) -> InvokeError {
+        InvokeError::Deadline {
+            model: self.label.to_string(),
+            deadline,
         }
     }
 
@@ -322,11 +342,16 @@ impl LoadedModel {
         inst.store.data_mut().begin_call(Instant::now() + deadline);
         inst.store.set_epoch_deadline(1);
         let wit_req = request_to_wit(id, req);
-        let result = inst
+        let call = inst
             .model
             .edgeserve_ml_inference()
-            .call_predict(&mut inst.store, &wit_req)
-            .await;
+            .call_predict(&mut inst.store, &wit_req);
+        // The epoch deadline only fires while guest code runs; a guest that
+        // waits inside a host call (a WASI clock subscription, say) is cut
+        // off by this wall-clock backstop, and its instance is dropped.
+        let Ok(result) = tokio::time::timeout(backstop(deadline), call).await else {
+            return Err(self.deadline_error(deadline));
+        };
         let last_line = inst.store.data().flush_output();
         let outcome = match result {
             Ok(Ok(resp)) => {

@@ -54,7 +54,9 @@ where
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(256);
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(10));
     let builder = Arc::new(builder);
     let tls = opts.tls.clone().map(TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
@@ -94,12 +96,23 @@ where
         let builder = builder.clone();
         match &tls {
             None => {
-                let conn = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
-                let conn = graceful.watch(conn);
+                // A client that connects and sends nothing must not hold a
+                // connection slot: hyper's protocol detection has no timer.
+                let first_byte = opts.header_read_timeout;
+                let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    let mut probe = [0u8; 1];
+                    if !matches!(
+                        tokio::time::timeout(first_byte, stream.peek(&mut probe)).await,
+                        Ok(Ok(1))
+                    ) {
+                        tracing::debug!(%peer, "no request bytes in time; closing");
+                        return;
+                    }
+                    let conn = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .into_owned();
+                    if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
                     drop(permit);

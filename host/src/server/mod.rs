@@ -17,6 +17,7 @@ pub use tls::{TlsError, load_tls_config};
 use crate::protocol::check_request;
 use crate::registry::Registry;
 use crate::runtime::LoadedModel;
+use crate::telemetry::PredictionLog;
 use crate::tensor::{InferenceRequest, InferenceResponse, responses_agree};
 use crate::units::ByteSize;
 
@@ -36,7 +37,15 @@ pub struct AppState {
     id_prefix: String,
     /// Bounds the shadow calls running at once.
     shadow_permits: Arc<tokio::sync::Semaphore>,
+    /// The prediction log, when enabled.
+    pub predlog: Option<Arc<PredictionLog>>,
+    /// KiB of request bodies that may be in memory at once.
+    body_budget: Arc<tokio::sync::Semaphore>,
+    body_budget_kib: u32,
 }
+
+/// Default memory budget for request bodies in flight (256 MiB).
+const DEFAULT_BODY_BUDGET_KIB: u32 = 256 * 1024;
 
 /// Shadow calls that may run at once; more are dropped (and counted).
 const SHADOW_IN_FLIGHT: usize = 64;
@@ -61,7 +70,45 @@ impl AppState {
             next_id: AtomicU64::new(1),
             id_prefix: format!("{:x}", (nanos as u64) ^ u64::from(std::process::id())),
             shadow_permits: Arc::new(tokio::sync::Semaphore::new(SHADOW_IN_FLIGHT)),
+            predlog: None,
+            body_budget: Arc::new(tokio::sync::Semaphore::new(
+                DEFAULT_BODY_BUDGET_KIB as usize,
+            )),
+            body_budget_kib: DEFAULT_BODY_BUDGET_KIB,
         }
+    }
+
+    /// Sets the memory budget shared by request bodies in flight.
+    pub fn with_body_budget(mut self, budget: ByteSize) -> Self {
+        let kib = u32::try_from(budget.0 / 1024).unwrap_or(u32::MAX).max(1);
+        self.body_budget = Arc::new(tokio::sync::Semaphore::new(kib as usize));
+        self.body_budget_kib = kib;
+        self
+    }
+
+    /// Reserves room for a body of `bytes`; 503 when the budget is spent.
+    pub(crate) fn reserve_body(
+        &self,
+        bytes: usize,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.body_budget_kib);
+        self.body_budget
+            .clone()
+            .try_acquire_many_owned(kib)
+            .map_err(|_| ApiError {
+                status: http::StatusCode::SERVICE_UNAVAILABLE,
+                message: "the server is receiving too many request bodies at once; retry later"
+                    .into(),
+                retry_after: Some(1),
+            })
+    }
+
+    /// Records inferences of models that ask for it in `log`.
+    pub fn with_prediction_log(mut self, log: Arc<PredictionLog>) -> Self {
+        self.predlog = Some(log);
+        self
     }
 
     /// Runs a copy of a request on the shadow version in the background,

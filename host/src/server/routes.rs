@@ -13,6 +13,8 @@ use super::error::ApiError;
 use crate::protocol::{
     HEADER_LENGTH, check_request, decode_request, encode_metadata, encode_response, select_outputs,
 };
+use crate::runtime::InvokeError;
+use crate::telemetry::Record;
 
 /// The routes of the data plane.
 enum Route<'a> {
@@ -188,14 +190,17 @@ where
             ),
         )
     };
-    if let Some(len) = headers
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.parse::<u64>().ok())
-        && len > state.max_body as u64
-    {
+        .and_then(|s| s.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > state.max_body as u64) {
         return Err(too_large());
     }
+    // Bodies being received and decoded share one memory budget, so many
+    // concurrent uploads cannot exhaust the node; a body of unknown length
+    // reserves the largest allowed.
+    let _budget = state.reserve_body(declared.map_or(state.max_body, |l| l as usize))?;
     let collect = Limited::new(req.into_body(), state.max_body).collect();
     let body = tokio::time::timeout(state.body_read_timeout, collect)
         .await
@@ -229,16 +234,49 @@ where
         .id
         .clone()
         .unwrap_or_else(|| state.next_request_id());
-    // The shadow needs its own copy: the call below moves the inputs.
+    // The shadow and a sampled log record need their own copy of the
+    // inputs: the call below moves them into the sandbox.
     let shadow = routed.shadow.map(|s| (s, request.clone(), id.clone()));
+    let logged = state.predlog.as_ref().and_then(|log| {
+        let settings = model.settings.log.as_ref()?;
+        log.should_sample(settings.sample).then(|| {
+            (
+                log.clone(),
+                id.clone(),
+                settings.inputs.then(|| request.inputs.clone()),
+            )
+        })
+    });
+    let arrived = std::time::SystemTime::now();
     let started = std::time::Instant::now();
     let result = model.infer(&mut request, id).await;
-    model.stats.record(
-        started.elapsed(),
-        result
-            .as_ref()
-            .is_err_and(|e| ApiError::from_invoke_status(e).is_server_error()),
-    );
+    let elapsed = started.elapsed();
+    let status = match &result {
+        Ok(_) => StatusCode::OK,
+        Err(e) => ApiError::from_invoke_status(e),
+    };
+    // Capacity refusals say nothing about the version's health: a client
+    // flooding a canary must not be able to get it rolled back.
+    let busy = matches!(result, Err(InvokeError::Busy { .. }));
+    model
+        .stats
+        .record(elapsed, status.is_server_error() && !busy);
+    if let Some((log, id, inputs)) = logged {
+        log.submit(Record {
+            id,
+            time: arrived,
+            model: model.name.clone(),
+            version: model.version.clone(),
+            latency: elapsed,
+            status: status.as_u16(),
+            error: result.as_ref().err().map(ToString::to_string),
+            inputs,
+            outputs: result
+                .as_ref()
+                .map(|r| r.outputs.clone())
+                .unwrap_or_default(),
+        });
+    }
     let mut response = result?;
     if let Some((shadow, shadow_req, id)) = shadow {
         state.mirror(shadow, shadow_req, id, &response);

@@ -1,5 +1,6 @@
 //! A model that misbehaves on purpose, as its manifest's `mode` says:
-//! `echo` (behaves: returns its input plus the manifest's `offset`), `loop` (never returns), `alloc` (allocates without
+//! `echo` (behaves: returns its input plus the manifest's `offset`), `loop` (never returns),
+//! `sleep` (blocks in a WASI clock wait), `alloc` (allocates without
 //! bound), `panic`, `error` (returns an internal error), `bad-output`
 //! (returns data that does not fit its shape), `log` (logs and prints).
 //! A request may override the mode with a `mode` parameter, and make any
@@ -47,6 +48,12 @@ impl Model for Faulty {
                 }
             }
             "panic" => panic!("faulty model panicked on purpose"),
+            "sleep" => {
+                // Waits inside a host call (a WASI clock subscription), where
+                // the epoch deadline cannot interrupt it.
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                Err(Error::internal("woke up"))
+            }
             "error" => Err(Error::internal("faulty model failed on purpose")),
             "invalid" => Err(Error::invalid_input("faulty model rejects this input")),
             "bad-output" => Ok(Response::new().tensor("y", vec![3], vec![1.0f32])),

@@ -1,0 +1,365 @@
+//! The prediction log: per model, a sampled JSON Lines record of each
+//! inference (request id, time, model, version, inputs, outputs, latency,
+//! outcome), written by a background thread fed through a bounded channel,
+//! so the request path never waits and never touches a file. A full channel
+//! drops the record and counts it. Files rotate by size and old ones are
+//! deleted past a retention count. A torn last line (a crash mid-write) is
+//! skipped on read.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+
+use crate::protocol::write_tensor_json;
+use crate::tensor::Tensor;
+use crate::units::ByteSize;
+
+/// Server-wide prediction log settings (`[prediction_log]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PredictionLogConfig {
+    /// Folder of the logs; `<state-dir>/predictions` when unset.
+    pub dir: Option<PathBuf>,
+    /// A file is rotated when it would grow past this size.
+    pub max_file_size: ByteSize,
+    /// Rotated files kept per model (older ones are deleted).
+    pub max_files: usize,
+    /// Records that may wait for the writer; more are dropped and counted.
+    pub queue: usize,
+}
+
+impl Default for PredictionLogConfig {
+    fn default() -> Self {
+        PredictionLogConfig {
+            dir: None,
+            max_file_size: ByteSize(64 << 20),
+            max_files: 10,
+            queue: 10_000,
+        }
+    }
+}
+
+/// A model's prediction log settings (`[prediction_log]` in its manifest).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// Share of requests recorded, 0–1 (0 = off).
+    #[serde(default)]
+    pub sample: f64,
+    /// Whether to record the input tensors (turn off for data that must
+    /// never be stored).
+    #[serde(default = "yes")]
+    pub inputs: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Whether the request numbered `n` falls in a `rate` sample (0–1), spread
+/// evenly over request numbers.
+pub fn sampled(n: u64, rate: f64) -> bool {
+    if rate <= 0.0 {
+        return false;
+    }
+    if rate >= 1.0 {
+        return true;
+    }
+    // Golden-ratio stride: any window of requests is sampled close to `rate`.
+    let frac = (n as f64 * 0.618_033_988_749_895).fract();
+    frac < rate
+}
+
+/// One inference, as logged.
+#[derive(Debug)]
+pub struct Record {
+    /// Request id.
+    pub id: String,
+    /// When the request arrived.
+    pub time: SystemTime,
+    /// Model name.
+    pub model: String,
+    /// Version that answered.
+    pub version: String,
+    /// Time in the model call.
+    pub latency: Duration,
+    /// HTTP status of the answer.
+    pub status: u16,
+    /// Error message, when the call failed.
+    pub error: Option<String>,
+    /// Inputs, unless the model's settings keep them out.
+    pub inputs: Option<Vec<Tensor>>,
+    /// Outputs, when the call succeeded.
+    pub outputs: Vec<Tensor>,
+}
+
+impl Record {
+    fn to_line(&self) -> Vec<u8> {
+        let ms = self
+            .time
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(256);
+        let head = serde_json::json!({
+            "id": self.id,
+            "time_ms": ms,
+            "model": self.model,
+            "version": self.version,
+            "latency_us": self.latency.as_micros() as u64,
+            "status": self.status,
+            "outcome": if self.error.is_none() { "ok" } else { "error" },
+            "error": self.error,
+        })
+        .to_string();
+        out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+        let tensors = |out: &mut Vec<u8>, key: &str, ts: &[Tensor]| {
+            out.extend_from_slice(format!(",\"{key}\":[").as_bytes());
+            for (i, t) in ts.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_tensor_json(out, t);
+            }
+            out.push(b']');
+        };
+        if let Some(inputs) = &self.inputs {
+            tensors(&mut out, "inputs", inputs);
+        }
+        tensors(&mut out, "outputs", &self.outputs);
+        out.extend_from_slice(b"}\n");
+        out
+    }
+}
+
+/// The log: a bounded queue and its writer thread.
+pub struct PredictionLog {
+    tx: SyncSender<Record>,
+    dir: PathBuf,
+    /// Records written to disk.
+    pub written: Arc<AtomicU64>,
+    /// Records dropped because the queue was full (or writing failed).
+    pub dropped: Arc<AtomicU64>,
+    counter: AtomicU64,
+}
+
+impl std::fmt::Debug for PredictionLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PredictionLog")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Writer {
+    dir: PathBuf,
+    max_size: u64,
+    max_files: usize,
+    open: HashMap<String, (std::io::BufWriter<std::fs::File>, u64)>,
+    written: Arc<AtomicU64>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl Writer {
+    fn current(&self, model: &str) -> PathBuf {
+        self.dir.join(model).join("predictions.jsonl")
+    }
+
+    fn rotate(&mut self, model: &str) -> std::io::Result<()> {
+        if let Some((mut w, _)) = self.open.remove(model) {
+            w.flush()?;
+        }
+        let dir = self.dir.join(model);
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros())
+            .unwrap_or_default();
+        std::fs::rename(
+            self.current(model),
+            dir.join(format!("predictions-{stamp:020}.jsonl")),
+        )?;
+        let mut rotated: Vec<PathBuf> = std::fs::read_dir(&dir)?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("predictions-") && n.ends_with(".jsonl"))
+            })
+            .collect();
+        rotated.sort();
+        while rotated.len() > self.max_files {
+            std::fs::remove_file(rotated.remove(0))?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, record: &Record) -> std::io::Result<()> {
+        let line = record.to_line();
+        let model = record.model.as_str();
+        if !self.open.contains_key(model) {
+            let path = self.current(model);
+            std::fs::create_dir_all(self.dir.join(model))?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
+            let size = file.metadata()?.len();
+            self.open
+                .insert(model.to_string(), (std::io::BufWriter::new(file), size));
+        }
+        let size = self.open.get(model).map_or(0, |(_, s)| *s);
+        if size > 0 && size + line.len() as u64 > self.max_size {
+            self.rotate(model)?;
+            return self.write(record);
+        }
+        if let Some((w, s)) = self.open.get_mut(model) {
+            w.write_all(&line)?;
+            *s += line.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) {
+        for (w, _) in self.open.values_mut() {
+            let _ = w.flush();
+        }
+    }
+
+    fn write_counted(&mut self, record: &Record) {
+        match self.write(record) {
+            Ok(()) => {
+                self.written.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(model = %record.model, error = %e, "prediction log write failed");
+            }
+        }
+    }
+
+    /// Writes records as they come, batching while more are queued and
+    /// flushing to the OS as soon as the queue is empty.
+    fn run(mut self, rx: Receiver<Record>) {
+        while let Ok(record) = rx.recv() {
+            self.write_counted(&record);
+            while let Ok(record) = rx.try_recv() {
+                self.write_counted(&record);
+            }
+            self.flush();
+        }
+    }
+}
+
+impl PredictionLog {
+    /// Starts the writer thread.
+    pub fn start(cfg: &PredictionLogConfig, dir: PathBuf) -> std::io::Result<PredictionLog> {
+        std::fs::create_dir_all(&dir)?;
+        let (tx, rx) = sync_channel(cfg.queue.max(1));
+        let written = Arc::new(AtomicU64::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let writer = Writer {
+            dir: dir.clone(),
+            max_size: cfg.max_file_size.0.max(1024),
+            max_files: cfg.max_files,
+            open: HashMap::new(),
+            written: written.clone(),
+            dropped: dropped.clone(),
+        };
+        std::thread::Builder::new()
+            .name("edgeserve-predlog".into())
+            .spawn(move || writer.run(rx))?;
+        Ok(PredictionLog {
+            tx,
+            dir,
+            written,
+            dropped,
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// The folder of the logs.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether to record this request, given the model's rate.
+    pub fn should_sample(&self, rate: f64) -> bool {
+        rate > 0.0 && sampled(self.counter.fetch_add(1, Ordering::Relaxed), rate)
+    }
+
+    /// Queues a record; never blocks (a full queue drops and counts it).
+    pub fn submit(&self, record: Record) {
+        match self.tx.try_send(record) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Reads a log file or every log file of a folder (oldest first). Lines
+/// that do not parse (a torn last line after a crash) are skipped and
+/// counted.
+pub fn read_log(path: &Path) -> std::io::Result<(Vec<serde_json::Value>, usize)> {
+    let mut files = Vec::new();
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path)?.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                for e in std::fs::read_dir(&p)?.flatten() {
+                    files.push(e.path());
+                }
+            } else {
+                files.push(p);
+            }
+        }
+        files.retain(|p| p.extension().is_some_and(|e| e == "jsonl"));
+        // Rotated files (predictions-<time>) before the current one.
+        files.sort_by_key(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (
+                p.parent().map(Path::to_path_buf),
+                name == "predictions.jsonl",
+                name,
+            )
+        });
+    } else {
+        files.push(path.to_path_buf());
+    }
+    let mut records = Vec::new();
+    let mut skipped = 0;
+    for f in files {
+        let text = std::fs::read(&f)?;
+        for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            match serde_json::from_slice(line) {
+                Ok(v) => records.push(v),
+                Err(_) => skipped += 1,
+            }
+        }
+    }
+    Ok((records, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_is_even() {
+        let hits = (0..10_000).filter(|&n| sampled(n, 0.25)).count();
+        assert!((2400..=2600).contains(&hits), "{hits}");
+        assert_eq!((0..100).filter(|&n| sampled(n, 0.0)).count(), 0);
+        assert_eq!((0..100).filter(|&n| sampled(n, 1.0)).count(), 100);
+    }
+}
