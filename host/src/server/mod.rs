@@ -111,21 +111,30 @@ impl AppState {
         self
     }
 
+    /// A slot for one shadow call, or `None` (counted as a drop) when too
+    /// many are running; taken before the request is copied.
+    pub(crate) fn shadow_slot(
+        &self,
+        shadow: &LoadedModel,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let slot = self.shadow_permits.clone().try_acquire_owned().ok();
+        if slot.is_none() {
+            shadow.stats.shadow_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        slot
+    }
+
     /// Runs a copy of a request on the shadow version in the background,
     /// after the primary answered, and records whether the answers agree.
-    /// Never delays the primary's response; drops (and counts) the copy when
-    /// too many shadow calls are running.
+    /// Never delays the primary's response.
     pub(crate) fn mirror(
         &self,
         shadow: Arc<LoadedModel>,
+        permit: tokio::sync::OwnedSemaphorePermit,
         mut request: InferenceRequest,
         id: String,
         primary: &InferenceResponse,
     ) {
-        let Ok(permit) = self.shadow_permits.clone().try_acquire_owned() else {
-            shadow.stats.shadow_dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
         let primary = primary.clone();
         tokio::spawn(async move {
             let started = std::time::Instant::now();

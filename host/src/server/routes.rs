@@ -236,7 +236,10 @@ where
         .unwrap_or_else(|| state.next_request_id());
     // The shadow and a sampled log record need their own copy of the
     // inputs: the call below moves them into the sandbox.
-    let shadow = routed.shadow.map(|s| (s, request.clone(), id.clone()));
+    let shadow = routed.shadow.and_then(|s| {
+        let slot = state.shadow_slot(&s)?;
+        Some((s, slot, request.clone(), id.clone()))
+    });
     let logged = state.predlog.as_ref().and_then(|log| {
         let settings = model.settings.log.as_ref()?;
         log.should_sample(settings.sample).then(|| {
@@ -278,8 +281,8 @@ where
         });
     }
     let mut response = result?;
-    if let Some((shadow, shadow_req, id)) = shadow {
-        state.mirror(shadow, shadow_req, id, &response);
+    if let Some((shadow, slot, shadow_req, id)) = shadow {
+        state.mirror(shadow, slot, shadow_req, id, &response);
     }
     select_outputs(&request, &mut response);
     let encoded = encode_response(&model.name, &model.version, &request, &response);
