@@ -320,6 +320,17 @@ impl Deployer {
         Ok((message, extra))
     }
 
+    /// [`Deployer::change`] for changes that touch only traffic.
+    async fn change_traffic(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut ModelEntry) -> Result<String, DeployError>,
+    ) -> Result<String, DeployError> {
+        self.change(name, |entry, _| f(entry).map(|m| (m, ())))
+            .await
+            .map(|(m, ())| m)
+    }
+
     fn version_of(entry: &ModelEntry, name: &str, v: &str) -> Result<u64, DeployError> {
         let n = parse_version(v)?;
         if entry.versions.contains_key(&n) {
@@ -491,16 +502,15 @@ impl Deployer {
 
     /// Makes a version the primary.
     pub async fn set_primary(&self, name: &str, version: &str) -> Result<String, DeployError> {
-        self.change(name, |entry, _| {
+        self.change_traffic(name, |entry| {
             let v = Self::version_of(entry, name, version)?;
             if entry.primary_version() == Some(v) {
-                return Ok((format!("{name}@{v} is already the primary"), ()));
+                return Ok(format!("{name}@{v} is already the primary"));
             }
             promote(entry, v);
-            Ok((format!("{name}@{v} is now the primary"), ()))
+            Ok(format!("{name}@{v} is now the primary"))
         })
         .await
-        .map(|(m, ())| m)
     }
 
     /// Sends `weight` percent of unversioned traffic to a version.
@@ -515,7 +525,7 @@ impl Deployer {
                 "weight {weight} is not between 0 and 100"
             )));
         }
-        self.change(name, |entry, _| {
+        self.change_traffic(name, |entry| {
             let v = Self::version_of(entry, name, version)?;
             if entry.primary_version() == Some(v) {
                 return Err(DeployError::Conflict(format!(
@@ -523,13 +533,11 @@ impl Deployer {
                 )));
             }
             entry.canary = Some(Canary { version: v, weight });
-            Ok((
-                format!("{name}@{v} is the canary with {weight}% of traffic"),
-                (),
+            Ok(format!(
+                "{name}@{v} is the canary with {weight}% of traffic"
             ))
         })
         .await
-        .map(|(m, ())| m)
     }
 
     /// Stops the canary if it is still `version` (for the rollout guard,
@@ -539,17 +547,7 @@ impl Deployer {
         name: &str,
         version: u64,
     ) -> Result<String, DeployError> {
-        self.change(name, |entry, _| {
-            if entry.canary.map(|c| c.version) != Some(version) {
-                return Err(DeployError::Conflict(format!(
-                    "{name}@{version} is no longer the canary"
-                )));
-            }
-            entry.canary = None;
-            Ok((format!("canary {name}@{version} cleared"), ()))
-        })
-        .await
-        .map(|(m, ())| m)
+        self.clear_canary_inner(name, Some(version)).await
     }
 
     /// Rolls back only if `version` is still the primary (for the guard,
@@ -565,23 +563,34 @@ impl Deployer {
 
     /// Stops the canary.
     pub async fn clear_canary(&self, name: &str) -> Result<String, DeployError> {
-        self.change(name, |entry, _| {
-            Ok((
-                match entry.canary.take() {
-                    Some(c) => format!("canary {name}@{} cleared", c.version),
-                    None => format!("{name} had no canary"),
-                },
-                (),
-            ))
+        self.clear_canary_inner(name, None).await
+    }
+
+    async fn clear_canary_inner(
+        &self,
+        name: &str,
+        expected: Option<u64>,
+    ) -> Result<String, DeployError> {
+        self.change_traffic(name, |entry| match (entry.canary, expected) {
+            (Some(c), Some(v)) if c.version != v => Err(DeployError::Conflict(format!(
+                "{name}@{v} is no longer the canary"
+            ))),
+            (None, Some(v)) => Err(DeployError::Conflict(format!(
+                "{name}@{v} is no longer the canary"
+            ))),
+            (Some(c), _) => {
+                entry.canary = None;
+                Ok(format!("canary {name}@{} cleared", c.version))
+            }
+            (None, None) => Ok(format!("{name} had no canary")),
         })
         .await
-        .map(|(m, ())| m)
     }
 
     /// Mirrors primary traffic to a version whose answers are compared and
     /// discarded.
     pub async fn set_shadow(&self, name: &str, version: &str) -> Result<String, DeployError> {
-        self.change(name, |entry, _| {
+        self.change_traffic(name, |entry| {
             let v = Self::version_of(entry, name, version)?;
             if entry.primary_version() == Some(v) {
                 return Err(DeployError::Conflict(format!(
@@ -589,25 +598,20 @@ impl Deployer {
                 )));
             }
             entry.shadow = Some(v);
-            Ok((format!("{name}@{v} is the shadow"), ()))
+            Ok(format!("{name}@{v} is the shadow"))
         })
         .await
-        .map(|(m, ())| m)
     }
 
     /// Stops the shadow.
     pub async fn clear_shadow(&self, name: &str) -> Result<String, DeployError> {
-        self.change(name, |entry, _| {
-            Ok((
-                match entry.shadow.take() {
-                    Some(v) => format!("shadow {name}@{v} cleared"),
-                    None => format!("{name} had no shadow"),
-                },
-                (),
-            ))
+        self.change_traffic(name, |entry| {
+            Ok(match entry.shadow.take() {
+                Some(v) => format!("shadow {name}@{v} cleared"),
+                None => format!("{name} had no shadow"),
+            })
         })
         .await
-        .map(|(m, ())| m)
     }
 
     /// Makes the previous primary the primary again and stops the canary.
@@ -621,7 +625,7 @@ impl Deployer {
         reason: &str,
         expected: Option<u64>,
     ) -> Result<String, DeployError> {
-        self.change(name, |entry, _| {
+        self.change_traffic(name, |entry| {
             let current = entry.primary_version();
             if expected.is_some() && current != expected {
                 return Err(DeployError::Conflict(format!(
@@ -645,16 +649,12 @@ impl Deployer {
             if entry.shadow == Some(target) {
                 entry.shadow = None;
             }
-            Ok((
-                format!(
-                    "rolled {name} back from {} to {target}{reason}",
-                    current.map_or("-".to_string(), |c| c.to_string())
-                ),
-                (),
+            Ok(format!(
+                "rolled {name} back from {} to {target}{reason}",
+                current.map_or("-".to_string(), |c| c.to_string())
             ))
         })
         .await
-        .map(|(m, ())| m)
     }
 
     /// Removes a version that carries no traffic.
