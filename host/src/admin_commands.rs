@@ -314,8 +314,8 @@ fn print_model(m: &Value) {
             s(&v["version"]),
             s(&v["role"]),
             v["sha256"].as_str().map_or("-", |d| &d[..16.min(d.len())]),
-            v["requests"],
-            v["errors"],
+            v["requests"].as_u64().unwrap_or(0),
+            v["errors"].as_u64().unwrap_or(0),
             s(&v["source"])
         );
     }
