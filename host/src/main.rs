@@ -33,7 +33,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Load a model repository and serve it over HTTP (KServe v2 / OIP).
+    /// Serve models over HTTP (KServe v2 / OIP) from a model repository, with
+    /// an admin API for deploys, canaries, shadows and rollbacks.
     Serve(ServeArgs),
     /// Show what a component is: world, WIT version, imports, exports,
     /// metadata and sha256.
