@@ -310,12 +310,7 @@ impl Deployer {
         self.registry.publish(table);
         *state = new_state;
         drop(state);
-        if before != after {
-            self.promoted
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(name.to_string(), Instant::now());
-        }
+        self.note_promotion(name, before, after);
         self.record(name, message.clone());
         Ok((message, extra))
     }
@@ -454,12 +449,7 @@ impl Deployer {
         self.registry.publish(table);
         *state = new_state;
         drop(state);
-        if before != after {
-            self.promoted
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(name.to_string(), Instant::now());
-        }
+        self.note_promotion(name, before, after);
         let message = format!(
             "deployed {what} (sha256 {}, ready in {} ms, compile: {:?}){}",
             &digest[..16],
@@ -726,12 +716,7 @@ impl Deployer {
             entry.previous.push(old);
         }
         self.registry.publish(table);
-        if before != after {
-            self.promoted
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(src.name.clone(), Instant::now());
-        }
+        self.note_promotion(&src.name, before, after);
         let message = format!(
             "loaded {what} from the repository{}",
             if after == Some(src.version) {
@@ -767,6 +752,17 @@ impl Deployer {
             format!("unloaded {name}@{version}: outside the version policy"),
         );
         Ok(())
+    }
+
+    /// Remembers when a model's primary changed (the rollout guard watches
+    /// a new primary for a while).
+    fn note_promotion(&self, name: &str, before: Option<u64>, after: Option<u64>) {
+        if before != after {
+            self.promoted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(name.to_string(), Instant::now());
+        }
     }
 
     /// When a model's primary last changed.
