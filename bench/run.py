@@ -16,6 +16,9 @@ and measures on this machine, in turns:
   3. Cold start (process start to first prediction) with 1, 10 and 100
      models, without and with the AOT cache.
   4. RSS and p50 latency with 1, 100 and 1000 loaded versions.
+  5. The cost of a policy chain: Iris alone vs Iris behind an API key and
+     the four example policies (tenant access, input guard, PII redaction,
+     response shaper).
 
 The server under test is pinned to CPU 0 and the load generator to CPU 1
 (taskset), so the two do not starve each other. Results go to
@@ -39,7 +42,8 @@ WORK = os.path.join(TARGET, "bench")
 EDGESERVE = os.path.join(TARGET, "release", "edgeserve")
 FLOOR = os.path.join(TARGET, "release", "native-floor")
 LOADGEN = os.path.join(TARGET, "release", "loadgen")
-IRIS_WASM = os.path.join(TARGET, "guests", "wasm32-wasip2", "release", "iris.wasm")
+GUESTS = os.path.join(TARGET, "guests", "wasm32-wasip2", "release")
+IRIS_WASM = os.path.join(GUESTS, "iris.wasm")
 VENV = os.path.join(WORK, "mlserver-venv")
 
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -347,11 +351,61 @@ def scale(args, results):
         shutil.rmtree(state)
 
 
+def policies(args, results):
+    """Iris with and without identity plus the four example policies."""
+    out = results.setdefault("policies", {})
+    key = "bench-key-0123456789"
+    policy_config = {
+        "tenant-access": '"allow.bench" = "iris"',
+        "input-guard": '"range.input" = "0,100"\nmax_batch = "64"',
+        "pii-redaction": "",
+        "response-shaper": 'top_k = "2"\ndecimals = "3"\nclass_names = "setosa, versicolor, virginica"',
+    }
+    plain = repo_with(1)
+    chained = repo_with(1)
+    for name, config in policy_config.items():
+        vdir = os.path.join(chained, name, "1")
+        os.makedirs(vdir)
+        shutil.copy(os.path.join(GUESTS, name.replace("-", "_") + ".wasm"), os.path.join(vdir, "model.wasm"))
+        write(os.path.join(vdir, "manifest.toml"),
+              f'kind = "policy"\n[limits]\nmemory = "8MiB"\ndeadline = "50ms"\npool_size = 16\n[config]\n{config}\n')
+    with open(os.path.join(chained, "iris", "1", "manifest.toml"), "a") as f:
+        f.write('\n[[policies]]\npolicy = "input-guard"\nstages = ["request"]\n'
+                '[[policies]]\npolicy = "pii-redaction"\nstages = ["response"]\n'
+                '[[policies]]\npolicy = "response-shaper"\nstages = ["response"]\n')
+    digest = subprocess.run([EDGESERVE, "hash-key"], input=key + "\n", capture_output=True, text=True,
+                            check=True).stdout.strip()
+    cfg = os.path.join(chained, "edgeserve.toml")
+    write(cfg, f'[[auth.api_keys]]\nname = "bench"\nsha256 = "{digest}"\ntenant = "bench"\n\n'
+               f'[[policies]]\npolicy = "tenant-access"\nstages = ["request"]\n')
+    runs = [("iris alone", plain, (), ()),
+            ("iris + 4 policies", chained, ("--config", cfg), (f"X-Api-Key={key}",))]
+    for label, repo, extra, headers in runs:
+        state = tempfile.mkdtemp(dir=WORK)
+        server = start_edgeserve(repo, state, extra)
+        try:
+            for c in (1, 16):
+                r = measure(server, "/v2/models/iris/infer", json_body(1), c, args.seconds, args.warmup, headers)
+                print(f"{label:18} c={c:<3} {r['rps']:9.0f} req/s  p50 {r['p50_us']} us  p99 {r['p99_us']} us  "
+                      f"errors {r['errors']}", flush=True)
+                out.setdefault(label, {})[str(c)] = r
+        finally:
+            server.stop()
+            shutil.rmtree(state)
+    for c in ("1", "16"):
+        a, b = out["iris alone"][c], out["iris + 4 policies"][c]
+        print(f"chain cost c={c}: +{b['p50_us'] - a['p50_us']} us p50, "
+              f"{b['rps'] / a['rps']:.2f}x req/s", flush=True)
+    shutil.rmtree(plain)
+    shutil.rmtree(chained)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short runs (3 s, 1 repeat)")
     p.add_argument("--no-mlserver", action="store_true", help="skip MLServer")
-    p.add_argument("--only", choices=["throughput", "swaps", "cold_start", "scale"], action="append")
+    p.add_argument("--only", choices=["throughput", "swaps", "cold_start", "scale", "policies"],
+                   action="append")
     a = p.parse_args()
     a.seconds, a.warmup, a.repeats = (3, 1, 1) if a.quick else (10, 2, 5)
     a.concurrency = [1, 16, 64]
@@ -361,7 +415,7 @@ def main():
     results = json.load(open(path)) if os.path.exists(path) else {}
     results["machine"] = {"cpus": os.cpu_count(), "uname": " ".join(os.uname()),
                           "date": time.strftime("%Y-%m-%d")}
-    for name in a.only or ["throughput", "swaps", "cold_start", "scale"]:
+    for name in a.only or ["throughput", "swaps", "cold_start", "scale", "policies"]:
         globals()[name](a, results)
         write(path, json.dumps(results, indent=2))
     print(f"results in {path}")

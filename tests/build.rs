@@ -7,8 +7,21 @@ use std::process::Command;
 
 /// Guest workspaces and the components each produces.
 const WORKSPACES: &[(&str, &[&str])] = &[
-    ("examples", &["iris", "sentiment"]),
-    ("tests/components", &["faulty", "not-a-model"]),
+    (
+        "examples",
+        &[
+            "iris",
+            "sentiment",
+            "tenant-access",
+            "input-guard",
+            "pii-redaction",
+            "response-shaper",
+        ],
+    ),
+    (
+        "tests/components",
+        &["faulty", "not-a-model", "legacy-echo", "rogue-policy"],
+    ),
 ];
 
 fn main() {

@@ -1,7 +1,8 @@
-//! Write an edgeserve model in Rust.
+//! Write an edgeserve model or policy filter in Rust.
 //!
-//! Implement [`Model`] over typed tensors and finish with
-//! [`export_model!`]; the SDK does the WIT bindings, the byte conversion and
+//! A model implements [`Model`] over typed tensors and finishes with
+//! [`export_model!`]; a policy implements [`Policy`] and finishes with
+//! [`export_policy!`]. The SDK does the WIT bindings, the byte conversion and
 //! the shape checks. Build with `cargo build --release --target
 //! wasm32-wasip2` and drop the `.wasm` into a model repository.
 //!
@@ -27,6 +28,7 @@
 //! ```
 
 mod element;
+mod policy;
 mod request;
 mod response;
 
@@ -42,17 +44,36 @@ pub mod bindings {
     });
 }
 
+/// Generated bindings for the `policy` world; its types are shared with
+/// [`bindings`].
+#[doc(hidden)]
+pub mod policy_bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "policy",
+        pub_export_macro: true,
+        export_macro_name: "__export_policy_world",
+        default_bindings_module: "edgeserve_guest::policy_bindings",
+        with: {
+            "edgeserve:ml/types@0.1.1": crate::bindings::edgeserve::ml::types,
+            "edgeserve:ml/logging@0.1.1": crate::bindings::edgeserve::ml::logging,
+            "edgeserve:ml/config@0.1.1": crate::bindings::edgeserve::ml::config,
+        },
+    });
+}
+
 use std::sync::OnceLock;
 
 pub use bindings::edgeserve::ml::types::Datatype as DataType;
 pub use element::Element;
-pub use request::{Request, Tensor};
+pub use policy::{AuthMethod, Context, Header, Policy, Verdict};
+pub use request::{ParamValue, Request, Tensor, TensorRef};
 pub use response::Response;
 
 use bindings::edgeserve::ml::types as wit;
 
 /// The WIT package version this SDK builds for.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.1.1";
 
 /// A model: its metadata and its predict function.
 pub trait Model {
@@ -213,11 +234,26 @@ pub mod config {
     pub fn keys() -> Vec<String> {
         crate::bindings::edgeserve::ml::config::keys()
     }
+
+    /// The value of `key` as a comma-separated list (items trimmed, empty
+    /// items dropped); empty when unset.
+    pub fn list(key: &str) -> Vec<String> {
+        get(key)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 #[doc(hidden)]
 pub mod __private {
     use super::*;
+    pub use crate::policy::{on_request, on_response};
 
     fn info<M: Model>() -> &'static ModelInfo {
         static INFO: OnceLock<ModelInfo> = OnceLock::new();
@@ -310,5 +346,37 @@ macro_rules! export_model {
         }
 
         $crate::bindings::__export_model_world!(__EdgeserveExport with_types_in $crate::bindings);
+    };
+}
+
+/// Exports a type implementing [`Policy`] as the component's `filter`
+/// interface.
+#[macro_export]
+macro_rules! export_policy {
+    ($policy:ty) => {
+        struct __EdgeservePolicyExport;
+
+        impl $crate::policy_bindings::exports::edgeserve::ml::filter::Guest
+            for __EdgeservePolicyExport
+        {
+            fn on_request(
+                context: $crate::Context,
+                request: $crate::bindings::edgeserve::ml::types::InferenceRequest,
+            ) -> $crate::policy_bindings::exports::edgeserve::ml::filter::RequestDecision {
+                $crate::__private::on_request::<$policy>(context, request)
+            }
+
+            fn on_response(
+                context: $crate::Context,
+                request: $crate::bindings::edgeserve::ml::types::InferenceRequest,
+                response: $crate::bindings::edgeserve::ml::types::InferenceResponse,
+            ) -> $crate::policy_bindings::exports::edgeserve::ml::filter::ResponseDecision {
+                $crate::__private::on_response::<$policy>(context, request, response)
+            }
+        }
+
+        $crate::policy_bindings::__export_policy_world!(
+            __EdgeservePolicyExport with_types_in $crate::policy_bindings
+        );
     };
 }

@@ -26,7 +26,7 @@ impl<T> Tensor<T> {
 }
 
 /// One inference request.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Request {
     id: String,
     inputs: Vec<wit::Tensor>,
@@ -78,9 +78,49 @@ impl Request {
         }
     }
 
+    pub(crate) fn into_wit(self) -> wit::InferenceRequest {
+        wit::InferenceRequest {
+            id: self.id,
+            inputs: self.inputs,
+            outputs: self.outputs,
+            parameters: self.parameters,
+        }
+    }
+
     /// The request id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Every input tensor, in the order the client sent them.
+    pub fn inputs(&self) -> impl Iterator<Item = TensorRef<'_>> {
+        self.inputs.iter().map(TensorRef)
+    }
+
+    /// Replaces (or adds) input `name` with fixed-size elements; for
+    /// policies that rewrite requests.
+    pub fn with_tensor<T: Element>(mut self, name: &str, shape: Vec<i64>, data: Vec<T>) -> Self {
+        crate::response::put(&mut self.inputs, crate::response::raw(name, shape, data));
+        self
+    }
+
+    /// Replaces (or adds) BYTES input `name`.
+    pub fn with_strings<S: Into<Vec<u8>>>(
+        mut self,
+        name: &str,
+        shape: Vec<i64>,
+        data: Vec<S>,
+    ) -> Self {
+        crate::response::put(
+            &mut self.inputs,
+            crate::response::strings(name, shape, data),
+        );
+        self
+    }
+
+    /// The output names the client asked for (empty: all).
+    pub fn requested_outputs(&self) -> &[String] {
+        &self.outputs
     }
 
     fn input(&self, name: &str) -> Result<&wit::Tensor, Error> {
@@ -150,5 +190,95 @@ impl Request {
             .iter()
             .find(|p| p.name == name)
             .map(|p| &p.value)
+    }
+}
+
+/// A read-only view of any tensor, whatever its datatype: for code that
+/// walks every input or output (policies, mostly).
+#[derive(Clone, Copy, Debug)]
+pub struct TensorRef<'a>(pub(crate) &'a wit::Tensor);
+
+impl<'a> TensorRef<'a> {
+    /// Tensor name.
+    pub fn name(&self) -> &'a str {
+        &self.0.name
+    }
+
+    /// Element type.
+    pub fn datatype(&self) -> DataType {
+        self.0.datatype
+    }
+
+    /// Dimensions.
+    pub fn shape(&self) -> &'a [i64] {
+        &self.0.shape
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match &self.0.data {
+            wit::TensorData::Raw(b) => element_size(self.0.datatype).map_or(0, |s| b.len() / s),
+            wit::TensorData::Strings(s) => s.len(),
+        }
+    }
+
+    /// Whether the tensor holds no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The elements as typed values, when the datatype is `T`'s.
+    pub fn typed<T: Element>(&self) -> Option<Tensor<T>> {
+        match &self.0.data {
+            wit::TensorData::Raw(bytes) if self.0.datatype == T::DATATYPE => Some(Tensor {
+                shape: self.0.shape.clone(),
+                data: bytes.chunks_exact(T::SIZE).map(T::read).collect(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Every element of a numeric or boolean tensor as `f64` (FP16 is
+    /// widened exactly); `None` for BYTES.
+    pub fn numbers(&self) -> Option<Vec<f64>> {
+        let wit::TensorData::Raw(b) = &self.0.data else {
+            return None;
+        };
+        let size = element_size(self.0.datatype)?;
+        let conv: fn(&[u8]) -> f64 = match self.0.datatype {
+            DataType::Boolean | DataType::Uint8 => |c| f64::from(c[0]),
+            DataType::Int8 => |c| f64::from(c[0] as i8),
+            DataType::Uint16 => |c| f64::from(u16::from_le_bytes([c[0], c[1]])),
+            DataType::Int16 => |c| f64::from(i16::from_le_bytes([c[0], c[1]])),
+            DataType::Fp16 => |c| f16_to_f64(u16::from_le_bytes([c[0], c[1]])),
+            DataType::Uint32 => |c| f64::from(u32::read(c)),
+            DataType::Int32 => |c| f64::from(i32::read(c)),
+            DataType::Fp32 => |c| f64::from(f32::read(c)),
+            DataType::Uint64 => |c| u64::read(c) as f64,
+            DataType::Int64 => |c| i64::read(c) as f64,
+            DataType::Fp64 => f64::read,
+            DataType::Bytes => return None,
+        };
+        Some(b.chunks_exact(size).map(conv).collect())
+    }
+
+    /// The elements of a BYTES tensor.
+    pub fn strings(&self) -> Option<&'a [Vec<u8>]> {
+        match &self.0.data {
+            wit::TensorData::Strings(s) => Some(s),
+            wit::TensorData::Raw(_) => None,
+        }
+    }
+}
+
+fn f16_to_f64(h: u16) -> f64 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = i32::from((h >> 10) & 0x1f);
+    let frac = f64::from(h & 0x3ff);
+    match exp {
+        0 => sign * frac * 2f64.powi(-24),
+        31 if frac == 0.0 => sign * f64::INFINITY,
+        31 => f64::NAN,
+        _ => sign * (1.0 + frac / 1024.0) * 2f64.powi(exp - 15),
     }
 }

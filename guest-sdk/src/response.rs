@@ -1,10 +1,43 @@
 //! The answer a model builds.
 
 use crate::bindings::edgeserve::ml::types as wit;
-use crate::{DataType, Element};
+use crate::{DataType, Element, TensorRef};
 
-/// A model's answer: output tensors, added one by one.
-#[derive(Debug, Default)]
+/// A fixed-size tensor from typed elements.
+pub(crate) fn raw<T: Element>(name: &str, shape: Vec<i64>, data: Vec<T>) -> wit::Tensor {
+    let mut bytes = Vec::with_capacity(data.len() * T::SIZE);
+    for v in data {
+        v.write(&mut bytes);
+    }
+    wit::Tensor {
+        name: name.to_string(),
+        datatype: T::DATATYPE,
+        shape,
+        data: wit::TensorData::Raw(bytes),
+    }
+}
+
+/// A BYTES tensor.
+pub(crate) fn strings<S: Into<Vec<u8>>>(name: &str, shape: Vec<i64>, data: Vec<S>) -> wit::Tensor {
+    wit::Tensor {
+        name: name.to_string(),
+        datatype: DataType::Bytes,
+        shape,
+        data: wit::TensorData::Strings(data.into_iter().map(Into::into).collect()),
+    }
+}
+
+/// Replaces the tensor with the same name in place, or appends.
+pub(crate) fn put(list: &mut Vec<wit::Tensor>, t: wit::Tensor) {
+    match list.iter_mut().find(|o| o.name == t.name) {
+        Some(slot) => *slot = t,
+        None => list.push(t),
+    }
+}
+
+/// A model's answer: output tensors, added one by one (adding a name again
+/// replaces that output in place).
+#[derive(Clone, Debug, Default)]
 pub struct Response {
     outputs: Vec<wit::Tensor>,
     parameters: Vec<wit::Parameter>,
@@ -16,30 +49,47 @@ impl Response {
         Response::default()
     }
 
-    /// Adds a fixed-size output tensor.
+    /// Adds (or replaces) a fixed-size output tensor.
     pub fn tensor<T: Element>(mut self, name: &str, shape: Vec<i64>, data: Vec<T>) -> Self {
-        let mut bytes = Vec::with_capacity(data.len() * T::SIZE);
-        for v in data {
-            v.write(&mut bytes);
-        }
-        self.outputs.push(wit::Tensor {
-            name: name.to_string(),
-            datatype: T::DATATYPE,
-            shape,
-            data: wit::TensorData::Raw(bytes),
-        });
+        put(&mut self.outputs, raw(name, shape, data));
         self
     }
 
-    /// Adds a BYTES output tensor.
+    /// Adds (or replaces) a BYTES output tensor.
     pub fn strings<S: Into<Vec<u8>>>(mut self, name: &str, shape: Vec<i64>, data: Vec<S>) -> Self {
-        self.outputs.push(wit::Tensor {
-            name: name.to_string(),
-            datatype: DataType::Bytes,
-            shape,
-            data: wit::TensorData::Strings(data.into_iter().map(Into::into).collect()),
-        });
+        put(&mut self.outputs, strings(name, shape, data));
         self
+    }
+
+    /// Removes output `name`, if present.
+    pub fn without(mut self, name: &str) -> Self {
+        self.outputs.retain(|t| t.name != name);
+        self
+    }
+
+    /// Every output, in order.
+    pub fn outputs(&self) -> impl Iterator<Item = TensorRef<'_>> {
+        self.outputs.iter().map(TensorRef)
+    }
+
+    /// Output `name`, if present.
+    pub fn output(&self, name: &str) -> Option<TensorRef<'_>> {
+        self.outputs().find(|t| t.name() == name)
+    }
+
+    /// A response parameter.
+    pub fn parameter_value(&self, name: &str) -> Option<&wit::ParamValue> {
+        self.parameters
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| &p.value)
+    }
+
+    pub(crate) fn from_wit(r: wit::InferenceResponse) -> Response {
+        Response {
+            outputs: r.outputs,
+            parameters: r.parameters,
+        }
     }
 
     /// Adds a response parameter.

@@ -27,6 +27,12 @@ pub struct ServeConfig {
     pub state: StateConfig,
     /// The prediction log.
     pub prediction_log: crate::telemetry::PredictionLogConfig,
+    /// Identity: API keys, JWTs, client certificates.
+    pub auth: crate::security::AuthConfig,
+    /// Tenants, the models each may call, and their quotas.
+    pub tenants: Vec<crate::security::TenantConfig>,
+    /// The global policy chain, run for every model before its own.
+    pub policies: Vec<crate::security::PolicyBinding>,
 }
 
 /// The admin API listener.
@@ -102,6 +108,11 @@ pub struct ServerConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key.
     pub tls_key: Option<PathBuf>,
+    /// PEM bundle of CAs that sign client certificates; enables mTLS.
+    pub tls_client_ca: Option<PathBuf>,
+    /// Whether every TLS client must present a certificate (otherwise one
+    /// is optional and other credentials still work).
+    pub tls_client_cert_required: bool,
 }
 
 impl Default for ServerConfig {
@@ -116,6 +127,8 @@ impl Default for ServerConfig {
             shutdown_timeout: HumanDuration(Duration::from_secs(30)),
             tls_cert: None,
             tls_key: None,
+            tls_client_ca: None,
+            tls_client_cert_required: false,
         }
     }
 }

@@ -5,9 +5,10 @@ use serde::Serialize;
 use wasmtime::component::Component;
 
 use crate::config::ModelDefaults;
+use crate::repository::Kind;
 use crate::repository::ModelSettings;
 use crate::runtime::{
-    LoadError, LoadedModel, MODEL_EXPORT, Runtime, WIT_VERSION, check_world, digest,
+    LoadError, LoadedModel, MODEL_EXPORT, POLICY_EXPORT, Runtime, WIT_VERSION, check_world, digest,
 };
 
 /// Everything `inspect` reports.
@@ -17,7 +18,8 @@ pub struct Report {
     pub sha256: String,
     /// File size in bytes.
     pub size: usize,
-    /// `model` when it targets our model world, else `unknown`.
+    /// `model` or `policy` when it targets one of our worlds, else
+    /// `unknown`.
     pub world: String,
     /// The edgeserve WIT versions named in its imports and exports.
     pub wit_versions: Vec<String>,
@@ -49,18 +51,16 @@ pub async fn inspect(runtime: &Runtime, bytes: &[u8]) -> Result<Report, LoadErro
         .collect();
     wit_versions.sort();
     wit_versions.dedup();
-    let world = if exports
-        .iter()
-        .any(|e| e.starts_with("edgeserve:ml/inference@"))
-    {
-        "model"
-    } else {
-        "unknown"
+    let checked = check_world(engine, &component);
+    let world = match &checked {
+        Ok(kind) => kind.as_str(),
+        Err(_) => "unknown",
     };
-    let problem = check_world(engine, &component).err().map(|e| e.to_string());
+    let problem = checked.as_ref().err().map(ToString::to_string);
     let metadata = if problem.is_none() {
         let settings = ModelSettings::from_defaults(&ModelDefaults::default());
         match LoadedModel::load(runtime, "inspected", "1", bytes, settings).await {
+            Ok(m) if m.kind == Kind::Policy => None,
             Ok(m) => Some(serde_json::json!({
                 "name": m.metadata.name,
                 "version": m.metadata.version,
@@ -93,7 +93,8 @@ impl std::fmt::Display for Report {
         writeln!(f, "world:        {}", self.world)?;
         writeln!(
             f,
-            "wit version:  {} (this host runs edgeserve:ml@{WIT_VERSION}, export {MODEL_EXPORT})",
+            "wit version:  {} (this host runs edgeserve:ml 0.1.0 to {WIT_VERSION}: models export \
+             {MODEL_EXPORT}, policies {POLICY_EXPORT})",
             if self.wit_versions.is_empty() {
                 "none".to_string()
             } else {

@@ -22,6 +22,7 @@ pub mod protocol;
 pub mod registry;
 pub mod repository;
 pub mod runtime;
+pub mod security;
 pub mod server;
 pub mod telemetry;
 pub mod tensor;

@@ -17,7 +17,8 @@ use edgeserve::config::{ModelDefaults, ServeConfig};
 use edgeserve::deploy::{Deployer, StateStore, run_guard, watch_repository};
 use edgeserve::repository;
 use edgeserve::runtime::Runtime;
-use edgeserve::server::{AppState, ListenerOptions, handle, load_tls_config, serve};
+use edgeserve::security::{Authenticator, PolicyChains, Tenants, hash_api_key};
+use edgeserve::server::{AppState, ClientAuth, ListenerOptions, handle, load_tls_config, serve};
 use edgeserve::telemetry::PredictionLog;
 use edgeserve::units::ByteSize;
 use std::sync::atomic::Ordering;
@@ -25,7 +26,7 @@ use std::sync::atomic::Ordering;
 /// Serve machine-learning models as sandboxed WebAssembly components over
 /// the Open Inference Protocol (KServe v2).
 #[derive(Parser, Debug)]
-#[command(name = "edgeserve", version, propagate_version = true)]
+#[command(name = "edgeserve", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,6 +43,9 @@ enum Command {
     /// Validate every version in a model repository without serving; exits
     /// 0 only when every version would load.
     Check(CheckArgs),
+    /// Print the SHA-256 of an API key (read from standard input), for
+    /// `[[auth.api_keys]] sha256` in the server configuration.
+    HashKey,
     #[command(flatten)]
     Admin(admin_commands::AdminCommand),
 }
@@ -109,6 +113,21 @@ fn init_tracing() {
         .init();
 }
 
+/// Reads a key from standard input (first line) and prints its hash; the key
+/// never appears in a process listing or shell history.
+fn run_hash_key() -> anyhow::Result<ExitCode> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the key from standard input")?;
+    let key = line.trim_end_matches(['\r', '\n']);
+    if key.is_empty() {
+        bail!("no key on standard input; try: edgeserve hash-key < key.txt");
+    }
+    println!("{}", hash_api_key(key));
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
@@ -127,6 +146,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => run_serve(args).await,
             Command::Inspect(args) => run_inspect(args).await,
             Command::Check(args) => run_check(args).await,
+            Command::HashKey => run_hash_key(),
             Command::Admin(cmd) => admin_commands::run(cmd).await,
         }
     });
@@ -195,11 +215,33 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             cfg.server.listen
         );
     }
+    let client_auth = cfg
+        .server
+        .tls_client_ca
+        .clone()
+        .map(|ca_bundle| ClientAuth {
+            ca_bundle,
+            required: cfg.server.tls_client_cert_required,
+        });
     let tls = match (&cfg.server.tls_cert, &cfg.server.tls_key) {
-        (Some(c), Some(k)) => Some(load_tls_config(c, k).context("TLS setup")?),
+        (Some(c), Some(k)) => {
+            Some(load_tls_config(c, k, client_auth.as_ref()).context("TLS setup")?)
+        }
+        (None, None) if client_auth.is_some() => {
+            bail!("tls_client_ca needs TLS: set tls_cert and tls_key too")
+        }
         (None, None) => None,
         _ => bail!("TLS needs both a certificate and a key"),
     };
+    let auth = Authenticator::new(&cfg.auth)?;
+    let tenants = Tenants::new(&cfg.tenants).map_err(|e| anyhow::anyhow!("[[tenants]]: {e}"))?;
+    let chains = PolicyChains::new(cfg.policies.clone(), cfg.server.max_body.as_usize());
+    if !cfg.policies.is_empty() {
+        tracing::info!(
+            policies = %cfg.policies.iter().map(|b| b.policy.as_str()).collect::<Vec<_>>().join(" -> "),
+            "global policy chain"
+        );
+    }
 
     let mut rt = Runtime::new(&cfg.runtime)?;
     if cfg.state.aot_cache {
@@ -257,7 +299,8 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             cfg.server.body_read_timeout.0,
         )
         .with_prediction_log(predlog.clone())
-        .with_body_budget(cfg.server.max_inflight_body),
+        .with_body_budget(cfg.server.max_inflight_body)
+        .with_security(auth, tenants, chains),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

@@ -29,9 +29,9 @@ fn inspect_reports_world_version_imports_and_metadata() {
     assert_eq!(code, 0, "{err}");
     for needle in [
         "world:        model",
-        "wit version:  0.1.0",
+        "wit version:  0.1.1",
         "compatible:   yes",
-        "edgeserve:ml/inference@0.1.0",
+        "edgeserve:ml/inference@0.1.1",
         "wasi:cli/stdout",
         "\"name\": \"iris\"",
         "sha256:",
@@ -43,6 +43,20 @@ fn inspect_reports_world_version_imports_and_metadata() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["world"], "model");
     assert_eq!(v["metadata"]["inputs"][0]["datatype"], "BYTES");
+
+    // A policy, and a model built for WIT 0.1.0 (still runs here).
+    let (code, out, _) = run(BIN, &["inspect", components::TENANT_ACCESS]).unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("world:        policy") && out.contains("edgeserve:ml/filter@0.1.1"),
+        "{out}"
+    );
+    let (code, out, _) = run(BIN, &["inspect", components::LEGACY_ECHO]).unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("wit version:  0.1.0") && out.contains("compatible:   yes"),
+        "{out}"
+    );
 
     let (code, out, _) = run(BIN, &["inspect", components::NOT_A_MODEL]).unwrap();
     assert_eq!(code, 1);

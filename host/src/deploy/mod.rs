@@ -21,7 +21,7 @@ use crate::registry::{Canary, ModelEntry, ModelTable, Registry};
 use crate::repository::{
     self, MANIFEST_FILE, Manifest, Refusal, RepoError, VersionSource, load_parts, valid_name,
 };
-use crate::runtime::Runtime;
+use crate::runtime::{LoadedModel, Runtime};
 
 /// Why a control-plane change was refused; each maps to an HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -426,10 +426,18 @@ impl Deployer {
         let aot = model.aot.clone();
         let mut table = (*self.registry.snapshot()).clone();
         let entry = table.models.entry(name.to_string()).or_default();
+        if let Some(conflict) = kind_conflict(entry, &model) {
+            drop(model);
+            self.store.delete_version(name, v);
+            return Err(DeployError::Conflict(conflict));
+        }
         let first = entry.versions.is_empty();
         let before = entry.primary_version();
         entry.versions.insert(v, Arc::new(model));
         if promote_it || first {
+            // An implicit primary (the highest version) was `before` until
+            // this insert: pin it so `promote` records it for rollback.
+            entry.primary = before;
             promote(entry, v);
         } else {
             // A new, higher version must not take over an implicit primary.
@@ -582,6 +590,15 @@ impl Deployer {
     pub async fn set_shadow(&self, name: &str, version: &str) -> Result<String, DeployError> {
         self.change_traffic(name, |entry| {
             let v = Self::version_of(entry, name, version)?;
+            if entry
+                .versions
+                .get(&v)
+                .is_some_and(|m| m.kind == crate::repository::Kind::Policy)
+            {
+                return Err(DeployError::Conflict(format!(
+                    "{name} is a policy; policies take no shadow (use a canary to try a new version)"
+                )));
+            }
             if entry.primary_version() == Some(v) {
                 return Err(DeployError::Conflict(format!(
                     "{name}@{v} is the primary; a shadow must be another version"
@@ -708,6 +725,9 @@ impl Deployer {
             })?;
         let mut table = (*self.registry.snapshot()).clone();
         let entry = table.models.entry(src.name.clone()).or_default();
+        if let Some(conflict) = kind_conflict(entry, &model) {
+            return Err(DeployError::Conflict(conflict));
+        }
         let before = entry.primary_version();
         entry.versions.insert(src.version, Arc::new(model));
         let after = entry.primary_version();
@@ -773,4 +793,23 @@ impl Deployer {
             .get(name)
             .copied()
     }
+}
+
+/// Why a version cannot join `entry`: a name holds models or policies,
+/// never both.
+fn kind_conflict(entry: &ModelEntry, new: &LoadedModel) -> Option<String> {
+    let existing = entry.versions.values().next()?;
+    (existing.kind != new.kind).then(|| {
+        let kind = |k: crate::repository::Kind| match k {
+            crate::repository::Kind::Model => "model",
+            crate::repository::Kind::Policy => "policy",
+        };
+        format!(
+            "'{}' is a {}; version {} is a {} component: a name holds one kind",
+            new.name,
+            kind(existing.kind),
+            new.version,
+            kind(new.kind)
+        )
+    })
 }

@@ -48,6 +48,16 @@ fn model_json(name: &str, entry: &ModelEntry) -> Value {
                 "shadow_compared": s.shadow_compared.load(Ordering::Relaxed),
                 "shadow_agreed": s.shadow_agreed.load(Ordering::Relaxed),
                 "shadow_dropped": s.shadow_dropped.load(Ordering::Relaxed),
+                "kind": match m.kind {
+                    crate::repository::Kind::Model => "model",
+                    crate::repository::Kind::Policy => "policy",
+                },
+                "policy_decisions": (m.kind == crate::repository::Kind::Policy).then(|| json!({
+                    "allowed": s.policy_allowed.load(Ordering::Relaxed),
+                    "denied": s.policy_denied.load(Ordering::Relaxed),
+                    "rewrote": s.policy_rewrote.load(Ordering::Relaxed),
+                    "failed": s.policy_failed.load(Ordering::Relaxed),
+                })),
             })
         })
         .collect();

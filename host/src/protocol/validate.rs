@@ -69,18 +69,30 @@ pub fn check_request(meta: &ModelMetadata, req: &InferenceRequest) -> Result<(),
 /// Checks a model's answer: every tensor's data fits its shape and
 /// datatype. Returns a description of the first fault.
 pub fn check_outputs(response: &InferenceResponse) -> Result<(), String> {
-    response.outputs.iter().try_for_each(check_tensor)
+    response
+        .outputs
+        .iter()
+        .try_for_each(|t| check_tensor("output", t))
 }
 
-fn check_tensor(t: &Tensor) -> Result<(), String> {
+/// Checks that every input's data fits its shape and datatype (for inputs
+/// that did not come through the decoder, such as a policy's rewrite).
+pub fn check_inputs_fit(request: &InferenceRequest) -> Result<(), String> {
+    request
+        .inputs
+        .iter()
+        .try_for_each(|t| check_tensor("input", t))
+}
+
+fn check_tensor(what: &str, t: &Tensor) -> Result<(), String> {
     let count = t
         .element_count()
-        .ok_or_else(|| format!("output '{}' has an invalid shape {:?}", t.name, t.shape))?;
+        .ok_or_else(|| format!("{what} '{}' has an invalid shape {:?}", t.name, t.shape))?;
     match (&t.data, t.datatype.element_size()) {
         (TensorData::Raw(b), Some(size)) if b.len() == count.saturating_mul(size) => Ok(()),
         (TensorData::Strings(s), None) if s.len() == count => Ok(()),
         (data, _) => Err(format!(
-            "output '{}' ({} {:?}) carries {} of data that does not fit its shape",
+            "{what} '{}' ({} {:?}) carries {} of data that does not fit its shape",
             t.name,
             t.datatype,
             t.shape,

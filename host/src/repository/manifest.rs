@@ -21,6 +21,18 @@ pub enum Kind {
     /// A model (the `model` world).
     #[default]
     Model,
+    /// A policy filter component (the `policy` world).
+    Policy,
+}
+
+impl Kind {
+    /// Lower-case name, as in manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Model => "model",
+            Kind::Policy => "policy",
+        }
+    }
 }
 
 /// A version's manifest as written.
@@ -32,8 +44,7 @@ pub struct Manifest {
     /// Version; must match the folder when given.
     pub version: Option<String>,
     /// Component kind.
-    #[serde(default)]
-    pub kind: Kind,
+    pub kind: Option<Kind>,
     /// One line about the model, shown in listings.
     pub description: Option<String>,
     /// Component file, relative to the version folder.
@@ -55,6 +66,12 @@ pub struct Manifest {
     pub rollout: Option<RolloutGuard>,
     /// Prediction log sampling for this version.
     pub prediction_log: Option<crate::telemetry::LogSettings>,
+    /// Whether callers must present a valid identity (overrides the
+    /// server's `[auth] required`).
+    pub require_auth: Option<bool>,
+    /// This model's policy chain, run after the server's global chain.
+    #[serde(default)]
+    pub policies: Vec<crate::security::PolicyBinding>,
 }
 
 /// Bounds on a new version's behaviour; breaching one rolls it back.
@@ -135,6 +152,11 @@ pub struct ModelSettings {
     pub rollout: Option<RolloutGuard>,
     /// Prediction log sampling (off when `None`).
     pub log: Option<crate::telemetry::LogSettings>,
+    /// Whether callers must present a valid identity (`None`: the server's
+    /// default).
+    pub require_auth: Option<bool>,
+    /// The model's own policy chain.
+    pub policies: Vec<crate::security::PolicyBinding>,
 }
 
 impl ModelSettings {
@@ -150,6 +172,8 @@ impl ModelSettings {
             config: BTreeMap::new(),
             rollout: None,
             log: None,
+            require_auth: None,
+            policies: Vec::new(),
         }
     }
 }
@@ -175,6 +199,8 @@ impl Manifest {
             config: self.config.clone(),
             rollout: self.rollout.clone(),
             log: self.prediction_log.clone(),
+            require_auth: self.require_auth,
+            policies: self.policies.clone(),
         }
     }
 

@@ -207,6 +207,22 @@ pub async fn load_parts(
     let settings = manifest.settings(defaults);
     Manifest::check_limits(&settings).map_err(RepoError::Manifest)?;
     let model = LoadedModel::load(runtime, name, &version_str, bytes, settings).await?;
+    if let Some(kind) = manifest.kind
+        && kind != model.kind
+    {
+        return Err(RepoError::Manifest(format!(
+            "the manifest says kind = \"{}\" but the component is a {}",
+            kind.as_str(),
+            model.kind.as_str()
+        )));
+    }
+    if model.kind == Kind::Policy
+        && (manifest.smoke_test.is_some() || !manifest.policies.is_empty())
+    {
+        return Err(RepoError::Manifest(
+            "a policy takes no [smoke_test] and no [[policies]] of its own".into(),
+        ));
+    }
     if let Some(smoke) = &manifest.smoke_test {
         run_smoke_test(&model, smoke, dir).await?;
     }

@@ -15,12 +15,52 @@ wasmtime::component::bindgen!({
 
 pub(crate) use edgeserve::ml::types as wit;
 
+/// Bindings for the `policy` world; its types and imports are the model
+/// world's.
+pub(crate) mod policy {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "policy",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "edgeserve:ml/types": super::edgeserve::ml::types,
+            "edgeserve:ml/logging": super::edgeserve::ml::logging,
+            "edgeserve:ml/config": super::edgeserve::ml::config,
+        },
+    });
+
+    pub(crate) use exports::edgeserve::ml::filter;
+}
+
 /// The WIT package version this host implements.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.1.1";
+/// The semver-compatible series of [`WIT_VERSION`]: components built for
+/// any `0.1.x` up to it are accepted (0.1.0 models run unchanged).
+pub(crate) const WIT_SERIES: &str = "0.1.";
 /// The exported interface a model component must provide.
-pub const MODEL_EXPORT: &str = "edgeserve:ml/inference@0.1.0";
+pub const MODEL_EXPORT: &str = "edgeserve:ml/inference@0.1.1";
+/// The exported interface a policy component must provide.
+pub const POLICY_EXPORT: &str = "edgeserve:ml/filter@0.1.1";
 /// Prefix of every interface name of our package, any version.
 pub(crate) const PACKAGE_PREFIX: &str = "edgeserve:ml/";
+
+/// Whether `name` is `edgeserve:ml/<iface>@0.1.x` with x at most ours.
+pub(crate) fn is_ours(name: &str, iface: &str) -> bool {
+    let Some(rest) = name
+        .strip_prefix(PACKAGE_PREFIX)
+        .and_then(|r| r.strip_prefix(iface))
+        .and_then(|r| r.strip_prefix('@'))
+        .and_then(|r| r.strip_prefix(WIT_SERIES))
+    else {
+        return false;
+    };
+    let ours: u32 = WIT_VERSION
+        .strip_prefix(WIT_SERIES)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    rest.parse::<u32>().is_ok_and(|patch| patch <= ours)
+}
 
 impl From<wit::Datatype> for DataType {
     fn from(d: wit::Datatype) -> Self {
@@ -129,6 +169,57 @@ pub(crate) fn request_to_wit(id: String, req: &mut InferenceRequest) -> wit::Inf
         outputs: req.outputs.iter().map(|o| o.name.clone()).collect(),
         parameters: params_to_wit(&req.parameters),
     }
+}
+
+fn tensor_bytes(t: &wit::Tensor) -> usize {
+    match &t.data {
+        wit::TensorData::Raw(b) => b.len(),
+        wit::TensorData::Strings(s) => s.iter().map(|e| e.len() + 8).sum(),
+    }
+}
+
+/// Bytes of tensor data in a WIT request.
+pub(crate) fn request_bytes(r: &wit::InferenceRequest) -> usize {
+    r.inputs.iter().map(tensor_bytes).sum()
+}
+
+/// Bytes of tensor data in a WIT response.
+pub(crate) fn response_bytes(r: &wit::InferenceResponse) -> usize {
+    r.outputs.iter().map(tensor_bytes).sum()
+}
+
+/// The WIT form of a response (copies it: policies see it, the host keeps it).
+pub(crate) fn response_to_wit(r: &InferenceResponse) -> wit::InferenceResponse {
+    wit::InferenceResponse {
+        outputs: r.outputs.iter().cloned().map(tensor_to_wit).collect(),
+        parameters: params_to_wit(&r.parameters),
+    }
+}
+
+/// The WIT form of a request, copying its tensors.
+pub(crate) fn request_copy_to_wit(id: &str, req: &InferenceRequest) -> wit::InferenceRequest {
+    wit::InferenceRequest {
+        id: id.to_string(),
+        inputs: req.inputs.iter().cloned().map(tensor_to_wit).collect(),
+        outputs: req.outputs.iter().map(|o| o.name.clone()).collect(),
+        parameters: params_to_wit(&req.parameters),
+    }
+}
+
+/// Replaces `req`'s inputs, outputs and parameters with a policy's rewrite;
+/// the id stays the host's, and a requested output keeps its binary flag.
+pub(crate) fn apply_request_rewrite(req: &mut InferenceRequest, new: wit::InferenceRequest) {
+    req.inputs = new.inputs.into_iter().map(tensor_from_wit).collect();
+    req.parameters = params_from_wit(new.parameters);
+    let old = std::mem::take(&mut req.outputs);
+    req.outputs = new
+        .outputs
+        .into_iter()
+        .map(|name| match old.iter().find(|o| o.name == name) {
+            Some(o) => o.clone(),
+            None => crate::tensor::RequestedOutput { name, binary: None },
+        })
+        .collect();
 }
 
 pub(crate) fn response_from_wit(r: wit::InferenceResponse) -> InferenceResponse {

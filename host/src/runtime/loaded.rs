@@ -1,6 +1,8 @@
 //! A loaded model version: compiled once, pre-instantiated once, with its
 //! metadata and warm instances. Requests only instantiate and call.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,17 +12,18 @@ use wasmtime::Store;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre};
 
+use super::bindings::policy::{PolicyPre, filter};
 use super::bindings::{
-    self, MODEL_EXPORT, ModelPre, PACKAGE_PREFIX, WIT_VERSION, metadata_from_wit, request_to_wit,
-    response_from_wit,
+    self, MODEL_EXPORT, ModelPre, PACKAGE_PREFIX, POLICY_EXPORT, WIT_VERSION, is_ours,
+    metadata_from_wit, request_to_wit, response_from_wit, wit,
 };
 use super::engine::Runtime;
 use super::error::{InvokeError, LoadError, ModelErrorKind};
 use super::host_state::{DeadlineExceeded, HostState, LimitExceeded, LimitHit};
-use super::pool::{Instance, InstancePool};
+use super::pool::{Bound, Instance, InstancePool};
 use crate::config::Isolation;
 use crate::protocol::check_outputs;
-use crate::repository::ModelSettings;
+use crate::repository::{Kind, ModelSettings};
 use crate::tensor::{InferenceRequest, InferenceResponse, ModelMetadata};
 
 /// The wall-clock limit behind a deadline: a little past it, so the epoch
@@ -32,10 +35,22 @@ fn backstop(deadline: Duration) -> Duration {
 /// Deadline for the `metadata` call at load time.
 const METADATA_DEADLINE: Duration = Duration::from_secs(5);
 
-/// A compiled, linked, validated model version, shared by `Arc`.
+/// The pre-instantiated exports of a version, by kind.
+enum Pre {
+    Model(ModelPre<HostState>),
+    Policy(PolicyPre<HostState>),
+}
+
+/// A future running one call inside an instance.
+type CallFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
+
+/// A compiled, linked, validated version of a model or a policy component,
+/// shared by `Arc`.
 pub struct LoadedModel {
-    /// Model name.
+    /// Model (or policy) name.
     pub name: String,
+    /// Whether this is a model or a policy filter.
+    pub kind: Kind,
     /// Version.
     pub version: String,
     /// `name@version`, for messages.
@@ -55,7 +70,7 @@ pub struct LoadedModel {
     /// Whether compilation came from the AOT cache.
     pub aot: super::AotOutcome,
     engine: wasmtime::Engine,
-    pre: ModelPre<HostState>,
+    pre: Pre,
     config: Arc<std::collections::BTreeMap<String, String>>,
     pool: Option<InstancePool>,
     permits: Semaphore,
@@ -90,50 +105,65 @@ pub fn digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Checks that a component exports our model interface at our WIT version
-/// and imports nothing but WASI and our own interfaces.
-pub fn check_world(engine: &wasmtime::Engine, component: &Component) -> Result<(), LoadError> {
+/// Checks that a component exports our model or policy interface at a WIT
+/// version this host runs (0.1.x up to ours), imports nothing but WASI and
+/// our own interfaces, and says which kind it is.
+pub fn check_world(engine: &wasmtime::Engine, component: &Component) -> Result<Kind, LoadError> {
     let ty = component.component_type();
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
-    if !exports.iter().any(|n| n == MODEL_EXPORT) {
-        let ours: Vec<&String> = exports
-            .iter()
-            .filter(|n| n.starts_with(PACKAGE_PREFIX))
-            .collect();
-        return Err(LoadError::World(if ours.is_empty() {
-            format!(
-                "the component does not export {MODEL_EXPORT}, so it is not an edgeserve model \
-                 (it exports: {})",
-                if exports.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    exports.join(", ")
-                }
-            )
-        } else {
-            format!(
-                "the component was built for another version of the edgeserve WIT package \
-                 (it exports {}); this host runs edgeserve:ml@{WIT_VERSION}: rebuild it against \
-                 this host's wit/ (guest SDK {WIT_VERSION})",
-                ours.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        }));
-    }
+    let model = exports.iter().any(|n| is_ours(n, "inference"));
+    let policy = exports.iter().any(|n| is_ours(n, "filter"));
+    let kind = match (model, policy) {
+        (true, false) => Kind::Model,
+        (false, true) => Kind::Policy,
+        (true, true) => {
+            return Err(LoadError::World(
+                "the component exports both a model and a policy interface; build each as its \
+                 own component"
+                    .into(),
+            ));
+        }
+        (false, false) => {
+            let ours: Vec<&str> = exports
+                .iter()
+                .filter(|n| n.starts_with(PACKAGE_PREFIX))
+                .map(String::as_str)
+                .collect();
+            return Err(LoadError::World(if ours.is_empty() {
+                format!(
+                    "the component exports neither {MODEL_EXPORT} nor {POLICY_EXPORT}, so it is \
+                     not an edgeserve model or policy (it exports: {})",
+                    if exports.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        exports.join(", ")
+                    }
+                )
+            } else {
+                format!(
+                    "the component was built for another version of the edgeserve WIT package \
+                     (it exports {}); this host runs edgeserve:ml@{WIT_VERSION} and accepts \
+                     components built for 0.1.0 up to {WIT_VERSION}: rebuild it against this \
+                     host's wit/ (guest SDK {WIT_VERSION})",
+                    ours.join(", ")
+                )
+            }));
+        }
+    };
     for (name, item) in ty.imports(engine) {
         let ok = name.starts_with("wasi:")
-            || (name.starts_with(PACKAGE_PREFIX) && name.ends_with(&format!("@{WIT_VERSION}")));
+            || is_ours(name, "logging")
+            || is_ours(name, "config")
+            || is_ours(name, "types");
         if !ok || !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
             return Err(LoadError::World(format!(
-                "the component imports '{name}', which edgeserve does not provide; a model may \
-                 import only edgeserve:ml/logging@{WIT_VERSION}, edgeserve:ml/config@{WIT_VERSION} \
-                 and WASI 0.2 interfaces"
+                "the component imports '{name}', which edgeserve does not provide; a model or \
+                 policy may import only edgeserve:ml/logging, edgeserve:ml/config and \
+                 edgeserve:ml/types (0.1.0 to {WIT_VERSION}) and WASI 0.2 interfaces"
             )));
         }
     }
-    Ok(())
+    Ok(kind)
 }
 
 impl LoadedModel {
@@ -163,17 +193,22 @@ impl LoadedModel {
         } else {
             runtime.compile(bytes, &digest)?
         };
-        check_world(&runtime.engine, &component)?;
+        let kind = check_world(&runtime.engine, &component)?;
         let pre: InstancePre<HostState> = runtime
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre = ModelPre::new(pre).map_err(|e| LoadError::World(format!("{e:#}")))?;
+        let world = |e: wasmtime::Error| LoadError::World(format!("{e:#}"));
+        let pre = match kind {
+            Kind::Model => Pre::Model(ModelPre::new(pre).map_err(world)?),
+            Kind::Policy => Pre::Policy(PolicyPre::new(pre).map_err(world)?),
+        };
         let label: Arc<str> = format!("{name}@{version}").into();
         let pool = (settings.isolation == Isolation::Pooled && settings.pool_size > 0)
             .then(|| InstancePool::new(settings.pool_size, settings.max_uses));
         let mut model = LoadedModel {
             name: name.to_string(),
+            kind,
             version: version.to_string(),
             label,
             digest,
@@ -203,12 +238,25 @@ impl LoadedModel {
 
     async fn read_metadata(&self) -> Result<ModelMetadata, LoadError> {
         let fail = |e: InvokeError| LoadError::Metadata(e.to_string());
+        // A policy is instantiated once here too, so one that traps at
+        // start-up is refused at deploy time, not on a request.
         let mut inst = self.instantiate(METADATA_DEADLINE).await.map_err(fail)?;
+        let Bound::Model(model) = &inst.bound else {
+            if let Some(pool) = &self.pool {
+                pool.give_back(inst);
+            }
+            return Ok(ModelMetadata {
+                name: self.name.clone(),
+                version: self.version.clone(),
+                platform: "policy".into(),
+                inputs: vec![],
+                outputs: vec![],
+            });
+        };
         inst.store
             .data_mut()
             .begin_call(Instant::now() + METADATA_DEADLINE);
-        let call = inst
-            .model
+        let call = model
             .edgeserve_ml_inference()
             .call_metadata(&mut inst.store);
         let Ok(result) = tokio::time::timeout(backstop(METADATA_DEADLINE), call).await else {
@@ -248,15 +296,19 @@ impl LoadedModel {
 
     async fn instantiate(&self, deadline: Duration) -> Result<Instance, InvokeError> {
         let mut store = self.new_store(deadline);
-        let Ok(instantiated) =
-            tokio::time::timeout(backstop(deadline), self.pre.instantiate_async(&mut store)).await
-        else {
+        let instantiate = async {
+            match &self.pre {
+                Pre::Model(pre) => pre.instantiate_async(&mut store).await.map(Bound::Model),
+                Pre::Policy(pre) => pre.instantiate_async(&mut store).await.map(Bound::Policy),
+            }
+        };
+        let Ok(instantiated) = tokio::time::timeout(backstop(deadline), instantiate).await else {
             return Err(self.deadline_error(deadline));
         };
         match instantiated {
-            Ok(model) => Ok(Instance {
+            Ok(bound) => Ok(Instance {
                 store,
-                model,
+                bound,
                 uses: 0,
             }),
             Err(e)
@@ -323,13 +375,13 @@ impl LoadedModel {
         InvokeError::Trap { model, message }
     }
 
-    /// Runs one inference under this version's limits. The request's input
-    /// tensors are moved into the call.
-    pub async fn infer(
+    /// Runs `call` on a warm or fresh instance under this version's
+    /// concurrency limit, memory cap and deadline. A call that traps (or runs
+    /// out of time) drops its instance; one that returns gives it back.
+    async fn call<R: Send>(
         &self,
-        req: &mut InferenceRequest,
-        id: String,
-    ) -> Result<InferenceResponse, InvokeError> {
+        call: impl for<'a> FnOnce(&'a mut Store<HostState>, &'a Bound) -> CallFuture<'a, R> + Send,
+    ) -> Result<R, InvokeError> {
         let _permit = self.permits.try_acquire().map_err(|_| InvokeError::Busy {
             model: self.label.to_string(),
             reason: format!("{} requests in flight", self.settings.max_concurrency),
@@ -341,20 +393,62 @@ impl LoadedModel {
         };
         inst.store.data_mut().begin_call(Instant::now() + deadline);
         inst.store.set_epoch_deadline(1);
-        let wit_req = request_to_wit(id, req);
-        let call = inst
-            .model
-            .edgeserve_ml_inference()
-            .call_predict(&mut inst.store, &wit_req);
+        let Instance { store, bound, .. } = &mut inst;
         // The epoch deadline only fires while guest code runs; a guest that
         // waits inside a host call (a WASI clock subscription, say) is cut
         // off by this wall-clock backstop, and its instance is dropped.
-        let Ok(result) = tokio::time::timeout(backstop(deadline), call).await else {
+        let Ok(result) = tokio::time::timeout(backstop(deadline), call(store, bound)).await else {
             return Err(self.deadline_error(deadline));
         };
         let last_line = inst.store.data().flush_output();
-        let outcome = match result {
-            Ok(Ok(resp)) => {
+        match result {
+            Ok(value) => {
+                if let Some(pool) = &self.pool {
+                    pool.give_back(inst);
+                }
+                Ok(value)
+            }
+            // A trapped instance is never reused.
+            Err(e) => Err(self.classify(e, last_line, deadline)),
+        }
+    }
+
+    fn wrong_kind(&self) -> wasmtime::Error {
+        wasmtime::Error::msg(format!(
+            "{} is not a {}",
+            self.label,
+            match self.kind {
+                Kind::Model => "policy",
+                Kind::Policy => "model",
+            }
+        ))
+    }
+
+    /// Runs one inference under this version's limits. The request's input
+    /// tensors are moved into the call.
+    pub async fn infer(
+        &self,
+        req: &mut InferenceRequest,
+        id: String,
+    ) -> Result<InferenceResponse, InvokeError> {
+        let wit_req = request_to_wit(id, req);
+        let not_model = self.wrong_kind();
+        let result = self
+            .call(move |store, bound| {
+                Box::pin(async move {
+                    match bound {
+                        Bound::Model(m) => {
+                            m.edgeserve_ml_inference()
+                                .call_predict(store, &wit_req)
+                                .await
+                        }
+                        Bound::Policy(_) => Err(not_model),
+                    }
+                })
+            })
+            .await?;
+        match result {
+            Ok(resp) => {
                 let resp = response_from_wit(resp);
                 check_outputs(&resp)
                     .map(|()| resp)
@@ -363,7 +457,7 @@ impl LoadedModel {
                         message,
                     })
             }
-            Ok(Err(err)) => Err(InvokeError::Model {
+            Err(err) => Err(InvokeError::Model {
                 model: self.label.to_string(),
                 kind: match err.kind {
                     bindings::wit::ErrorKind::InvalidInput => ModelErrorKind::InvalidInput,
@@ -372,13 +466,52 @@ impl LoadedModel {
                 },
                 message: err.message,
             }),
-            // A trapped instance is never reused.
-            Err(e) => return Err(self.classify(e, last_line, deadline)),
-        };
-        if let Some(pool) = &self.pool {
-            pool.give_back(inst);
         }
-        outcome
+    }
+
+    /// Asks a policy about a request.
+    pub(crate) async fn on_request(
+        &self,
+        ctx: Arc<filter::RequestContext>,
+        req: Arc<wit::InferenceRequest>,
+    ) -> Result<filter::RequestDecision, InvokeError> {
+        let not_policy = self.wrong_kind();
+        self.call(move |store, bound| {
+            Box::pin(async move {
+                match bound {
+                    Bound::Policy(p) => {
+                        p.edgeserve_ml_filter()
+                            .call_on_request(store, &ctx, &req)
+                            .await
+                    }
+                    Bound::Model(_) => Err(not_policy),
+                }
+            })
+        })
+        .await
+    }
+
+    /// Asks a policy about a response.
+    pub(crate) async fn on_response(
+        &self,
+        ctx: Arc<filter::RequestContext>,
+        req: Arc<wit::InferenceRequest>,
+        resp: Arc<wit::InferenceResponse>,
+    ) -> Result<filter::ResponseDecision, InvokeError> {
+        let not_policy = self.wrong_kind();
+        self.call(move |store, bound| {
+            Box::pin(async move {
+                match bound {
+                    Bound::Policy(p) => {
+                        p.edgeserve_ml_filter()
+                            .call_on_response(store, &ctx, &req, &resp)
+                            .await
+                    }
+                    Bound::Model(_) => Err(not_policy),
+                }
+            })
+        })
+        .await
     }
 
     /// Warm instances idle now (0 for fresh isolation).

@@ -4,13 +4,21 @@
 use crossbeam_queue::ArrayQueue;
 use wasmtime::Store;
 
-use super::bindings::Model;
+use super::bindings::{Model, policy::Policy};
 use super::host_state::HostState;
 
-/// One instantiated model with its store.
+/// The typed exports of an instance: a model's or a policy's.
+pub(crate) enum Bound {
+    /// A model component.
+    Model(Model),
+    /// A policy component.
+    Policy(Policy),
+}
+
+/// One instantiated component with its store.
 pub(crate) struct Instance {
     pub(crate) store: Store<HostState>,
-    pub(crate) model: Model,
+    pub(crate) bound: Bound,
     pub(crate) uses: u32,
 }
 

@@ -31,6 +31,14 @@ pub struct VersionStats {
     pub shadow_agreed: AtomicU64,
     /// Shadow calls skipped because too many were in flight.
     pub shadow_dropped: AtomicU64,
+    /// Policy versions: requests or responses allowed unchanged.
+    pub policy_allowed: AtomicU64,
+    /// Policy versions: denials.
+    pub policy_denied: AtomicU64,
+    /// Policy versions: rewrites.
+    pub policy_rewrote: AtomicU64,
+    /// Policy versions: calls that failed (trap, deadline, unusable answer).
+    pub policy_failed: AtomicU64,
     /// Allocated on the first call, so idle versions cost nothing.
     ring: std::sync::OnceLock<Box<[Bucket]>>,
 }
@@ -43,6 +51,10 @@ impl Default for VersionStats {
             shadow_compared: AtomicU64::new(0),
             shadow_agreed: AtomicU64::new(0),
             shadow_dropped: AtomicU64::new(0),
+            policy_allowed: AtomicU64::new(0),
+            policy_denied: AtomicU64::new(0),
+            policy_rewrote: AtomicU64::new(0),
+            policy_failed: AtomicU64::new(0),
             ring: std::sync::OnceLock::new(),
         }
     }

@@ -18,6 +18,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for a `Retry-After` header.
     pub retry_after: Option<u32>,
+    /// Send `WWW-Authenticate: Bearer` (a 401).
+    pub challenge: bool,
 }
 
 impl ApiError {
@@ -27,6 +29,15 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after: None,
+            challenge: false,
+        }
+    }
+
+    /// 401 with a `WWW-Authenticate: Bearer` challenge.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError {
+            challenge: true,
+            ..ApiError::new(StatusCode::UNAUTHORIZED, message)
         }
     }
 
@@ -39,6 +50,12 @@ impl ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if self.challenge {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"edgeserve\""),
+            );
+        }
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -86,6 +103,7 @@ impl From<InvokeError> for ApiError {
             status,
             message: e.to_string(),
             retry_after,
+            challenge: false,
         }
     }
 }

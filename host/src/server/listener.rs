@@ -18,6 +18,25 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 
+/// What the listener knows about a connection, attached to each of its
+/// requests as an extension.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub peer: std::net::SocketAddr,
+    /// Subject common name of a verified TLS client certificate.
+    pub client_cert_cn: Option<Arc<str>>,
+}
+
+/// The subject common name of the first (leaf) certificate, if it parses
+/// and has one. rustls has already verified the chain.
+fn leaf_common_name(certs: Option<&[rustls::pki_types::CertificateDer<'_>]>) -> Option<Arc<str>> {
+    let leaf = certs?.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    let cn = cert.subject().iter_common_name().next()?.as_str().ok()?;
+    Some(Arc::from(cn))
+}
+
 /// Listener behaviour.
 #[derive(Clone, Debug)]
 pub struct ListenerOptions {
@@ -89,10 +108,13 @@ where
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        let service = service_fn(move |req| {
-            let fut = handler(req);
-            async move { Ok::<_, std::convert::Infallible>(fut.await) }
-        });
+        let service = move |info: Arc<ConnInfo>| {
+            service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(info.clone());
+                let fut = handler(req);
+                async move { Ok::<_, std::convert::Infallible>(fut.await) }
+            })
+        };
         let builder = builder.clone();
         match &tls {
             None => {
@@ -109,8 +131,12 @@ where
                         tracing::debug!(%peer, "no request bytes in time; closing");
                         return;
                     }
+                    let info = Arc::new(ConnInfo {
+                        peer,
+                        client_cert_cn: None,
+                    });
                     let conn = builder
-                        .serve_connection(TokioIo::new(stream), service)
+                        .serve_connection(TokioIo::new(stream), service(info))
                         .into_owned();
                     if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -135,8 +161,12 @@ where
                             return;
                         }
                     };
+                    let info = Arc::new(ConnInfo {
+                        peer,
+                        client_cert_cn: leaf_common_name(stream.get_ref().1.peer_certificates()),
+                    });
                     let conn = builder
-                        .serve_connection(TokioIo::new(stream), service)
+                        .serve_connection(TokioIo::new(stream), service(info))
                         .into_owned();
                     if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use error::ApiError;
-pub use listener::{ListenerOptions, serve};
+pub use listener::{ConnInfo, ListenerOptions, serve};
 pub use routes::handle;
-pub use tls::{TlsError, load_tls_config};
+pub use tls::{ClientAuth, TlsError, load_tls_config};
 
 use crate::protocol::check_request;
 use crate::registry::Registry;
 use crate::runtime::LoadedModel;
+use crate::security::{Authenticator, PolicyChains, Tenants};
 use crate::telemetry::PredictionLog;
 use crate::tensor::{InferenceRequest, InferenceResponse, responses_agree};
 use crate::units::ByteSize;
@@ -42,6 +43,12 @@ pub struct AppState {
     /// KiB of request bodies that may be in memory at once.
     body_budget: Arc<tokio::sync::Semaphore>,
     body_budget_kib: u32,
+    /// Checks credentials.
+    pub auth: Authenticator,
+    /// Tenant access and quotas.
+    pub tenants: Tenants,
+    /// The global policy chain (model chains live in their settings).
+    pub chains: PolicyChains,
 }
 
 /// Default memory budget for request bodies in flight (256 MiB).
@@ -75,7 +82,23 @@ impl AppState {
                 DEFAULT_BODY_BUDGET_KIB as usize,
             )),
             body_budget_kib: DEFAULT_BODY_BUDGET_KIB,
+            auth: Authenticator::disabled(),
+            tenants: Tenants::none(),
+            chains: PolicyChains::new(Vec::new(), max_body.as_usize()),
         }
+    }
+
+    /// Sets identity, tenants and the global policy chain.
+    pub fn with_security(
+        mut self,
+        auth: Authenticator,
+        tenants: Tenants,
+        chains: PolicyChains,
+    ) -> Self {
+        self.auth = auth;
+        self.tenants = tenants;
+        self.chains = chains;
+        self
     }
 
     /// Sets the memory budget shared by request bodies in flight.
@@ -102,6 +125,7 @@ impl AppState {
                 message: "the server is receiving too many request bodies at once; retry later"
                     .into(),
                 retry_after: Some(1),
+                challenge: false,
             })
     }
 

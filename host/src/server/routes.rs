@@ -10,10 +10,14 @@ use hyper::body::Body;
 
 use super::AppState;
 use super::error::ApiError;
+use super::listener::ConnInfo;
 use crate::protocol::{
     HEADER_LENGTH, check_request, decode_request, encode_metadata, encode_response, select_outputs,
 };
-use crate::runtime::InvokeError;
+use crate::repository::Kind;
+use crate::runtime::policy_abi::{self, RequestContext};
+use crate::runtime::{InvokeError, LoadedModel, wit_abi};
+use crate::security::{AuthMethod, ChainError, Identity, Stage, audit_auth_failure, audit_denial};
 use crate::telemetry::Record;
 
 /// The routes of the data plane.
@@ -115,7 +119,7 @@ where
             .to_string(),
         )),
         Route::ModelMetadata(name, version) => {
-            let model = state.registry.resolve(name, version)?;
+            let model = only_models(name, state.registry.resolve(name, version)?)?;
             let versions = match version {
                 Some(v) => vec![v.to_string()],
                 None => state
@@ -132,7 +136,7 @@ where
             ))
         }
         Route::ModelReady(name, version) => {
-            let model = state.registry.resolve(name, version)?;
+            let model = only_models(name, state.registry.resolve(name, version)?)?;
             Ok(json(
                 StatusCode::OK,
                 serde_json::json!({"name": name, "version": model.version, "ready": true})
@@ -141,6 +145,159 @@ where
         }
         Route::Infer(name, version) => infer(state, name, version, req).await,
     }
+}
+
+/// Policies share the model namespace but are not served on the data plane.
+fn only_models(
+    name: &str,
+    model: std::sync::Arc<LoadedModel>,
+) -> Result<std::sync::Arc<LoadedModel>, ApiError> {
+    if model.kind == Kind::Model {
+        Ok(model)
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no model named '{name}' ('{name}' is a policy)"),
+        ))
+    }
+}
+
+/// The client's address, formatted only when a log line or a policy needs
+/// it.
+#[derive(Clone, Copy)]
+struct Peer(Option<std::net::SocketAddr>);
+
+impl Peer {
+    fn text(self) -> String {
+        self.0.map(|a| a.to_string()).unwrap_or_default()
+    }
+}
+
+/// Who is asking, from the request's credentials or the connection's
+/// client certificate; 401 (audited) when they are not valid.
+fn identify<B>(
+    state: &AppState,
+    req: &Request<B>,
+    model: &LoadedModel,
+    client: Peer,
+) -> Result<Identity, ApiError> {
+    let cert = req
+        .extensions()
+        .get::<Arc<ConnInfo>>()
+        .and_then(|c| c.client_cert_cn.clone());
+    let identity = state
+        .auth
+        .authenticate(req.headers(), cert.as_deref())
+        .map_err(|f| {
+            let id = state.next_request_id();
+            audit_auth_failure(&id, f.method, &f.reason, &model.name, &client.text());
+            ApiError::unauthorized(format!("authentication failed: {}", f.reason))
+        })?;
+    let required = model.settings.require_auth.unwrap_or(state.auth.required);
+    if required && identity.method == AuthMethod::Anonymous {
+        let id = state.next_request_id();
+        let reason = format!(
+            "model {} requires an identity: send an API key, a bearer token or a client certificate",
+            model.name
+        );
+        audit_denial(
+            &id,
+            &identity,
+            &model.name,
+            &model.version,
+            None,
+            401,
+            &reason,
+            &client.text(),
+        );
+        return Err(ApiError::unauthorized(reason));
+    }
+    if let Some(tenant) = &identity.tenant
+        && !state.tenants.is_empty()
+        && let Err(refusal) = state.tenants.admit(tenant, &model.name)
+    {
+        let id = state.next_request_id();
+        audit_denial(
+            &id,
+            &identity,
+            &model.name,
+            &model.version,
+            None,
+            refusal.status,
+            &refusal.reason,
+            &client.text(),
+        );
+        return Err(ApiError {
+            status: StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN),
+            message: refusal.reason,
+            retry_after: refusal.retry_after,
+            challenge: false,
+        });
+    }
+    Ok(identity)
+}
+
+/// The context policies see; headers only from the configured allow-list.
+fn policy_context<B>(
+    state: &AppState,
+    req: &Request<B>,
+    identity: &Identity,
+    model: &LoadedModel,
+    client: Peer,
+) -> RequestContext {
+    let headers = state
+        .auth
+        .policy_headers
+        .iter()
+        .flat_map(|name| {
+            req.headers()
+                .get_all(name)
+                .iter()
+                .map(|v| policy_abi::Header {
+                    name: name.as_str().to_string(),
+                    value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                })
+        })
+        .collect();
+    RequestContext {
+        request_id: String::new(),
+        tenant: identity.tenant.as_deref().map(String::from),
+        principal: identity.principal.as_deref().map(String::from),
+        auth_method: match identity.method {
+            AuthMethod::Anonymous => policy_abi::AuthMethod::Anonymous,
+            AuthMethod::ApiKey => policy_abi::AuthMethod::ApiKey,
+            AuthMethod::Jwt => policy_abi::AuthMethod::Jwt,
+            AuthMethod::Mtls => policy_abi::AuthMethod::Mtls,
+        },
+        model: model.name.clone(),
+        version: model.version.clone(),
+        headers,
+        client_address: client.text(),
+    }
+}
+
+/// Audits a chain's refusal and turns it into the client's error.
+fn chain_refusal(
+    e: ChainError,
+    id: &str,
+    identity: &Identity,
+    model: &LoadedModel,
+    client: Peer,
+) -> ApiError {
+    audit_denial(
+        id,
+        identity,
+        &model.name,
+        &model.version,
+        Some(e.policy()),
+        e.status(),
+        e.reason(),
+        &client.text(),
+    );
+    ApiError::new(
+        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN),
+        e.to_string(),
+    )
 }
 
 async fn infer<B>(
@@ -154,7 +311,17 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let routed = state.registry.route(name, version)?;
-    let model = routed.model;
+    let model = only_models(name, routed.model)?;
+    let client = Peer(req.extensions().get::<Arc<ConnInfo>>().map(|c| c.peer));
+    // Identity and quotas before the body is read: an unauthenticated
+    // client cannot make the server buffer anything.
+    let identity = identify(state, &req, &model, client)?;
+    let (pre_chain, post_chain) = (
+        state.chains.any(&model, Stage::Request),
+        state.chains.any(&model, Stage::Response),
+    );
+    let mut ctx =
+        (pre_chain || post_chain).then(|| policy_context(state, &req, &identity, &model, client));
     let headers = req.headers();
     if let Some(enc) = headers.get(header::CONTENT_ENCODING)
         && enc.as_bytes() != b"identity"
@@ -230,10 +397,27 @@ where
     let mut request = decode_request(&body, header_len)?;
     drop(body);
     check_request(&model.metadata, &request)?;
-    let id = request
+    let mut id = request
         .id
         .clone()
         .unwrap_or_else(|| state.next_request_id());
+    let ctx = ctx.take().map(|mut c| {
+        c.request_id = id.clone();
+        Arc::new(c)
+    });
+    let mut seen = None;
+    if let Some(ctx) = &ctx {
+        if pre_chain {
+            seen = state
+                .chains
+                .run_request(&state.registry, &model, ctx, &mut request)
+                .await
+                .map_err(|e| chain_refusal(e, &id, &identity, &model, client))?;
+        }
+        if post_chain && seen.is_none() {
+            seen = Some(Arc::new(wit_abi::request_copy(&id, &request)));
+        }
+    }
     // The shadow and a sampled log record need their own copy of the
     // inputs: the call below moves them into the sandbox.
     let shadow = routed.shadow.and_then(|s| {
@@ -252,7 +436,13 @@ where
     });
     let arrived = std::time::SystemTime::now();
     let started = std::time::Instant::now();
-    let result = model.infer(&mut request, id).await;
+    // The id is needed again only for the response chain's audit lines.
+    let call_id = if post_chain {
+        id.clone()
+    } else {
+        std::mem::take(&mut id)
+    };
+    let result = model.infer(&mut request, call_id).await;
     let elapsed = started.elapsed();
     let status = match &result {
         Ok(_) => StatusCode::OK,
@@ -285,6 +475,13 @@ where
         state.mirror(shadow, slot, shadow_req, id, &response);
     }
     select_outputs(&request, &mut response);
+    if let (Some(ctx), Some(seen), true) = (&ctx, seen, post_chain) {
+        state
+            .chains
+            .run_response(&state.registry, &model, ctx, seen, &mut response)
+            .await
+            .map_err(|e| chain_refusal(e, &id, &identity, &model, client))?;
+    }
     let encoded = encode_response(&model.name, &model.version, &request, &response);
     let mut resp = Response::new(Full::new(Bytes::from(encoded.body)));
     let h = resp.headers_mut();

@@ -21,8 +21,22 @@ pub enum TlsError {
     Invalid(String),
 }
 
-/// Builds a rustls server config (ALPN h2 and http/1.1) from PEM files.
-pub fn load_tls_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+/// Client certificate checking (mTLS).
+#[derive(Clone, Debug)]
+pub struct ClientAuth {
+    /// PEM bundle of the CAs that sign client certificates.
+    pub ca_bundle: std::path::PathBuf,
+    /// Refuse the handshake without a client certificate.
+    pub required: bool,
+}
+
+/// Builds a rustls server config (ALPN h2 and http/1.1) from PEM files,
+/// verifying client certificates against `client_auth`'s CAs when set.
+pub fn load_tls_config(
+    cert: &Path,
+    key: &Path,
+    client_auth: Option<&ClientAuth>,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let read = |p: &Path| {
         std::fs::read(p).map_err(|source| TlsError::Read {
             path: p.display().to_string(),
@@ -44,10 +58,43 @@ pub fn load_tls_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Tls
         .map_err(|e| TlsError::Invalid(format!("{}: {e}", key.display())))?
         .ok_or_else(|| TlsError::Invalid(format!("{} holds no PEM private key", key.display())))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Invalid(e.to_string()))?
-        .with_no_client_auth()
+        .map_err(|e| TlsError::Invalid(e.to_string()))?;
+    let builder = match client_auth {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let pem = read(&ca.ca_bundle)?;
+            let mut roots = rustls::RootCertStore::empty();
+            for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+                let c =
+                    c.map_err(|e| TlsError::Invalid(format!("{}: {e}", ca.ca_bundle.display())))?;
+                roots
+                    .add(c)
+                    .map_err(|e| TlsError::Invalid(format!("{}: {e}", ca.ca_bundle.display())))?;
+            }
+            if roots.is_empty() {
+                return Err(TlsError::Invalid(format!(
+                    "{} holds no PEM certificate",
+                    ca.ca_bundle.display()
+                )));
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            );
+            let verifier = if ca.required {
+                verifier
+            } else {
+                verifier.allow_unauthenticated()
+            };
+            let verifier = verifier
+                .build()
+                .map_err(|e| TlsError::Invalid(format!("client CA bundle: {e}")))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
         .with_single_cert(certs, key_der)
         .map_err(|e| TlsError::Invalid(format!("certificate and key do not fit: {e}")))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

@@ -1,0 +1,378 @@
+//! Policy chains: the global chain from the server configuration, then the
+//! model's own from its manifest, run in order before the model
+//! (`on-request`) and after it (`on-response`). A deny stops the chain; a
+//! rewrite is what the next stage sees; a policy that fails (trap,
+//! deadline, memory, an answer the host cannot use, not deployed) denies
+//! the request unless its binding is fail-open.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use serde::Deserialize;
+
+use crate::protocol::{check_inputs_fit, check_outputs, check_request};
+use crate::registry::Registry;
+use crate::repository::Kind;
+use crate::runtime::policy_abi::{RequestContext, RequestDecision, ResponseDecision};
+use crate::runtime::{InvokeError, LoadedModel, wit_abi};
+use crate::tensor::{InferenceRequest, InferenceResponse};
+
+/// Which hook of a policy a binding runs.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// `on-request`, before the model.
+    Request,
+    /// `on-response`, after the model.
+    Response,
+}
+
+fn both_stages() -> Vec<Stage> {
+    vec![Stage::Request, Stage::Response]
+}
+
+/// One policy in a chain (`[[policies]]` in the server configuration or a
+/// model's manifest).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyBinding {
+    /// Name of a deployed policy; its primary (or canary) version runs.
+    pub policy: String,
+    /// Let requests through when the policy fails, instead of denying.
+    #[serde(default)]
+    pub fail_open: bool,
+    /// Hooks to run (default both).
+    #[serde(default = "both_stages")]
+    pub stages: Vec<Stage>,
+}
+
+/// A request stopped by a chain.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// A policy denied it.
+    #[error("denied by policy {policy}: {reason}")]
+    Denied {
+        /// `name@version` of the policy.
+        policy: String,
+        /// Its status (400-599).
+        status: u16,
+        /// Its reason.
+        reason: String,
+    },
+    /// A policy failed and its binding is fail-closed.
+    #[error("policy {policy} failed, so the request is denied: {reason}")]
+    Failed {
+        /// The policy (`name@version`, or the name when not deployed).
+        policy: String,
+        /// 503 when it could not answer, 403 when its answer was unusable.
+        status: u16,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl ChainError {
+    /// HTTP status for the client.
+    pub fn status(&self) -> u16 {
+        match self {
+            ChainError::Denied { status, .. } | ChainError::Failed { status, .. } => *status,
+        }
+    }
+
+    /// The policy that stopped the request.
+    pub fn policy(&self) -> &str {
+        match self {
+            ChainError::Denied { policy, .. } | ChainError::Failed { policy, .. } => policy,
+        }
+    }
+
+    /// Why, without the policy name.
+    pub fn reason(&self) -> &str {
+        match self {
+            ChainError::Denied { reason, .. } | ChainError::Failed { reason, .. } => reason,
+        }
+    }
+}
+
+/// The global chain, and how much a rewrite may hold.
+#[derive(Debug, Default)]
+pub struct PolicyChains {
+    global: Vec<PolicyBinding>,
+    max_rewrite_bytes: usize,
+}
+
+/// A policy's answer, for either hook.
+enum Decision<T> {
+    Allow,
+    Deny(u16, String),
+    Rewrite(T),
+}
+
+impl From<RequestDecision> for Decision<wit_abi::InferenceRequest> {
+    fn from(d: RequestDecision) -> Self {
+        match d {
+            RequestDecision::Allow => Decision::Allow,
+            RequestDecision::Deny(d) => Decision::Deny(d.status, d.reason),
+            RequestDecision::Rewrite(r) => Decision::Rewrite(r),
+        }
+    }
+}
+
+impl From<ResponseDecision> for Decision<wit_abi::InferenceResponse> {
+    fn from(d: ResponseDecision) -> Self {
+        match d {
+            ResponseDecision::Allow => Decision::Allow,
+            ResponseDecision::Deny(d) => Decision::Deny(d.status, d.reason),
+            ResponseDecision::Rewrite(r) => Decision::Rewrite(r),
+        }
+    }
+}
+
+/// What stopped a single policy call, before fail-open is considered.
+struct Failure {
+    status: u16,
+    reason: String,
+}
+
+impl PolicyChains {
+    /// The global chain; rewrites larger than `max_rewrite_bytes` of tensor
+    /// data are refused (a policy's failure).
+    pub fn new(global: Vec<PolicyBinding>, max_rewrite_bytes: usize) -> Self {
+        PolicyChains {
+            global,
+            max_rewrite_bytes,
+        }
+    }
+
+    fn bindings<'a>(
+        &'a self,
+        model: &'a LoadedModel,
+        stage: Stage,
+    ) -> impl Iterator<Item = &'a PolicyBinding> {
+        self.global
+            .iter()
+            .chain(model.settings.policies.iter())
+            .filter(move |b| b.stages.contains(&stage))
+    }
+
+    /// Whether any policy runs at `stage` for `model`.
+    pub fn any(&self, model: &LoadedModel, stage: Stage) -> bool {
+        self.bindings(model, stage).next().is_some()
+    }
+
+    fn resolve(registry: &Registry, binding: &PolicyBinding) -> Result<Arc<LoadedModel>, Failure> {
+        match registry.route(&binding.policy, None) {
+            Ok(r) if r.model.kind == Kind::Policy => Ok(r.model),
+            Ok(_) => Err(Failure {
+                status: 503,
+                reason: format!("'{}' is a model, not a policy", binding.policy),
+            }),
+            Err(_) => Err(Failure {
+                status: 503,
+                reason: format!("policy '{}' is not deployed", binding.policy),
+            }),
+        }
+    }
+
+    /// Applies fail-open, counts and logs a failure; `Err` when it stops
+    /// the request.
+    fn failed(
+        binding: &PolicyBinding,
+        policy: Option<&LoadedModel>,
+        f: Failure,
+    ) -> Result<(), ChainError> {
+        let name = policy.map_or_else(|| binding.policy.clone(), |p| p.label.to_string());
+        if let Some(p) = policy {
+            p.stats.policy_failed.fetch_add(1, Ordering::Relaxed);
+        }
+        if binding.fail_open {
+            tracing::warn!(policy = %name, reason = %f.reason, "policy failed; fail-open binding lets the request through");
+            return Ok(());
+        }
+        Err(ChainError::Failed {
+            policy: name,
+            status: f.status,
+            reason: f.reason,
+        })
+    }
+
+    fn denial(policy: &LoadedModel, status: u16, reason: String) -> Result<ChainError, Failure> {
+        if !(400..=599).contains(&status) {
+            return Err(Failure {
+                status: 403,
+                reason: format!("it denied with status {status}, which is not an error status"),
+            });
+        }
+        policy.stats.policy_denied.fetch_add(1, Ordering::Relaxed);
+        Ok(ChainError::Denied {
+            policy: policy.label.to_string(),
+            status,
+            reason: reason.chars().take(1024).collect(),
+        })
+    }
+
+    fn too_big(&self, bytes: usize) -> Option<Failure> {
+        (bytes > self.max_rewrite_bytes).then(|| Failure {
+            status: 403,
+            reason: format!(
+                "its rewrite holds {bytes} bytes of tensor data, above the {}-byte limit",
+                self.max_rewrite_bytes
+            ),
+        })
+    }
+
+    /// Counts and settles one policy's answer. A rewrite is size-checked,
+    /// then handed to `apply` (which validates and keeps it); a failure is
+    /// subject to the binding's fail-open.
+    fn settle<T>(
+        &self,
+        binding: &PolicyBinding,
+        policy: &LoadedModel,
+        started: Instant,
+        result: Result<Decision<T>, InvokeError>,
+        bytes: impl FnOnce(&T) -> usize,
+        apply: impl FnOnce(T) -> Result<(), Failure>,
+    ) -> Result<(), ChainError> {
+        let stats = &policy.stats;
+        let outcome = match result {
+            Ok(Decision::Allow) => {
+                stats.policy_allowed.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Ok(Decision::Deny(status, reason)) => match Self::denial(policy, status, reason) {
+                Ok(denied) => {
+                    stats.record(started.elapsed(), false);
+                    return Err(denied);
+                }
+                Err(f) => Err(f),
+            },
+            Ok(Decision::Rewrite(new)) => match self.too_big(bytes(&new)) {
+                Some(f) => Err(f),
+                None => apply(new).map(|()| {
+                    stats.policy_rewrote.fetch_add(1, Ordering::Relaxed);
+                }),
+            },
+            Err(e) => Err(Failure {
+                status: 503,
+                reason: e.to_string(),
+            }),
+        };
+        stats.record(started.elapsed(), outcome.is_err());
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(f) => Self::failed(binding, Some(policy), f),
+        }
+    }
+
+    /// Runs the request chain. On success, returns the request as the
+    /// model will see it in WIT form (kept for the response chain), when a
+    /// policy ran; `request` holds any rewrite.
+    pub(crate) async fn run_request(
+        &self,
+        registry: &Registry,
+        model: &LoadedModel,
+        ctx: &Arc<RequestContext>,
+        request: &mut InferenceRequest,
+    ) -> Result<Option<Arc<wit_abi::InferenceRequest>>, ChainError> {
+        let mut wit_req: Option<Arc<wit_abi::InferenceRequest>> = None;
+        for binding in self.bindings(model, Stage::Request) {
+            let policy = match Self::resolve(registry, binding) {
+                Ok(p) => p,
+                Err(f) => {
+                    Self::failed(binding, None, f)?;
+                    continue;
+                }
+            };
+            let req = wit_req
+                .get_or_insert_with(|| Arc::new(wit_abi::request_copy(&ctx.request_id, request)))
+                .clone();
+            let started = Instant::now();
+            let result = policy
+                .on_request(ctx.clone(), req)
+                .await
+                .map(Decision::from);
+            self.settle(
+                binding,
+                &policy,
+                started,
+                result,
+                wit_abi::request_bytes,
+                |new| {
+                    let mut next = InferenceRequest {
+                        id: request.id.clone(),
+                        parameters: Default::default(),
+                        inputs: Vec::new(),
+                        outputs: request.outputs.clone(),
+                        binary_output: request.binary_output,
+                    };
+                    wit_abi::apply_request_rewrite(&mut next, new);
+                    check_inputs_fit(&next)
+                        .and_then(|()| {
+                            check_request(&model.metadata, &next).map_err(|e| e.to_string())
+                        })
+                        .map_err(|e| Failure {
+                            status: 403,
+                            reason: format!(
+                                "its rewritten request does not fit model {}: {e}",
+                                model.label
+                            ),
+                        })?;
+                    wit_req = Some(Arc::new(wit_abi::request_copy(&ctx.request_id, &next)));
+                    *request = next;
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(wit_req)
+    }
+
+    /// Runs the response chain over `response`, which holds any rewrite.
+    /// `seen` is the request the model saw, from [`PolicyChains::run_request`]
+    /// or built by the caller.
+    pub(crate) async fn run_response(
+        &self,
+        registry: &Registry,
+        model: &LoadedModel,
+        ctx: &Arc<RequestContext>,
+        seen: Arc<wit_abi::InferenceRequest>,
+        response: &mut InferenceResponse,
+    ) -> Result<(), ChainError> {
+        let mut wit_resp: Option<Arc<wit_abi::InferenceResponse>> = None;
+        for binding in self.bindings(model, Stage::Response) {
+            let policy = match Self::resolve(registry, binding) {
+                Ok(p) => p,
+                Err(f) => {
+                    Self::failed(binding, None, f)?;
+                    continue;
+                }
+            };
+            let resp = wit_resp
+                .get_or_insert_with(|| Arc::new(wit_abi::response_copy(response)))
+                .clone();
+            let started = Instant::now();
+            let result = policy
+                .on_response(ctx.clone(), seen.clone(), resp)
+                .await
+                .map(Decision::from);
+            self.settle(
+                binding,
+                &policy,
+                started,
+                result,
+                wit_abi::response_bytes,
+                |new| {
+                    let next = wit_abi::response_from(new);
+                    check_outputs(&next).map_err(|e| Failure {
+                        status: 403,
+                        reason: format!("its rewritten response is not valid: {e}"),
+                    })?;
+                    wit_resp = Some(Arc::new(wit_abi::response_copy(&next)));
+                    *response = next;
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(())
+    }
+}
