@@ -58,6 +58,7 @@ pub mod policy_bindings {
             "edgeserve:ml/types@0.1.1": crate::bindings::edgeserve::ml::types,
             "edgeserve:ml/logging@0.1.1": crate::bindings::edgeserve::ml::logging,
             "edgeserve:ml/config@0.1.1": crate::bindings::edgeserve::ml::config,
+            "edgeserve:ml/artifacts@0.1.1": crate::bindings::edgeserve::ml::artifacts,
         },
     });
 }
@@ -247,6 +248,21 @@ pub mod config {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+/// Read-only files the version's manifest ships (`[artifacts]`), e.g. an
+/// ONNX graph. Each call copies the bytes: read once per instance and keep
+/// what you build from them in a `OnceLock`.
+pub mod artifacts {
+    /// The bytes of artifact `name`, if declared.
+    pub fn get(name: &str) -> Option<Vec<u8>> {
+        crate::bindings::edgeserve::ml::artifacts::get(name)
+    }
+
+    /// The declared artifact names, sorted.
+    pub fn names() -> Vec<String> {
+        crate::bindings::edgeserve::ml::artifacts::names()
     }
 }
 

@@ -484,3 +484,49 @@ fn bad_versions_are_refused_while_the_rest_load() {
     assert_eq!(get(&c, &s, "/v2/models/iris/ready").0, 200);
     assert_eq!(get(&c, &s, "/v2/models/notmodel/ready").0, 404);
 }
+
+#[test]
+fn artifacts_reach_the_component_and_bad_ones_are_refused() {
+    let repo = Repo::new().unwrap();
+    let manifest = "[config]\nmode = \"artifact\"\n[artifacts]\nblob = \"blob.bin\"\n";
+    repo.add("art", "1", components::FAULTY, manifest).unwrap();
+    repo.write("art", "1", "blob.bin", &[7u8; 1000]).unwrap();
+    // Refused: a path outside the folder, a missing file, more than the cap.
+    repo.add(
+        "escape",
+        "1",
+        components::FAULTY,
+        "[artifacts]\nblob = \"../art/1/blob.bin\"\n",
+    )
+    .unwrap();
+    repo.add(
+        "missing",
+        "1",
+        components::FAULTY,
+        "[artifacts]\nblob = \"nope.bin\"\n",
+    )
+    .unwrap();
+    repo.add(
+        "huge",
+        "1",
+        components::FAULTY,
+        "[limits]\nmemory = \"1MiB\"\n[artifacts]\nblob = \"big.bin\"\n",
+    )
+    .unwrap();
+    repo.write("huge", "1", "big.bin", &vec![0u8; 2 << 20])
+        .unwrap();
+    let s = start(&repo, &[]);
+    let c = client();
+    let body = json!({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [0]}]});
+    let (status, v) = post(&c, &s, "/v2/models/art/infer", body);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["outputs"][0]["data"], json!([1000.0, 7.0, 1.0]));
+    let log = s.log();
+    for needle in [
+        "must be a file name in the version folder",
+        "nope.bin",
+        "more than the version's memory limit",
+    ] {
+        assert!(log.contains(needle), "missing {needle:?}:\n{log}");
+    }
+}

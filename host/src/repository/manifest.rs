@@ -72,6 +72,48 @@ pub struct Manifest {
     /// This model's policy chain, run after the server's global chain.
     #[serde(default)]
     pub policies: Vec<crate::security::PolicyBinding>,
+    /// Files of the version folder the component may read through the
+    /// `artifacts` import: artifact name → file name.
+    #[serde(default)]
+    pub artifacts: BTreeMap<String, String>,
+}
+
+/// The artifacts of a loaded version, shared by all its instances.
+#[derive(Clone, Default, PartialEq)]
+pub struct Artifacts(std::sync::Arc<BTreeMap<String, std::sync::Arc<[u8]>>>);
+
+impl Artifacts {
+    /// Artifacts from name → bytes.
+    pub fn new(map: BTreeMap<String, std::sync::Arc<[u8]>>) -> Self {
+        Artifacts(std::sync::Arc::new(map))
+    }
+
+    /// The bytes of `name`.
+    pub fn get(&self, name: &str) -> Option<&std::sync::Arc<[u8]>> {
+        self.0.get(name)
+    }
+
+    /// Declared names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
+
+    /// Total size in bytes.
+    pub fn total_bytes(&self) -> usize {
+        self.0.values().map(|b| b.len()).sum()
+    }
+}
+
+impl std::fmt::Debug for Artifacts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(
+                self.0
+                    .iter()
+                    .map(|(k, v)| (k, format!("{} bytes", v.len()))),
+            )
+            .finish()
+    }
 }
 
 /// Bounds on a new version's behaviour; breaching one rolls it back.
@@ -157,6 +199,8 @@ pub struct ModelSettings {
     pub require_auth: Option<bool>,
     /// The model's own policy chain.
     pub policies: Vec<crate::security::PolicyBinding>,
+    /// Files the component may read (filled in when the version loads).
+    pub artifacts: Artifacts,
 }
 
 impl ModelSettings {
@@ -174,6 +218,7 @@ impl ModelSettings {
             log: None,
             require_auth: None,
             policies: Vec::new(),
+            artifacts: Artifacts::default(),
         }
     }
 }
@@ -201,6 +246,7 @@ impl Manifest {
             log: self.prediction_log.clone(),
             require_auth: self.require_auth,
             policies: self.policies.clone(),
+            artifacts: Artifacts::default(),
         }
     }
 

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use manifest::{
-    DEFAULT_COMPONENT, Kind, MANIFEST_FILE, Manifest, ManifestLimits, ModelSettings, RolloutGuard,
-    SmokeTest,
+    Artifacts, DEFAULT_COMPONENT, Kind, MANIFEST_FILE, Manifest, ManifestLimits, ModelSettings,
+    RolloutGuard, SmokeTest,
 };
 
 use crate::config::ModelDefaults;
@@ -140,6 +140,43 @@ pub fn scan(root: &Path) -> Result<(Vec<VersionSource>, Vec<Refusal>), std::io::
     Ok((found, refused))
 }
 
+/// Reads the files named in `[artifacts]` from the version folder; each
+/// must be a plain file name there, and all of them must fit in the
+/// version's memory cap (the component copies them in).
+fn read_artifacts(
+    manifest: &Manifest,
+    dir: &Path,
+    settings: &ModelSettings,
+) -> Result<Artifacts, RepoError> {
+    let mut map = std::collections::BTreeMap::new();
+    let mut total = 0u64;
+    for (name, file) in &manifest.artifacts {
+        if file.is_empty()
+            || file.contains(['/', '\\'])
+            || file == ".."
+            || file == "."
+            || file == MANIFEST_FILE
+        {
+            return Err(RepoError::Manifest(format!(
+                "artifact '{name}': '{file}' must be a file name in the version folder"
+            )));
+        }
+        let path = dir.join(file);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| RepoError::Read(format!("artifact '{name}': {}: {e}", path.display())))?;
+        total += bytes.len() as u64;
+        map.insert(name.clone(), std::sync::Arc::from(bytes));
+    }
+    if total > settings.memory.0 {
+        return Err(RepoError::Manifest(format!(
+            "artifacts hold {total} bytes, more than the version's memory limit of {}; raise \
+             [limits] memory",
+            settings.memory
+        )));
+    }
+    Ok(Artifacts::new(map))
+}
+
 /// Loads one version folder: manifest, digest check, compile, world check,
 /// pre-instantiation, metadata and smoke test.
 pub async fn load_version(
@@ -204,8 +241,9 @@ pub async fn load_parts(
             });
         }
     }
-    let settings = manifest.settings(defaults);
+    let mut settings = manifest.settings(defaults);
     Manifest::check_limits(&settings).map_err(RepoError::Manifest)?;
+    settings.artifacts = read_artifacts(manifest, dir, &settings)?;
     let model = LoadedModel::load(runtime, name, &version_str, bytes, settings).await?;
     if let Some(kind) = manifest.kind
         && kind != model.kind

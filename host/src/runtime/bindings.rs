@@ -27,6 +27,7 @@ pub(crate) mod policy {
             "edgeserve:ml/types": super::edgeserve::ml::types,
             "edgeserve:ml/logging": super::edgeserve::ml::logging,
             "edgeserve:ml/config": super::edgeserve::ml::config,
+            "edgeserve:ml/artifacts": super::edgeserve::ml::artifacts,
         },
     });
 

@@ -12,7 +12,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::edgeserve::ml::{config, logging};
+use super::bindings::edgeserve::ml::{artifacts, config, logging};
 
 /// Most bytes of guest stdout+stderr kept per call; the rest is dropped.
 const OUTPUT_CAP: usize = 16 * 1024;
@@ -185,6 +185,7 @@ pub(crate) struct HostState {
     /// `name@version`, for log lines.
     label: Arc<str>,
     config: Arc<BTreeMap<String, String>>,
+    artifacts: crate::repository::Artifacts,
     pub(crate) output: GuestOutput,
     log_budget: usize,
 }
@@ -195,6 +196,7 @@ impl HostState {
     pub(crate) fn new(
         label: Arc<str>,
         config: Arc<BTreeMap<String, String>>,
+        artifacts: crate::repository::Artifacts,
         memory_bytes: usize,
         table_elements: usize,
     ) -> Self {
@@ -217,6 +219,7 @@ impl HostState {
             deadline: Instant::now(),
             label,
             config,
+            artifacts,
             output,
             log_budget: LOG_BUDGET,
         }
@@ -315,6 +318,16 @@ impl config::Host for HostState {
 
     async fn keys(&mut self) -> Vec<String> {
         self.config.keys().cloned().collect()
+    }
+}
+
+impl artifacts::Host for HostState {
+    async fn get(&mut self, name: String) -> Option<Vec<u8>> {
+        self.artifacts.get(&name).map(|b| b.to_vec())
+    }
+
+    async fn names(&mut self) -> Vec<String> {
+        self.artifacts.names()
     }
 }
 

@@ -152,14 +152,14 @@ pub fn check_world(engine: &wasmtime::Engine, component: &Component) -> Result<K
     };
     for (name, item) in ty.imports(engine) {
         let ok = name.starts_with("wasi:")
-            || is_ours(name, "logging")
-            || is_ours(name, "config")
-            || is_ours(name, "types");
+            || ["logging", "config", "types", "artifacts"]
+                .iter()
+                .any(|iface| is_ours(name, iface));
         if !ok || !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
             return Err(LoadError::World(format!(
                 "the component imports '{name}', which edgeserve does not provide; a model or \
-                 policy may import only edgeserve:ml/logging, edgeserve:ml/config and \
-                 edgeserve:ml/types (0.1.0 to {WIT_VERSION}) and WASI 0.2 interfaces"
+                 policy may import only edgeserve:ml/logging, edgeserve:ml/config, \
+                 edgeserve:ml/artifacts and edgeserve:ml/types (0.1.0 to {WIT_VERSION}) and WASI 0.2 interfaces"
             )));
         }
     }
@@ -277,6 +277,7 @@ impl LoadedModel {
         let state = HostState::new(
             self.label.clone(),
             self.config.clone(),
+            self.settings.artifacts.clone(),
             self.settings.memory.as_usize(),
             100_000,
         );

@@ -2,7 +2,8 @@
 //! `echo` (behaves: returns its input plus the manifest's `offset`), `loop` (never returns),
 //! `sleep` (blocks in a WASI clock wait), `alloc` (allocates without
 //! bound), `panic`, `error` (returns an internal error), `bad-output`
-//! (returns data that does not fit its shape), `log` (logs and prints).
+//! (returns data that does not fit its shape), `log` (logs and prints),
+//! `artifact` (returns the size and first byte of its `blob` artifact).
 //! A request may override the mode with a `mode` parameter, and make any
 //! mode busy-wait first with a `spin_ms` parameter.
 
@@ -57,6 +58,17 @@ impl Model for Faulty {
             "error" => Err(Error::internal("faulty model failed on purpose")),
             "invalid" => Err(Error::invalid_input("faulty model rejects this input")),
             "bad-output" => Ok(Response::new().tensor("y", vec![3], vec![1.0f32])),
+            "artifact" => {
+                // y = [size of artifact `blob`, its first byte, artifact count]
+                let blob = edgeserve_guest::artifacts::get("blob").unwrap_or_default();
+                let names = edgeserve_guest::artifacts::names();
+                let y = vec![
+                    blob.len() as f32,
+                    blob.first().copied().unwrap_or(0) as f32,
+                    names.len() as f32,
+                ];
+                Ok(Response::new().tensor("y", vec![3], y))
+            }
             "log" => {
                 log::info("hello from the faulty model");
                 println!("printed to stdout");
