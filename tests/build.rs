@@ -22,6 +22,8 @@ const WORKSPACES: &[(&str, &[&str])] = &[
         "tests/components",
         &["faulty", "not-a-model", "legacy-echo", "rogue-policy"],
     ),
+    // One build of the ONNX runner serves every ONNX example.
+    ("runners/onnx", &["onnx-runner"]),
 ];
 
 fn main() {
@@ -30,7 +32,13 @@ fn main() {
         .unwrap()
         .to_path_buf();
     let target_dir = root.join("target").join("guests");
-    for dir in ["wit", "guest-sdk", "examples", "tests/components"] {
+    for dir in [
+        "wit",
+        "guest-sdk",
+        "examples",
+        "tests/components",
+        "runners",
+    ] {
         watch(&root.join(dir));
     }
 

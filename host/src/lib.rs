@@ -10,7 +10,8 @@
 //! - [`admin`]: the admin API;
 //! - [`client`]: the admin API client behind the CLI's deploy commands;
 //! - [`telemetry`]: the prediction log;
-//! - [`inspect`]: what a component is, for `edgeserve inspect`.
+//! - [`inspect`]: what a component is, for `edgeserve inspect`;
+//! - [`scaffold`]: `edgeserve new` and `edgeserve build`, from a model project to a version folder.
 
 pub mod admin;
 pub mod client;
@@ -22,6 +23,7 @@ pub mod protocol;
 pub mod registry;
 pub mod repository;
 pub mod runtime;
+pub mod scaffold;
 pub mod security;
 pub mod server;
 pub mod telemetry;

@@ -2,6 +2,7 @@
 //! library.
 
 mod admin_commands;
+mod scaffold_commands;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -46,6 +47,11 @@ enum Command {
     /// Print the SHA-256 of an API key (read from standard input), for
     /// `[[auth.api_keys]] sha256` in the server configuration.
     HashKey,
+    /// Build a model project (Rust crate, Python module or .onnx file) into
+    /// `<out>/<name>/<version>/`, ready for a model repository or deploy.
+    Build(scaffold_commands::BuildArgs),
+    /// Scaffold a project: `edgeserve new model --lang rust|python|onnx NAME`.
+    New(scaffold_commands::NewArgs),
     #[command(flatten)]
     Admin(admin_commands::AdminCommand),
 }
@@ -147,6 +153,8 @@ fn main() -> ExitCode {
             Command::Inspect(args) => run_inspect(args).await,
             Command::Check(args) => run_check(args).await,
             Command::HashKey => run_hash_key(),
+            Command::Build(args) => scaffold_commands::build(args),
+            Command::New(args) => scaffold_commands::new(args),
             Command::Admin(cmd) => admin_commands::run(cmd).await,
         }
     });

@@ -26,6 +26,9 @@ pub enum AotOutcome {
     Recompiled(String),
     /// Compiled; no cache configured.
     NoCache,
+    /// Already compiled in this process for another version with the same
+    /// sha256 (one runner component serving many models).
+    Shared,
 }
 
 /// The on-disk cache.

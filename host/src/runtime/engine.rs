@@ -1,8 +1,9 @@
 //! The one wasmtime [`Engine`] of the process: component model, cranelift,
 //! pooling allocator, epoch interruption driven by a ticker thread.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wasmtime::component::Linker;
@@ -22,7 +23,14 @@ pub struct Runtime {
     pub(crate) max_memory: u64,
     /// Compiled artifacts on disk, when enabled.
     pub(crate) aot: Option<super::AotCache>,
+    /// The last few components compiled in this process, by sha256: one
+    /// runner component (such as the ONNX runner, tens of seconds to
+    /// compile) deployed under many models is compiled once.
+    recent: Mutex<VecDeque<(String, wasmtime::component::Component)>>,
 }
+
+/// How many compiled components [`Runtime::compile`] keeps for reuse.
+const RECENT_COMPONENTS: usize = 4;
 
 /// The engine could not be built with the given settings.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +109,7 @@ impl Runtime {
             ticker_stop,
             max_memory: cfg.max_memory.0,
             aot: None,
+            recent: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -116,13 +125,35 @@ impl Runtime {
         bytes: &[u8],
         digest: &str,
     ) -> Result<(wasmtime::component::Component, super::AotOutcome), super::LoadError> {
-        match &self.aot {
-            Some(cache) => cache.load_or_compile(&self.engine, bytes, digest),
-            None => Ok((
+        let shared = self
+            .recent()
+            .iter()
+            .find(|(d, _)| d == digest)
+            .map(|(_, c)| c.clone());
+        if let Some(component) = shared {
+            return Ok((component, super::AotOutcome::Shared));
+        }
+        let (component, outcome) = match &self.aot {
+            Some(cache) => cache.load_or_compile(&self.engine, bytes, digest)?,
+            None => (
                 super::aot::compile(&self.engine, bytes)?,
                 super::AotOutcome::NoCache,
-            )),
+            ),
+        };
+        let mut recent = self.recent();
+        if recent.len() >= RECENT_COMPONENTS {
+            recent.pop_front();
         }
+        recent.push_back((digest.to_string(), component.clone()));
+        Ok((component, outcome))
+    }
+
+    fn recent(
+        &self,
+    ) -> std::sync::MutexGuard<'_, VecDeque<(String, wasmtime::component::Component)>> {
+        self.recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The wasmtime engine.

@@ -1,0 +1,75 @@
+//! Native tract on the same graphs as the runner component: prints a
+//! graph's specs and times calls on the rows of a JSON batch, for the
+//! comparisons in BENCHMARKS.md and for debugging a graph outside the
+//! sandbox.
+//!
+//! `onnx-native MODEL.onnx [ROWS] [ITERATIONS]`: load time, specs, and the
+//! p50 of ITERATIONS single-row calls on random FP32 inputs (ROWS per call).
+
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use onnx_graph::Graph;
+use onnx_graph::tract::*;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(path) = args.get(1) else {
+        bail!("usage: onnx-native MODEL.onnx [ROWS] [ITERATIONS]");
+    };
+    let rows: usize = args.get(2).map_or(Ok(1), |s| s.parse())?;
+    let iterations: usize = args.get(3).map_or(Ok(10_000), |s| s.parse())?;
+    let bytes = std::fs::read(path).with_context(|| format!("read {path}"))?;
+    let start = Instant::now();
+    let graph = Graph::load(&bytes)?;
+    let load = start.elapsed();
+    println!(
+        "load (parse + optimise): {:.3} ms",
+        load.as_secs_f64() * 1e3
+    );
+    for s in &graph.inputs {
+        println!("input  {} {:?} {:?}", s.name, s.datum, s.shape);
+    }
+    for s in &graph.outputs {
+        println!("output {} {:?} {:?}", s.name, s.datum, s.shape);
+    }
+    let inputs: TVec<TValue> = graph
+        .inputs
+        .iter()
+        .map(|s| {
+            let shape: Vec<usize> = s
+                .shape
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| {
+                    if d < 0 {
+                        if i == 0 { rows } else { 1 }
+                    } else {
+                        d as usize
+                    }
+                })
+                .collect();
+            let n: usize = shape.iter().product();
+            let data: Vec<f32> = (0..n).map(|i| (i % 7) as f32 * 0.5).collect();
+            Ok(tract_ndarray::ArrayD::from_shape_vec(shape, data)?.into_tvalue())
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let out = graph.run(inputs.clone())?;
+    for (s, v) in graph.outputs.iter().zip(&out) {
+        println!("{} = {:?}", s.name, v);
+    }
+    let mut times = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let t = Instant::now();
+        let out = graph.run(inputs.clone())?;
+        times.push(t.elapsed());
+        std::hint::black_box(out);
+    }
+    times.sort();
+    println!(
+        "native tract, {rows} row(s) per call: p50 {:.2} us, p99 {:.2} us ({iterations} calls)",
+        times[iterations / 2].as_secs_f64() * 1e6,
+        times[iterations * 99 / 100].as_secs_f64() * 1e6
+    );
+    Ok(())
+}
