@@ -16,6 +16,8 @@ and measures on this machine, in turns:
   3. Cold start (process start to first prediction) with 1, 10 and 100
      models, without and with the AOT cache.
   4. RSS and p50 latency with 1, 100 and 1000 loaded versions.
+  6. The cost of telemetry: metrics off and no prediction log, against
+     metrics on with the prediction log at 100 % sampling (inputs too).
   5. The cost of a policy chain: Iris alone vs Iris behind an API key and
      the four example policies (tenant access, input guard, PII redaction,
      response shaper).
@@ -400,11 +402,42 @@ def policies(args, results):
     shutil.rmtree(chained)
 
 
+def telemetry(args, results):
+    """Iris with telemetry off, then metrics + prediction log at 100 %."""
+    out = results.setdefault("telemetry", {})
+    off = repo_with(1)
+    on = repo_with(1)
+    with open(os.path.join(on, "iris", "1", "manifest.toml"), "a") as f:
+        f.write("\n[prediction_log]\nsample = 1.0\n")
+    cfg_off = os.path.join(off, "edgeserve.toml")
+    write(cfg_off, "[telemetry]\nmetrics = false\n")
+    cfg_on = os.path.join(on, "edgeserve.toml")
+    write(cfg_on, "[telemetry]\nmetrics = true\n")
+    for label, repo, cfg in [("telemetry off", off, cfg_off), ("metrics + log 100%", on, cfg_on)]:
+        state = tempfile.mkdtemp(dir=WORK)
+        server = start_edgeserve(repo, state, ("--config", cfg))
+        try:
+            for c in (1, 16):
+                r = measure(server, "/v2/models/iris/infer", json_body(1), c, args.seconds, args.warmup)
+                print(f"{label:20} c={c:<3} {r['rps']:9.0f} req/s  p50 {r['p50_us']} us  p99 {r['p99_us']} us  "
+                      f"errors {r['errors']}", flush=True)
+                out.setdefault(label, {})[str(c)] = r
+        finally:
+            server.stop()
+            shutil.rmtree(state)
+    for c in ("1", "16"):
+        a, b = out["telemetry off"][c], out["metrics + log 100%"][c]
+        print(f"telemetry cost c={c}: +{b['p50_us'] - a['p50_us']} us p50, "
+              f"{b['rps'] / a['rps']:.2f}x req/s", flush=True)
+    shutil.rmtree(off)
+    shutil.rmtree(on)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short runs (3 s, 1 repeat)")
     p.add_argument("--no-mlserver", action="store_true", help="skip MLServer")
-    p.add_argument("--only", choices=["throughput", "swaps", "cold_start", "scale", "policies"],
+    p.add_argument("--only", choices=["throughput", "swaps", "cold_start", "scale", "policies", "telemetry"],
                    action="append")
     a = p.parse_args()
     a.seconds, a.warmup, a.repeats = (3, 1, 1) if a.quick else (10, 2, 5)
@@ -415,7 +448,7 @@ def main():
     results = json.load(open(path)) if os.path.exists(path) else {}
     results["machine"] = {"cpus": os.cpu_count(), "uname": " ".join(os.uname()),
                           "date": time.strftime("%Y-%m-%d")}
-    for name in a.only or ["throughput", "swaps", "cold_start", "scale", "policies"]:
+    for name in a.only or ["throughput", "swaps", "cold_start", "scale", "policies", "telemetry"]:
         globals()[name](a, results)
         write(path, json.dumps(results, indent=2))
     print(f"results in {path}")

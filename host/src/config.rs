@@ -33,6 +33,8 @@ pub struct ServeConfig {
     pub tenants: Vec<crate::security::TenantConfig>,
     /// The global policy chain, run for every model before its own.
     pub policies: Vec<crate::security::PolicyBinding>,
+    /// Metrics, traces and their export.
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 /// The admin API listener.

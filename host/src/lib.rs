@@ -22,6 +22,7 @@ pub mod inspect;
 pub mod protocol;
 pub mod registry;
 pub mod repository;
+pub mod rescore;
 pub mod runtime;
 pub mod scaffold;
 pub mod security;

@@ -17,10 +17,11 @@ use edgeserve::admin::{self, AdminState, Auth};
 use edgeserve::config::{ModelDefaults, ServeConfig};
 use edgeserve::deploy::{Deployer, StateStore, run_guard, watch_repository};
 use edgeserve::repository;
+use edgeserve::rescore::{RescoreOptions, rescore, table};
 use edgeserve::runtime::Runtime;
 use edgeserve::security::{Authenticator, PolicyChains, Tenants, hash_api_key};
 use edgeserve::server::{AppState, ClientAuth, ListenerOptions, handle, load_tls_config, serve};
-use edgeserve::telemetry::PredictionLog;
+use edgeserve::telemetry::{Metrics, PredictionLog, Tracing};
 use edgeserve::units::ByteSize;
 use std::sync::atomic::Ordering;
 
@@ -44,6 +45,9 @@ enum Command {
     /// Validate every version in a model repository without serving; exits
     /// 0 only when every version would load.
     Check(CheckArgs),
+    /// Replay a prediction log through a candidate component and compare
+    /// answers and latency with what was logged (table, --json, --html).
+    Rescore(RescoreArgs),
     /// Print the SHA-256 of an API key (read from standard input), for
     /// `[[auth.api_keys]] sha256` in the server configuration.
     HashKey,
@@ -101,6 +105,34 @@ struct InspectArgs {
 }
 
 #[derive(Args, Debug)]
+struct RescoreArgs {
+    /// A prediction-log file or folder (e.g. <state dir>/predictions/iris).
+    #[arg(long)]
+    log: PathBuf,
+    /// The candidate component (.wasm).
+    #[arg(long)]
+    candidate: PathBuf,
+    /// The candidate's manifest (limits, config, artifacts).
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// The model to replay when the log holds several.
+    #[arg(long)]
+    model: Option<String>,
+    /// Replay at most this many records.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Also write a self-contained HTML report (charts, confusion matrix).
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// TOML config file (runtime settings and model defaults).
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 struct CheckArgs {
     /// The model repository folder.
     repository: PathBuf,
@@ -152,6 +184,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => run_serve(args).await,
             Command::Inspect(args) => run_inspect(args).await,
             Command::Check(args) => run_check(args).await,
+            Command::Rescore(args) => run_rescore(args).await,
             Command::HashKey => run_hash_key(),
             Command::Build(args) => scaffold_commands::build(args),
             Command::New(args) => scaffold_commands::new(args),
@@ -300,6 +333,24 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         PredictionLog::start(&cfg.prediction_log, log_dir.clone())
             .with_context(|| format!("cannot use prediction log folder {}", log_dir.display()))?,
     );
+    let metrics = if cfg.telemetry.metrics {
+        Some(Arc::new(
+            Metrics::new(
+                &cfg.telemetry,
+                deployer.registry().clone(),
+                Some(predlog.clone()),
+            )
+            .context("metrics setup")?,
+        ))
+    } else {
+        None
+    };
+    let tracer = Tracing::new(&cfg.telemetry)
+        .context("tracing setup")?
+        .map(Arc::new);
+    if let Some(endpoint) = &cfg.telemetry.otlp_endpoint {
+        tracing::info!(%endpoint, interval = ?cfg.telemetry.export_interval.0, trace_sample_ratio = cfg.telemetry.trace_sample_ratio, "exporting metrics and traces over OTLP/HTTP");
+    }
     let state = Arc::new(
         AppState::new(
             deployer.registry().clone(),
@@ -308,7 +359,8 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         )
         .with_prediction_log(predlog.clone())
         .with_body_budget(cfg.server.max_inflight_body)
-        .with_security(auth, tenants, chains),
+        .with_security(auth, tenants, chains)
+        .with_telemetry(metrics.clone(), tracer.clone()),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -353,6 +405,7 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             auth: Auth::new(cfg.admin.token.clone()),
             max_upload: cfg.admin.max_upload.as_usize(),
             predlog: Some(predlog.clone()),
+            metrics: metrics.clone(),
         });
         let opts = ListenerOptions {
             header_read_timeout: cfg.server.header_read_timeout.0,
@@ -391,6 +444,16 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     if let Some(t) = admin_task {
         let _ = t.await;
     }
+    // Export what is pending (a blocking flush: off the async workers).
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Some(m) = &metrics {
+            m.shutdown();
+        }
+        if let Some(t) = &tracer {
+            t.shutdown();
+        }
+    })
+    .await;
     tracing::info!(drained, "stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -436,6 +499,54 @@ async fn run_inspect(args: InspectArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A progress bar on a terminal, a line every 10 % otherwise.
+fn progress_reporter() -> impl FnMut(usize, usize) {
+    let tty = std::io::stderr().is_terminal();
+    let mut last = usize::MAX;
+    move |done, total| {
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
+        if tty {
+            let filled = pct / 4;
+            eprint!(
+                "\r[{}{}] {pct:>3}% {done}/{total}",
+                "=".repeat(filled),
+                " ".repeat(25 - filled)
+            );
+            if done == total {
+                eprintln!();
+            }
+        } else if pct / 10 != last / 10 || done == total {
+            eprintln!("replayed {done}/{total} ({pct}%)");
+        }
+        last = pct;
+    }
+}
+
+async fn run_rescore(args: RescoreArgs) -> Result<ExitCode> {
+    let cfg = load_config(args.config.as_ref())?;
+    let rt = Runtime::new(&cfg.runtime)?;
+    let opts = RescoreOptions {
+        log: args.log,
+        candidate: args.candidate,
+        manifest: args.manifest,
+        model: args.model,
+        limit: args.limit,
+        defaults: cfg.model_defaults.clone(),
+    };
+    let report = rescore(&rt, &opts, progress_reporter()).await?;
+    if let Some(path) = &args.html {
+        edgeserve::fsutil::write_atomic(path, edgeserve::rescore::render(&report).as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("HTML report: {}", path.display());
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", table(&report));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run_check(args: CheckArgs) -> Result<ExitCode> {

@@ -114,8 +114,14 @@ fn admin_status(c: &Client, s: &Server, name: &str) -> Value {
         .unwrap()
 }
 
-/// The audit lines of the server's log.
-fn audit_lines(s: &Server) -> Vec<String> {
+/// The audit lines of the server's log, once `last` (the line expected
+/// last) has arrived: the log is read from the server's stderr as it comes.
+fn audit_lines(s: &Server, last: &str) -> Vec<String> {
+    assert!(
+        s.wait_for_log(last, Duration::from_secs(10)),
+        "no {last:?} in the log:\n{}",
+        s.log()
+    );
     s.log()
         .lines()
         .filter(|l| l.contains("edgeserve::audit"))
@@ -279,7 +285,7 @@ stages = ["request"]
 
     // Audit: every deny, with tenant, principal, model and policy; never
     // the API key itself.
-    let audit = audit_lines(&s);
+    let audit = audit_lines(&s, "policy=\"input-guard@1\"");
     assert!(
         audit.iter().any(|l| l.contains("event=\"deny\"")
             && l.contains("tenant=\"globex\"")
@@ -480,7 +486,7 @@ policy = "tag"
     assert_eq!(a.status, 401);
 
     // Every failure is audited, and no credential reaches the log.
-    let audit = audit_lines(&s);
+    let audit = audit_lines(&s, "only the Bearer scheme");
     let failures = audit
         .iter()
         .filter(|l| l.contains("event=\"auth_failure\""))
@@ -699,7 +705,7 @@ burst = 2
     for _ in 0..5 {
         assert_eq!(post(&c, &s, "m", &body, &[]).status, 200);
     }
-    let audit = audit_lines(&s);
+    let audit = audit_lines(&s, "status=429");
     assert!(
         audit
             .iter()

@@ -1,48 +1,11 @@
 //! The real Python client `tritonclient[http]`, installed from PyPI into a
 //! virtual environment that this test creates, scores the example models.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use edgeserve_test_support::{Repo, Server, components, repo_root};
+use edgeserve_test_support::{Repo, Server, components, python_env, repo_root};
 
 const BIN: &str = env!("CARGO_BIN_EXE_edgeserve");
-
-/// Creates (once) `target/py-tests` with the pinned client packages.
-fn python_env() -> PathBuf {
-    let root = repo_root();
-    let venv = root.join("target").join("py-tests");
-    let reqs = root.join("tests/python/requirements.txt");
-    let wanted = std::fs::read_to_string(&reqs).unwrap();
-    let stamp = venv.join(".edgeserve-requirements");
-    let python = venv.join("bin").join("python");
-    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && python.exists() {
-        return python;
-    }
-    let ok = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .expect("python3 is needed for the tritonclient test")
-        .success();
-    assert!(ok, "python3 -m venv failed");
-    let ok = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-        ])
-        .arg(&reqs)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "pip install -r {} failed", reqs.display());
-    std::fs::write(&stamp, wanted).unwrap();
-    python
-}
 
 #[test]
 fn tritonclient_http_scores_the_examples() {

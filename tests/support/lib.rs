@@ -1,6 +1,7 @@
 //! Test support for edgeserve's end-to-end tests: the guest components
 //! (built once by `build.rs`), throwaway model repositories, and real
 //! server processes on 127.0.0.1 with ports chosen at run time.
+//! [`Prometheus`] runs a real Prometheus server that scrapes one of them.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,6 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 pub use tempfile;
+
+mod prometheus;
+pub use prometheus::Prometheus;
 
 /// Paths of the built guest components, one constant each.
 pub mod components {
@@ -288,4 +292,46 @@ pub fn reference(model: &str) -> Result<serde_json::Value> {
         .join(model)
         .join("reference.json");
     Ok(serde_json::from_slice(&std::fs::read(&path)?)?)
+}
+
+/// Creates (once, and again when `tests/python/requirements.txt` changes)
+/// the virtual environment `target/py-tests` with the pinned Python packages
+/// the end-to-end tests use, and returns its interpreter.
+pub fn python_env() -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let root = repo_root();
+    let venv = root.join("target").join("py-tests");
+    let reqs = root.join("tests/python/requirements.txt");
+    let wanted = std::fs::read_to_string(&reqs).expect("tests/python/requirements.txt");
+    let stamp = venv.join(".edgeserve-requirements");
+    let python = venv.join("bin").join("python");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && python.exists() {
+        return python;
+    }
+    let ok = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .expect("python3 is needed for the end-to-end tests")
+        .success();
+    assert!(ok, "python3 -m venv failed");
+    let ok = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(&reqs)
+        .status()
+        .expect("pip")
+        .success();
+    assert!(ok, "pip install -r {} failed", reqs.display());
+    std::fs::write(&stamp, wanted).expect("write the requirements stamp");
+    python
 }

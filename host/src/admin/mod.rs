@@ -4,6 +4,7 @@
 //!
 //! | method | path | what |
 //! |---|---|---|
+//! | GET | `/metrics` | every metric, Prometheus text format |
 //! | GET | `/admin/v1/models` | every model, version, traffic, recent events |
 //! | GET | `/admin/v1/models/{m}` | one model |
 //! | PUT | `/admin/v1/models/{m}/versions/{v}` | deploy (upload or node path) |
@@ -41,6 +42,8 @@ pub struct AdminState {
     pub max_upload: usize,
     /// The prediction log, for its counters in status.
     pub predlog: Option<Arc<crate::telemetry::PredictionLog>>,
+    /// Metrics rendered at `/metrics`, when enabled.
+    pub metrics: Option<Arc<crate::telemetry::Metrics>>,
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
@@ -51,6 +54,28 @@ fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
         HeaderValue::from_static("application/json"),
     );
     resp
+}
+
+/// `/metrics`: every metric in the Prometheus text format.
+fn metrics(state: &AdminState) -> Response<Full<Bytes>> {
+    let Some(m) = &state.metrics else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "metrics are off ([telemetry] metrics = false)",
+        );
+    };
+    match m.collect() {
+        Ok(rm) => {
+            let text = crate::telemetry::prometheus::render(&rm);
+            let mut resp = Response::new(Full::new(Bytes::from(text)));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(crate::telemetry::prometheus::CONTENT_TYPE),
+            );
+            resp
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response<Full<Bytes>> {
@@ -131,6 +156,7 @@ where
         Err(e) => deploy_error(e),
     };
     match (&method, segs.as_slice()) {
+        (&Method::GET, ["metrics"]) => metrics(&state),
         (&Method::GET, ["admin", "v1", "health"]) => reply(StatusCode::OK, json!({"ok": true})),
         (&Method::GET, ["admin", "v1", "models"]) => {
             let mut status = d.status();

@@ -28,6 +28,11 @@ fn model_json(name: &str, entry: &ModelEntry) -> Value {
                 .map(|d| d.as_secs())
                 .unwrap_or_default();
             let s = &m.stats;
+            let labels = s.shadow_labels_total.load(Ordering::Relaxed);
+            let label_agreement = (labels > 0)
+                .then(|| s.shadow_labels_same.load(Ordering::Relaxed) as f64 / labels as f64);
+            let max_abs = (s.shadow_compared.load(Ordering::Relaxed) > 0)
+                .then(|| f64::from_bits(s.shadow_max_abs.load(Ordering::Relaxed)));
             json!({
                 "version": v.to_string(),
                 "role": role,
@@ -48,6 +53,13 @@ fn model_json(name: &str, entry: &ModelEntry) -> Value {
                 "shadow_compared": s.shadow_compared.load(Ordering::Relaxed),
                 "shadow_agreed": s.shadow_agreed.load(Ordering::Relaxed),
                 "shadow_dropped": s.shadow_dropped.load(Ordering::Relaxed),
+                "shadow_errors": s.shadow_errors.load(Ordering::Relaxed),
+                "shadow_label_agreement": label_agreement,
+                "shadow_max_abs_diff": max_abs,
+                "drift": m.drift.as_ref().map(|d| json!({
+                    "input": d.input(),
+                    "features": d.scores(),
+                })),
                 "kind": match m.kind {
                     crate::repository::Kind::Model => "model",
                     crate::repository::Kind::Policy => "policy",

@@ -76,6 +76,8 @@ pub struct Manifest {
     /// `artifacts` import: artifact name → file name.
     #[serde(default)]
     pub artifacts: BTreeMap<String, String>,
+    /// Input drift monitoring against a training baseline.
+    pub drift: Option<crate::telemetry::DriftSettings>,
 }
 
 /// The artifacts of a loaded version, shared by all its instances.
@@ -201,6 +203,8 @@ pub struct ModelSettings {
     pub policies: Vec<crate::security::PolicyBinding>,
     /// Files the component may read (filled in when the version loads).
     pub artifacts: Artifacts,
+    /// The drift baseline and window (read when the version loads).
+    pub drift: Option<(crate::telemetry::DriftBaseline, u64)>,
 }
 
 impl ModelSettings {
@@ -219,6 +223,7 @@ impl ModelSettings {
             require_auth: None,
             policies: Vec::new(),
             artifacts: Artifacts::default(),
+            drift: None,
         }
     }
 }
@@ -247,6 +252,7 @@ impl Manifest {
             require_auth: self.require_auth,
             policies: self.policies.clone(),
             artifacts: Artifacts::default(),
+            drift: None,
         }
     }
 

@@ -177,6 +177,24 @@ fn read_artifacts(
     Ok(Artifacts::new(map))
 }
 
+/// Reads and checks a drift baseline file of the version folder.
+fn read_baseline(dir: &Path, file: &str) -> Result<crate::telemetry::DriftBaseline, RepoError> {
+    if file.contains(['/', '\\']) || file == ".." {
+        return Err(RepoError::Manifest(format!(
+            "[drift] baseline '{file}' must be a file name in the version folder"
+        )));
+    }
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| RepoError::Read(format!("drift baseline {}: {e}", path.display())))?;
+    let baseline: crate::telemetry::DriftBaseline = serde_json::from_str(&text)
+        .map_err(|e| RepoError::Manifest(format!("drift baseline {}: {e}", path.display())))?;
+    baseline
+        .validate()
+        .map_err(|e| RepoError::Manifest(format!("drift baseline {}: {e}", path.display())))?;
+    Ok(baseline)
+}
+
 /// Loads one version folder: manifest, digest check, compile, world check,
 /// pre-instantiation, metadata and smoke test.
 pub async fn load_version(
@@ -244,6 +262,9 @@ pub async fn load_parts(
     let mut settings = manifest.settings(defaults);
     Manifest::check_limits(&settings).map_err(RepoError::Manifest)?;
     settings.artifacts = read_artifacts(manifest, dir, &settings)?;
+    if let Some(d) = &manifest.drift {
+        settings.drift = Some((read_baseline(dir, &d.baseline)?, d.window.max(2)));
+    }
     let model = LoadedModel::load(runtime, name, &version_str, bytes, settings).await?;
     if let Some(kind) = manifest.kind
         && kind != model.kind

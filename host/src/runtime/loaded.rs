@@ -41,6 +41,15 @@ enum Pre {
     Policy(PolicyPre<HostState>),
 }
 
+/// Where a call's time went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallTiming {
+    /// Starting a fresh instance, when the call needed one.
+    pub instantiate: Option<Duration>,
+    /// The guest call itself.
+    pub call: Duration,
+}
+
 /// A future running one call inside an instance.
 type CallFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
 
@@ -69,6 +78,10 @@ pub struct LoadedModel {
     pub source: String,
     /// Whether compilation came from the AOT cache.
     pub aot: super::AotOutcome,
+    /// `model` and `version` metric attributes, prepared once.
+    pub telemetry: [opentelemetry::KeyValue; 2],
+    /// Input drift against the manifest's baseline, when it has one.
+    pub drift: Option<crate::telemetry::DriftMonitor>,
     engine: wasmtime::Engine,
     pre: Pre,
     config: Arc<std::collections::BTreeMap<String, String>>,
@@ -213,6 +226,10 @@ impl LoadedModel {
             label,
             digest,
             permits: Semaphore::new(settings.max_concurrency as usize),
+            drift: settings
+                .drift
+                .clone()
+                .map(|(b, window)| crate::telemetry::DriftMonitor::new(b, window)),
             config: Arc::new(settings.config.clone()),
             settings,
             metadata: ModelMetadata {
@@ -226,6 +243,7 @@ impl LoadedModel {
             stats: super::VersionStats::default(),
             source: String::new(),
             aot,
+            telemetry: crate::telemetry::version_attributes(name, version),
             engine: runtime.engine.clone(),
             pre,
             pool,
@@ -381,6 +399,7 @@ impl LoadedModel {
     /// out of time) drops its instance; one that returns gives it back.
     async fn call<R: Send>(
         &self,
+        timing: &mut CallTiming,
         call: impl for<'a> FnOnce(&'a mut Store<HostState>, &'a Bound) -> CallFuture<'a, R> + Send,
     ) -> Result<R, InvokeError> {
         let _permit = self.permits.try_acquire().map_err(|_| InvokeError::Busy {
@@ -388,17 +407,25 @@ impl LoadedModel {
             reason: format!("{} requests in flight", self.settings.max_concurrency),
         })?;
         let deadline = self.settings.deadline;
+        let started = Instant::now();
         let mut inst = match self.pool.as_ref().and_then(InstancePool::take) {
             Some(inst) => inst,
-            None => self.instantiate(deadline).await?,
+            None => {
+                let inst = self.instantiate(deadline).await?;
+                timing.instantiate = Some(started.elapsed());
+                inst
+            }
         };
-        inst.store.data_mut().begin_call(Instant::now() + deadline);
+        let called = Instant::now();
+        inst.store.data_mut().begin_call(called + deadline);
         inst.store.set_epoch_deadline(1);
         let Instance { store, bound, .. } = &mut inst;
         // The epoch deadline only fires while guest code runs; a guest that
         // waits inside a host call (a WASI clock subscription, say) is cut
         // off by this wall-clock backstop, and its instance is dropped.
-        let Ok(result) = tokio::time::timeout(backstop(deadline), call(store, bound)).await else {
+        let result = tokio::time::timeout(backstop(deadline), call(store, bound)).await;
+        timing.call = called.elapsed();
+        let Ok(result) = result else {
             return Err(self.deadline_error(deadline));
         };
         let last_line = inst.store.data().flush_output();
@@ -432,10 +459,20 @@ impl LoadedModel {
         req: &mut InferenceRequest,
         id: String,
     ) -> Result<InferenceResponse, InvokeError> {
+        self.infer_timed(req, id, &mut CallTiming::default()).await
+    }
+
+    /// [`LoadedModel::infer`], noting where the time went in `timing`.
+    pub async fn infer_timed(
+        &self,
+        req: &mut InferenceRequest,
+        id: String,
+        timing: &mut CallTiming,
+    ) -> Result<InferenceResponse, InvokeError> {
         let wit_req = request_to_wit(id, req);
         let not_model = self.wrong_kind();
         let result = self
-            .call(move |store, bound| {
+            .call(timing, move |store, bound| {
                 Box::pin(async move {
                     match bound {
                         Bound::Model(m) => {
@@ -477,7 +514,7 @@ impl LoadedModel {
         req: Arc<wit::InferenceRequest>,
     ) -> Result<filter::RequestDecision, InvokeError> {
         let not_policy = self.wrong_kind();
-        self.call(move |store, bound| {
+        self.call(&mut CallTiming::default(), move |store, bound| {
             Box::pin(async move {
                 match bound {
                     Bound::Policy(p) => {
@@ -500,7 +537,7 @@ impl LoadedModel {
         resp: Arc<wit::InferenceResponse>,
     ) -> Result<filter::ResponseDecision, InvokeError> {
         let not_policy = self.wrong_kind();
-        self.call(move |store, bound| {
+        self.call(&mut CallTiming::default(), move |store, bound| {
             Box::pin(async move {
                 match bound {
                     Bound::Policy(p) => {

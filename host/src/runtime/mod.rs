@@ -31,5 +31,5 @@ pub(crate) mod policy_abi {
 pub use engine::{EngineError, Runtime};
 pub use error::{InvokeError, LoadError, ModelErrorKind};
 pub use loaded::check_world;
-pub use loaded::{LoadedModel, digest, live_versions};
+pub use loaded::{CallTiming, LoadedModel, digest, live_versions};
 pub use stats::{VersionStats, WindowSummary};

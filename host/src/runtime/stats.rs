@@ -31,6 +31,14 @@ pub struct VersionStats {
     pub shadow_agreed: AtomicU64,
     /// Shadow calls skipped because too many were in flight.
     pub shadow_dropped: AtomicU64,
+    /// Shadow calls that failed (counted in `shadow_compared`).
+    pub shadow_errors: AtomicU64,
+    /// Shadow label elements equal to the primary's.
+    pub shadow_labels_same: AtomicU64,
+    /// Shadow label elements compared.
+    pub shadow_labels_total: AtomicU64,
+    /// Largest absolute numeric difference seen (f64 bits).
+    pub shadow_max_abs: AtomicU64,
     /// Policy versions: requests or responses allowed unchanged.
     pub policy_allowed: AtomicU64,
     /// Policy versions: denials.
@@ -51,6 +59,10 @@ impl Default for VersionStats {
             shadow_compared: AtomicU64::new(0),
             shadow_agreed: AtomicU64::new(0),
             shadow_dropped: AtomicU64::new(0),
+            shadow_errors: AtomicU64::new(0),
+            shadow_labels_same: AtomicU64::new(0),
+            shadow_labels_total: AtomicU64::new(0),
+            shadow_max_abs: AtomicU64::new(0),
             policy_allowed: AtomicU64::new(0),
             policy_denied: AtomicU64::new(0),
             policy_rewrote: AtomicU64::new(0),

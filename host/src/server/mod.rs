@@ -18,8 +18,8 @@ use crate::protocol::check_request;
 use crate::registry::Registry;
 use crate::runtime::LoadedModel;
 use crate::security::{Authenticator, PolicyChains, Tenants};
-use crate::telemetry::PredictionLog;
-use crate::tensor::{InferenceRequest, InferenceResponse, responses_agree};
+use crate::telemetry::{Metrics, PredictionLog, Record, ShadowRecord, Tracing, compare};
+use crate::tensor::{InferenceRequest, InferenceResponse};
 use crate::units::ByteSize;
 
 /// What every request handler shares.
@@ -49,6 +49,10 @@ pub struct AppState {
     pub tenants: Tenants,
     /// The global policy chain (model chains live in their settings).
     pub chains: PolicyChains,
+    /// Metrics, when enabled.
+    pub metrics: Option<Arc<Metrics>>,
+    /// Traces, when exported.
+    pub tracing: Option<Arc<Tracing>>,
 }
 
 /// Default memory budget for request bodies in flight (256 MiB).
@@ -85,7 +89,20 @@ impl AppState {
             auth: Authenticator::disabled(),
             tenants: Tenants::none(),
             chains: PolicyChains::new(Vec::new(), max_body.as_usize()),
+            metrics: None,
+            tracing: None,
         }
+    }
+
+    /// Records metrics and exports traces through these.
+    pub fn with_telemetry(
+        mut self,
+        metrics: Option<Arc<Metrics>>,
+        tracing: Option<Arc<Tracing>>,
+    ) -> Self {
+        self.metrics = metrics;
+        self.tracing = tracing;
+        self
     }
 
     /// Sets identity, tenants and the global policy chain.
@@ -149,8 +166,10 @@ impl AppState {
     }
 
     /// Runs a copy of a request on the shadow version in the background,
-    /// after the primary answered, and records whether the answers agree.
-    /// Never delays the primary's response.
+    /// after the primary answered, and compares the answers: label
+    /// agreement and numeric differences go to the shadow version's
+    /// counters, the metrics and (when the model logs predictions) a
+    /// prediction-log record. Never delays the primary's response.
     pub(crate) fn mirror(
         &self,
         shadow: Arc<LoadedModel>,
@@ -158,19 +177,88 @@ impl AppState {
         mut request: InferenceRequest,
         id: String,
         primary: &InferenceResponse,
+        primary_version: &str,
     ) {
         let primary = primary.clone();
+        let primary_version = primary_version.to_string();
+        let metrics = self.metrics.clone();
+        let predlog = self.predlog.clone();
         tokio::spawn(async move {
+            let arrived = std::time::SystemTime::now();
             let started = std::time::Instant::now();
+            let logged = predlog.filter(|_| shadow.settings.log.is_some());
+            let inputs = logged.as_ref().and_then(|_| {
+                shadow
+                    .settings
+                    .log
+                    .as_ref()
+                    .filter(|l| l.inputs)
+                    .map(|_| request.inputs.clone())
+            });
             let outcome = match check_request(&shadow.metadata, &request) {
-                Ok(()) => shadow.infer(&mut request, id).await.ok(),
-                Err(_) => None,
+                Ok(()) => shadow
+                    .infer(&mut request, id.clone())
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
             };
-            shadow.stats.record(started.elapsed(), outcome.is_none());
-            let agreed = outcome.is_some_and(|r| responses_agree(&primary, &r));
-            shadow.stats.shadow_compared.fetch_add(1, Ordering::Relaxed);
-            if agreed {
-                shadow.stats.shadow_agreed.fetch_add(1, Ordering::Relaxed);
+            let latency = started.elapsed();
+            shadow.stats.record(latency, outcome.is_err());
+            let s = &shadow.stats;
+            s.shadow_compared.fetch_add(1, Ordering::Relaxed);
+            let record = match &outcome {
+                Ok(answer) => {
+                    let cmp = compare(&primary, answer);
+                    let agree = cmp.agree();
+                    if agree {
+                        s.shadow_agreed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let labels = cmp.labels();
+                    if let Some((same, total)) = labels {
+                        s.shadow_labels_same
+                            .fetch_add(same as u64, Ordering::Relaxed);
+                        s.shadow_labels_total
+                            .fetch_add(total as u64, Ordering::Relaxed);
+                    }
+                    let max_abs = cmp.max_abs();
+                    if let Some(d) = max_abs {
+                        s.shadow_max_abs.fetch_max(d.to_bits(), Ordering::Relaxed);
+                        if let Some(m) = &metrics {
+                            m.shadow_diff(&shadow, d);
+                        }
+                    }
+                    ShadowRecord {
+                        primary_version,
+                        agree,
+                        max_abs_diff: max_abs,
+                        label_agreement: labels
+                            .map(|(same, total)| same as f64 / total.max(1) as f64),
+                    }
+                }
+                Err(_) => {
+                    s.shadow_errors.fetch_add(1, Ordering::Relaxed);
+                    ShadowRecord {
+                        primary_version,
+                        agree: false,
+                        max_abs_diff: None,
+                        label_agreement: None,
+                    }
+                }
+            };
+            if let Some(log) = logged {
+                log.submit(Record {
+                    id,
+                    time: arrived,
+                    model: shadow.name.clone(),
+                    version: shadow.version.clone(),
+                    latency,
+                    status: if outcome.is_ok() { 200 } else { 500 },
+                    error: outcome.as_ref().err().cloned(),
+                    inputs,
+                    outputs: outcome.map(|r| r.outputs).unwrap_or_default(),
+                    tenant: None,
+                    shadow: Some(record),
+                });
             }
             drop(permit);
         });

@@ -16,9 +16,11 @@ use crate::protocol::{
 };
 use crate::repository::Kind;
 use crate::runtime::policy_abi::{self, RequestContext};
-use crate::runtime::{InvokeError, LoadedModel, wit_abi};
+use crate::runtime::{CallTiming, InvokeError, LoadedModel, wit_abi};
 use crate::security::{AuthMethod, ChainError, Identity, Stage, audit_auth_failure, audit_denial};
-use crate::telemetry::Record;
+use crate::telemetry::{Metrics, Record, RequestTrace, Stage as TraceStage};
+use opentelemetry::KeyValue;
+use std::time::Instant;
 
 /// The routes of the data plane.
 enum Route<'a> {
@@ -81,7 +83,11 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    match dispatch(&state, req).await {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let _active = state.metrics.as_deref().map(Active::new);
+    let (result, template) = dispatch(&state, req).await;
+    let resp = match result {
         Ok(resp) => resp,
         Err(err) => {
             if err.status.is_server_error() {
@@ -91,16 +97,120 @@ where
             }
             err.into_response()
         }
+    };
+    if let Some(m) = &state.metrics {
+        m.http_request(&method, template, resp.status().as_u16(), started.elapsed());
+    }
+    resp
+}
+
+/// Counts a request as active while it is alive (also when the client goes
+/// away mid-request and the future is dropped).
+struct Active<'a>(&'a Metrics);
+
+impl<'a> Active<'a> {
+    fn new(m: &'a Metrics) -> Self {
+        m.active(1);
+        Active(m)
     }
 }
 
-async fn dispatch<B>(state: &AppState, req: Request<B>) -> Result<Response<Full<Bytes>>, ApiError>
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.active(-1);
+    }
+}
+
+impl Route<'_> {
+    /// The route as a template, for metrics and span names.
+    fn template(&self) -> &'static str {
+        match self {
+            Route::Live => "/v2/health/live",
+            Route::Ready => "/v2/health/ready",
+            Route::ServerMetadata => "/v2",
+            Route::ModelMetadata(_, None) => "/v2/models/{model}",
+            Route::ModelMetadata(_, Some(_)) => "/v2/models/{model}/versions/{version}",
+            Route::ModelReady(_, None) => "/v2/models/{model}/ready",
+            Route::ModelReady(_, Some(_)) => "/v2/models/{model}/versions/{version}/ready",
+            Route::Infer(_, None) => "/v2/models/{model}/infer",
+            Route::Infer(_, Some(_)) => "/v2/models/{model}/versions/{version}/infer",
+        }
+    }
+}
+
+async fn dispatch<B>(
+    state: &AppState,
+    req: Request<B>,
+) -> (Result<Response<Full<Bytes>>, ApiError>, &'static str)
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let path = req.uri().path().to_string();
-    match route(req.method(), &path)? {
+    let route = match route(req.method(), &path) {
+        Ok(r) => r,
+        Err(e) => return (Err(e), "unmatched"),
+    };
+    let template = route.template();
+    if let Route::Infer(name, version) = route {
+        return (
+            infer_traced(state, name, version, req, template).await,
+            template,
+        );
+    }
+    (dispatch_other(state, route).await, template)
+}
+
+/// [`infer`], with its trace finished (and exported when sampled) whatever
+/// the outcome.
+async fn infer_traced<B>(
+    state: &AppState,
+    name: &str,
+    version: Option<&str>,
+    req: Request<B>,
+    template: &'static str,
+) -> Result<Response<Full<Bytes>>, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut trace = state.tracing.as_ref().map(|t| t.begin(req.headers()));
+    let mut served = Served::default();
+    let result = infer(state, name, version, req, &mut trace, &mut served).await;
+    if let (Some(t), Some(trace)) = (&state.tracing, trace) {
+        let status = match &result {
+            Ok(r) => r.status().as_u16(),
+            Err(e) => e.status.as_u16(),
+        };
+        let mut attrs = vec![
+            KeyValue::new("http.request.method", "POST"),
+            KeyValue::new("http.route", template),
+            KeyValue::new("http.response.status_code", i64::from(status)),
+            KeyValue::new("edgeserve.model", name.to_string()),
+        ];
+        if let Some(v) = served.version {
+            attrs.push(KeyValue::new("edgeserve.version", v));
+        }
+        if let Some(id) = served.request_id {
+            attrs.push(KeyValue::new("edgeserve.request_id", id));
+        }
+        t.finish(trace, template, attrs);
+    }
+    result
+}
+
+/// What the inference route found out, for its trace.
+#[derive(Default)]
+struct Served {
+    version: Option<String>,
+    request_id: Option<String>,
+}
+
+async fn dispatch_other(
+    state: &AppState,
+    route: Route<'_>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    match route {
         Route::Live => Ok(json(StatusCode::OK, r#"{"live":true}"#)),
         Route::Ready => {
             if state.ready.load(Ordering::Acquire) {
@@ -143,7 +253,10 @@ where
                     .to_string(),
             ))
         }
-        Route::Infer(name, version) => infer(state, name, version, req).await,
+        Route::Infer(..) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "inference is dispatched before this point",
+        )),
     }
 }
 
@@ -300,28 +413,17 @@ fn chain_refusal(
     )
 }
 
-async fn infer<B>(
+/// Reads the request body within the size, memory-budget and time limits.
+/// Returns the body, the binary header length, and the budget permit that
+/// must live until the body is decoded.
+async fn read_body<B>(
     state: &AppState,
-    name: &str,
-    version: Option<&str>,
     req: Request<B>,
-) -> Result<Response<Full<Bytes>>, ApiError>
+) -> Result<(Bytes, Option<usize>, tokio::sync::OwnedSemaphorePermit), ApiError>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let routed = state.registry.route(name, version)?;
-    let model = only_models(name, routed.model)?;
-    let client = Peer(req.extensions().get::<Arc<ConnInfo>>().map(|c| c.peer));
-    // Identity and quotas before the body is read: an unauthenticated
-    // client cannot make the server buffer anything.
-    let identity = identify(state, &req, &model, client)?;
-    let (pre_chain, post_chain) = (
-        state.chains.any(&model, Stage::Request),
-        state.chains.any(&model, Stage::Response),
-    );
-    let mut ctx =
-        (pre_chain || post_chain).then(|| policy_context(state, &req, &identity, &model, client));
     let headers = req.headers();
     if let Some(enc) = headers.get(header::CONTENT_ENCODING)
         && enc.as_bytes() != b"identity"
@@ -367,7 +469,7 @@ where
     // Bodies being received and decoded share one memory budget, so many
     // concurrent uploads cannot exhaust the node; a body of unknown length
     // reserves the largest allowed.
-    let _budget = state.reserve_body(declared.map_or(state.max_body, |l| l as usize))?;
+    let budget = state.reserve_body(declared.map_or(state.max_body, |l| l as usize))?;
     let collect = Limited::new(req.into_body(), state.max_body).collect();
     let body = tokio::time::timeout(state.body_read_timeout, collect)
         .await
@@ -393,14 +495,76 @@ where
             }
         })?
         .to_bytes();
+    Ok((body, header_len, budget))
+}
 
+/// The encoded response, with the content type (and binary header length)
+/// it needs.
+fn respond(encoded: crate::protocol::EncodedResponse) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(encoded.body)));
+    let h = resp.headers_mut();
+    match encoded.header_len {
+        Some(n) => {
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            h.insert(HEADER_LENGTH, HeaderValue::from(n));
+        }
+        None => {
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+    }
+    resp
+}
+
+/// One inference: identity, quotas, body, policies, the sandboxed call,
+/// shadow, prediction log, metrics, encoding. `trace` collects stage times
+/// when tracing is on; `served` tells the caller what answered.
+async fn infer<B>(
+    state: &AppState,
+    name: &str,
+    version: Option<&str>,
+    req: Request<B>,
+    trace: &mut Option<RequestTrace>,
+    served: &mut Served,
+) -> Result<Response<Full<Bytes>>, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let routed = state.registry.route(name, version)?;
+    let model = only_models(name, routed.model)?;
+    served.version = trace.is_some().then(|| model.version.clone());
+    let client = Peer(req.extensions().get::<Arc<ConnInfo>>().map(|c| c.peer));
+    // Identity and quotas before the body is read: an unauthenticated
+    // client cannot make the server buffer anything.
+    let identity = identify(state, &req, &model, client)?;
+    let (pre_chain, post_chain) = (
+        state.chains.any(&model, Stage::Request),
+        state.chains.any(&model, Stage::Response),
+    );
+    let mut ctx =
+        (pre_chain || post_chain).then(|| policy_context(state, &req, &identity, &model, client));
+
+    let t_decode = Instant::now();
+    let (body, header_len, budget) = read_body(state, req).await?;
     let mut request = decode_request(&body, header_len)?;
-    drop(body);
+    drop((body, budget));
     check_request(&model.metadata, &request)?;
     let mut id = request
         .id
         .clone()
         .unwrap_or_else(|| state.next_request_id());
+    if trace.is_some() {
+        served.request_id = Some(id.clone());
+    }
+    let t_policies = Instant::now();
+    note(trace, TraceStage::Decode, t_decode, t_policies);
+
     let ctx = ctx.take().map(|mut c| {
         c.request_id = id.clone();
         Arc::new(c)
@@ -413,10 +577,14 @@ where
                 .run_request(&state.registry, &model, ctx, &mut request)
                 .await
                 .map_err(|e| chain_refusal(e, &id, &identity, &model, client))?;
+            note(trace, TraceStage::PolicyRequest, t_policies, Instant::now());
         }
         if post_chain && seen.is_none() {
             seen = Some(Arc::new(wit_abi::request_copy(&id, &request)));
         }
+    }
+    if let Some(drift) = &model.drift {
+        drift.observe(&request);
     }
     // The shadow and a sampled log record need their own copy of the
     // inputs: the call below moves them into the sandbox.
@@ -435,15 +603,23 @@ where
         })
     });
     let arrived = std::time::SystemTime::now();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     // The id is needed again only for the response chain's audit lines.
     let call_id = if post_chain {
         id.clone()
     } else {
         std::mem::take(&mut id)
     };
-    let result = model.infer(&mut request, call_id).await;
+    let mut timing = CallTiming::default();
+    let result = model.infer_timed(&mut request, call_id, &mut timing).await;
     let elapsed = started.elapsed();
+    if trace.is_some() {
+        let begun = started + timing.instantiate.unwrap_or_default();
+        if timing.instantiate.is_some() {
+            note(trace, TraceStage::Instantiate, started, begun);
+        }
+        note(trace, TraceStage::Predict, begun, begun + timing.call);
+    }
     let status = match &result {
         Ok(_) => StatusCode::OK,
         Err(e) => ApiError::from_invoke_status(e),
@@ -454,6 +630,15 @@ where
     model
         .stats
         .record(elapsed, status.is_server_error() && !busy);
+    if let Some(m) = &state.metrics {
+        m.inference(
+            &model,
+            status.as_u16(),
+            elapsed,
+            timing.instantiate,
+            timing.call,
+        );
+    }
     if let Some((log, id, inputs)) = logged {
         log.submit(Record {
             id,
@@ -468,37 +653,38 @@ where
                 .as_ref()
                 .map(|r| r.outputs.clone())
                 .unwrap_or_default(),
+            tenant: identity.tenant.as_deref().map(String::from),
+            shadow: None,
         });
     }
     let mut response = result?;
     if let Some((shadow, slot, shadow_req, id)) = shadow {
-        state.mirror(shadow, slot, shadow_req, id, &response);
+        state.mirror(shadow, slot, shadow_req, id, &response, &model.version);
     }
     select_outputs(&request, &mut response);
     if let (Some(ctx), Some(seen), true) = (&ctx, seen, post_chain) {
+        let t = Instant::now();
         state
             .chains
             .run_response(&state.registry, &model, ctx, seen, &mut response)
             .await
             .map_err(|e| chain_refusal(e, &id, &identity, &model, client))?;
+        note(trace, TraceStage::PolicyResponse, t, Instant::now());
     }
-    let encoded = encode_response(&model.name, &model.version, &request, &response);
-    let mut resp = Response::new(Full::new(Bytes::from(encoded.body)));
-    let h = resp.headers_mut();
-    match encoded.header_len {
-        Some(n) => {
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            );
-            h.insert(HEADER_LENGTH, HeaderValue::from(n));
-        }
-        None => {
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-        }
-    }
+    let t_encode = Instant::now();
+    let resp = respond(encode_response(
+        &model.name,
+        &model.version,
+        &request,
+        &response,
+    ));
+    note(trace, TraceStage::Encode, t_encode, Instant::now());
     Ok(resp)
+}
+
+/// Notes a stage's time when the request is traced.
+fn note(trace: &mut Option<RequestTrace>, stage: TraceStage, from: Instant, to: Instant) {
+    if let Some(t) = trace {
+        t.stage(stage, from, to);
+    }
 }

@@ -97,6 +97,23 @@ pub struct Record {
     pub inputs: Option<Vec<Tensor>>,
     /// Outputs, when the call succeeded.
     pub outputs: Vec<Tensor>,
+    /// The caller's tenant, when known.
+    pub tenant: Option<String>,
+    /// Set on the record of a shadow call: how it compared with the primary.
+    pub shadow: Option<ShadowRecord>,
+}
+
+/// How a shadow's answer compared with the primary's.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ShadowRecord {
+    /// The primary version that answered the client.
+    pub primary_version: String,
+    /// Whether the answers agree (labels equal, numbers within 1e-5).
+    pub agree: bool,
+    /// Largest absolute difference over numeric outputs.
+    pub max_abs_diff: Option<f64>,
+    /// Fraction of label elements that are equal.
+    pub label_agreement: Option<f64>,
 }
 
 impl Record {
@@ -116,6 +133,9 @@ impl Record {
             "status": self.status,
             "outcome": if self.error.is_none() { "ok" } else { "error" },
             "error": self.error,
+            "tenant": self.tenant,
+            "role": if self.shadow.is_some() { "shadow" } else { "primary" },
+            "shadow": self.shadow,
         })
         .to_string();
         out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);

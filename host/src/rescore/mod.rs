@@ -1,0 +1,17 @@
+//! `edgeserve rescore`: replay logged production traffic through a
+//! candidate component and compare its answers and latency with what was
+//! logged.
+//!
+//! - `report`: what a run found ([`RescoreReport`]), the data behind the
+//!   terminal table, the JSON (`--json`) and the HTML report;
+//! - `replay`: the replay itself ([`rescore`]) and the terminal table;
+//! - `html`: the self-contained HTML report ([`render`]), charts drawn as
+//!   inline SVG.
+
+mod html;
+mod replay;
+mod report;
+
+pub use html::render;
+pub use replay::{RescoreError, RescoreOptions, histogram, rescore, summarize, table};
+pub use report::*;

@@ -1,0 +1,406 @@
+//! Metrics with the OpenTelemetry SDK: exported over OTLP (HTTP/protobuf)
+//! when an endpoint is configured, and rendered in Prometheus text format
+//! at `/metrics` on the admin listener.
+//!
+//! The request path only touches synchronous instruments (a histogram
+//! record or a counter add, with attributes prepared when a version loads).
+//! Everything the host already counts with atomics (loaded versions,
+//! policy decisions, shadow comparisons, drift, prediction-log writes) is
+//! read by observable instruments when metrics are collected, so it costs
+//! the request path nothing.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _, UpDownCounter};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::reader::MetricReader;
+use opentelemetry_sdk::metrics::{
+    InstrumentKind, ManualReader, PeriodicReader, Pipeline, SdkMeterProvider, Temporality,
+};
+
+use super::TelemetryConfig;
+use crate::registry::Registry;
+use crate::repository::Kind;
+use crate::runtime::LoadedModel;
+use crate::telemetry::PredictionLog;
+
+/// Histogram bucket edges for durations in seconds: fine below a
+/// millisecond, where sandboxed calls live, up to the 10 s of slow models.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Bucket edges for shadow differences (absolute, in output units).
+const DIFF_BUCKETS: &[f64] = &[0.0, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0];
+
+/// The metrics could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("telemetry: {0}")]
+pub struct TelemetryError(pub(crate) String);
+
+/// The Prometheus reader, shared between the provider and `/metrics`.
+#[derive(Debug, Clone)]
+struct SharedReader(Arc<ManualReader>);
+
+impl MetricReader for SharedReader {
+    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
+        self.0.register_pipeline(pipeline);
+    }
+    fn collect(&self, rm: &mut ResourceMetrics) -> OTelSdkResult {
+        self.0.collect(rm)
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+    fn temporality(&self, kind: InstrumentKind) -> Temporality {
+        self.0.temporality(kind)
+    }
+}
+
+/// The outcome of an inference, as a metric attribute.
+pub fn outcome(status: u16) -> &'static str {
+    match status {
+        200..=299 => "ok",
+        504 => "timeout",
+        400..=499 => "client_error",
+        _ => "server_error",
+    }
+}
+
+/// Every instrument, and the provider that exports them.
+pub struct Metrics {
+    provider: SdkMeterProvider,
+    reader: SharedReader,
+    http_duration: Histogram<f64>,
+    active: UpDownCounter<i64>,
+    inference_count: Counter<u64>,
+    inference_duration: Histogram<f64>,
+    instantiate_duration: Histogram<f64>,
+    predict_duration: Histogram<f64>,
+    shadow_max_diff: Histogram<f64>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+/// Attributes of a loaded version, prepared once.
+pub fn version_attributes(name: &str, version: &str) -> [KeyValue; 2] {
+    [
+        KeyValue::new("model", Arc::<str>::from(name)),
+        KeyValue::new("version", Arc::<str>::from(version)),
+    ]
+}
+
+impl Metrics {
+    /// Builds the provider (with the OTLP exporter when configured) and the
+    /// instruments, and registers the observable ones over `registry`.
+    pub fn new(
+        cfg: &TelemetryConfig,
+        registry: Arc<Registry>,
+        predlog: Option<Arc<PredictionLog>>,
+    ) -> Result<Metrics, TelemetryError> {
+        let reader = SharedReader(Arc::new(ManualReader::builder().build()));
+        let mut builder = SdkMeterProvider::builder()
+            .with_resource(resource(cfg))
+            .with_reader(reader.clone());
+        if let Some(endpoint) = &cfg.otlp_endpoint {
+            let exporter = opentelemetry_otlp::MetricExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(format!("{}/v1/metrics", endpoint.trim_end_matches('/')))
+                .with_timeout(Duration::from_secs(10))
+                .with_headers(Default::default())
+                .build()
+                .map_err(|e| TelemetryError(format!("OTLP metrics exporter: {e}")))?;
+            builder = builder.with_reader(
+                PeriodicReader::builder(exporter)
+                    .with_interval(cfg.export_interval.0.max(Duration::from_millis(100)))
+                    .build(),
+            );
+        }
+        let provider = builder.build();
+        let meter = provider.meter("edgeserve");
+        let seconds = |name: &'static str, description: &'static str| {
+            meter
+                .f64_histogram(name)
+                .with_unit("s")
+                .with_description(description)
+                .with_boundaries(SECONDS_BUCKETS.to_vec())
+                .build()
+        };
+        let metrics = Metrics {
+            http_duration: seconds(
+                "http.server.request.duration",
+                "Duration of HTTP server requests",
+            ),
+            active: meter
+                .i64_up_down_counter("http.server.active_requests")
+                .with_unit("{request}")
+                .with_description("Requests being served")
+                .build(),
+            inference_count: meter
+                .u64_counter("edgeserve.inference.count")
+                .with_unit("{inference}")
+                .with_description("Model calls, by model, version and outcome")
+                .build(),
+            inference_duration: seconds(
+                "edgeserve.inference.duration",
+                "Time in the model call (instance and predict), by model, version and outcome",
+            ),
+            instantiate_duration: seconds(
+                "edgeserve.instance.start.duration",
+                "Time to instantiate a fresh sandbox for a call",
+            ),
+            predict_duration: seconds(
+                "edgeserve.predict.duration",
+                "Time in the component's predict function",
+            ),
+            shadow_max_diff: meter
+                .f64_histogram("edgeserve.shadow.max_abs_diff")
+                .with_description(
+                    "Largest absolute difference between shadow and primary numeric outputs, per mirrored request",
+                )
+                .with_boundaries(DIFF_BUCKETS.to_vec())
+                .build(),
+            provider,
+            reader,
+        };
+        register_observables(&meter, registry, predlog);
+        Ok(metrics)
+    }
+
+    /// Records one HTTP request.
+    pub fn http_request(
+        &self,
+        method: &http::Method,
+        route: &'static str,
+        status: u16,
+        took: Duration,
+    ) {
+        self.http_duration.record(
+            took.as_secs_f64(),
+            &[
+                KeyValue::new("http.request.method", method.as_str().to_string()),
+                KeyValue::new("http.route", route),
+                KeyValue::new("http.response.status_code", i64::from(status)),
+            ],
+        );
+    }
+
+    /// A request starts (`+1`) or ends (`-1`).
+    pub fn active(&self, delta: i64) {
+        self.active.add(delta, &[]);
+    }
+
+    /// Records one model call.
+    pub fn inference(
+        &self,
+        model: &LoadedModel,
+        status: u16,
+        took: Duration,
+        instantiate: Option<Duration>,
+        predict: Duration,
+    ) {
+        let [m, v] = &model.telemetry;
+        let attrs = [
+            m.clone(),
+            v.clone(),
+            KeyValue::new("outcome", outcome(status)),
+        ];
+        self.inference_count.add(1, &attrs);
+        self.inference_duration.record(took.as_secs_f64(), &attrs);
+        if let Some(start) = instantiate {
+            self.instantiate_duration
+                .record(start.as_secs_f64(), &model.telemetry);
+        }
+        self.predict_duration
+            .record(predict.as_secs_f64(), &model.telemetry);
+    }
+
+    /// Records one shadow comparison's largest numeric difference.
+    pub fn shadow_diff(&self, shadow: &LoadedModel, max_abs: f64) {
+        self.shadow_max_diff.record(max_abs, &shadow.telemetry);
+    }
+
+    /// Collects every metric now (for `/metrics`).
+    pub fn collect(&self) -> Result<ResourceMetrics, TelemetryError> {
+        let mut rm = ResourceMetrics::default();
+        self.reader
+            .collect(&mut rm)
+            .map_err(|e| TelemetryError(format!("collecting metrics: {e}")))?;
+        Ok(rm)
+    }
+
+    /// Exports what is pending and stops the exporter.
+    pub fn shutdown(&self) {
+        if let Err(e) = self.provider.shutdown() {
+            tracing::debug!(error = %e, "metrics provider shutdown");
+        }
+    }
+}
+
+/// The resource every signal carries: service name and version.
+pub(crate) fn resource(cfg: &TelemetryConfig) -> Resource {
+    Resource::builder()
+        .with_service_name(cfg.service_name.clone())
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    kind.as_str()
+}
+
+/// Instruments read from the host's own counters at collection time.
+fn register_observables(
+    meter: &Meter,
+    registry: Arc<Registry>,
+    predlog: Option<Arc<PredictionLog>>,
+) {
+    let r = registry.clone();
+    meter
+        .i64_observable_gauge("edgeserve.versions.loaded")
+        .with_unit("{version}")
+        .with_description("Loaded versions, by model and kind")
+        .with_callback(move |obs| {
+            for (name, entry) in &r.snapshot().models {
+                let kind = entry
+                    .versions
+                    .values()
+                    .next()
+                    .map_or("model", |m| kind_name(m.kind));
+                obs.observe(
+                    entry.versions.len() as i64,
+                    &[
+                        KeyValue::new("model", name.clone()),
+                        KeyValue::new("kind", kind),
+                    ],
+                );
+            }
+        })
+        .build();
+    let r = registry.clone();
+    meter
+        .u64_observable_counter("edgeserve.policy.decisions")
+        .with_unit("{decision}")
+        .with_description("Policy decisions, by policy, version and decision")
+        .with_callback(move |obs| {
+            for_each_version(&r, |m| {
+                if m.kind != Kind::Policy {
+                    return;
+                }
+                let s = &m.stats;
+                for (decision, n) in [
+                    ("allow", &s.policy_allowed),
+                    ("deny", &s.policy_denied),
+                    ("rewrite", &s.policy_rewrote),
+                    ("fail", &s.policy_failed),
+                ] {
+                    obs.observe(
+                        n.load(Ordering::Relaxed),
+                        &[
+                            KeyValue::new("policy", m.name.clone()),
+                            KeyValue::new("version", m.version.clone()),
+                            KeyValue::new("decision", decision),
+                        ],
+                    );
+                }
+            });
+        })
+        .build();
+    let r = registry.clone();
+    meter
+        .u64_observable_counter("edgeserve.shadow.comparisons")
+        .with_unit("{comparison}")
+        .with_description(
+            "Mirrored requests on a shadow version, by result: agree, disagree, error, dropped",
+        )
+        .with_callback(move |obs| {
+            for_each_version(&r, |m| {
+                let s = &m.stats;
+                let compared = s.shadow_compared.load(Ordering::Relaxed);
+                if compared == 0 && s.shadow_dropped.load(Ordering::Relaxed) == 0 {
+                    return;
+                }
+                let agreed = s.shadow_agreed.load(Ordering::Relaxed);
+                let errors = s.shadow_errors.load(Ordering::Relaxed);
+                for (result, n) in [
+                    ("agree", agreed),
+                    ("disagree", compared.saturating_sub(agreed + errors)),
+                    ("error", errors),
+                    ("dropped", s.shadow_dropped.load(Ordering::Relaxed)),
+                ] {
+                    let [mk, vk] = m.telemetry.clone();
+                    obs.observe(n, &[mk, vk, KeyValue::new("result", result)]);
+                }
+            });
+        })
+        .build();
+    let r = registry;
+    meter
+        .f64_observable_gauge("edgeserve.drift.psi")
+        .with_description(
+            "Population stability index of each input feature over the recent window, against the training baseline",
+        )
+        .with_callback(move |obs| {
+            for_each_version(&r, |m| {
+                let Some(drift) = &m.drift else {
+                    return;
+                };
+                for f in drift.scores() {
+                    let Some(psi) = f.psi else {
+                        continue;
+                    };
+                    let [mk, vk] = m.telemetry.clone();
+                    obs.observe(
+                        psi,
+                        &[
+                            mk,
+                            vk,
+                            KeyValue::new("input", drift.input().to_string()),
+                            KeyValue::new("feature", f.name),
+                        ],
+                    );
+                }
+            });
+        })
+        .build();
+    if let Some(log) = predlog {
+        meter
+            .u64_observable_counter("edgeserve.prediction_log.records")
+            .with_unit("{record}")
+            .with_description("Prediction-log records, by result: written or dropped")
+            .with_callback(move |obs| {
+                obs.observe(
+                    log.written.load(Ordering::Relaxed),
+                    &[KeyValue::new("result", "written")],
+                );
+                obs.observe(
+                    log.dropped.load(Ordering::Relaxed),
+                    &[KeyValue::new("result", "dropped")],
+                );
+            })
+            .build();
+    }
+}
+
+fn for_each_version(registry: &Registry, mut f: impl FnMut(&LoadedModel)) {
+    for entry in registry.snapshot().models.values() {
+        for m in entry.versions.values() {
+            f(m);
+        }
+    }
+}
