@@ -96,6 +96,23 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+/// The method as a static string (no allocation per request); methods
+/// outside the standard set are `_OTHER`, as the semantic conventions say.
+fn method_name(m: &http::Method) -> &'static str {
+    match *m {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::HEAD => "HEAD",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::OPTIONS => "OPTIONS",
+        http::Method::PATCH => "PATCH",
+        http::Method::CONNECT => "CONNECT",
+        http::Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
+}
+
 /// Attributes of a loaded version, prepared once.
 pub fn version_attributes(name: &str, version: &str) -> [KeyValue; 2] {
     [
@@ -193,7 +210,7 @@ impl Metrics {
         self.http_duration.record(
             took.as_secs_f64(),
             &[
-                KeyValue::new("http.request.method", method.as_str().to_string()),
+                KeyValue::new("http.request.method", method_name(method)),
                 KeyValue::new("http.route", route),
                 KeyValue::new("http.response.status_code", i64::from(status)),
             ],
