@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -444,8 +444,12 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     if let Some(t) = admin_task {
         let _ = t.await;
     }
-    // Export what is pending (a blocking flush: off the async workers).
+    // Write the prediction-log records accepted so far, and export what is
+    // pending (blocking flushes: off the async workers).
     let _ = tokio::task::spawn_blocking(move || {
+        if !predlog.flush(Duration::from_secs(10)) {
+            tracing::warn!("the prediction log did not finish writing within 10 s");
+        }
         if let Some(m) = &metrics {
             m.shutdown();
         }

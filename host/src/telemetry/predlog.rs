@@ -158,12 +158,24 @@ impl Record {
     }
 }
 
+/// What the writer thread receives.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "almost every message is a record; boxing would add an allocation per record"
+)]
+enum Message {
+    /// A record to write.
+    Record(Record),
+    /// Write everything queued before this, flush, then acknowledge.
+    Flush(SyncSender<()>),
+}
+
 /// How long the writer lets records gather between batches.
 const BATCH_WINDOW: Duration = Duration::from_millis(5);
 
 /// The log: a bounded queue and its writer thread.
 pub struct PredictionLog {
-    tx: SyncSender<Record>,
+    tx: SyncSender<Message>,
     dir: PathBuf,
     /// Records written to disk.
     pub written: Arc<AtomicU64>,
@@ -269,13 +281,21 @@ impl Writer {
 
     /// Writes records as they come, batching while more are queued and
     /// flushing to the OS as soon as the queue is empty.
-    fn run(mut self, rx: Receiver<Record>) {
-        while let Ok(record) = rx.recv() {
-            self.write_counted(&record);
-            while let Ok(record) = rx.try_recv() {
-                self.write_counted(&record);
+    fn run(mut self, rx: Receiver<Message>) {
+        while let Ok(msg) = rx.recv() {
+            let mut acks = Vec::new();
+            let mut handle = |w: &mut Self, msg| match msg {
+                Message::Record(record) => w.write_counted(&record),
+                Message::Flush(ack) => acks.push(ack),
+            };
+            handle(&mut self, msg);
+            while let Ok(msg) = rx.try_recv() {
+                handle(&mut self, msg);
             }
             self.flush();
+            for ack in acks {
+                let _ = ack.send(());
+            }
             // Let records gather before the next wake-up: while this thread
             // sleeps, senders queue without waking it, so a busy server pays
             // one wake-up and one write per batch instead of per request.
@@ -321,9 +341,30 @@ impl PredictionLog {
         rate > 0.0 && sampled(self.counter.fetch_add(1, Ordering::Relaxed), rate)
     }
 
+    /// Writes every record queued so far to the files and waits (up to
+    /// `timeout`) until they are flushed: for shutdown, so a stopping server
+    /// loses none of the records it accepted.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let (ack, done) = sync_channel(1);
+        let deadline = std::time::Instant::now() + timeout;
+        let mut msg = Message::Flush(ack);
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Full(m)) if std::time::Instant::now() < deadline => {
+                    msg = m;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => return false,
+            }
+        }
+        done.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .is_ok()
+    }
+
     /// Queues a record; never blocks (a full queue drops and counts it).
     pub fn submit(&self, record: Record) {
-        match self.tx.try_send(record) {
+        match self.tx.try_send(Message::Record(record)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
