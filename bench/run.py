@@ -353,6 +353,27 @@ def scale(args, results):
         shutil.rmtree(state)
 
 
+def side_by_side(args, out, what, runs):
+    """Iris at concurrency 1 and 16 on each (label, repo, serve flags,
+    loadgen headers) in turn; prints the second against the first."""
+    for label, repo, extra, headers in runs:
+        state = tempfile.mkdtemp(dir=WORK)
+        server = start_edgeserve(repo, state, extra)
+        try:
+            for c in (1, 16):
+                r = measure(server, "/v2/models/iris/infer", json_body(1), c, args.seconds, args.warmup, headers)
+                print(f"{label:20} c={c:<3} {r['rps']:9.0f} req/s  p50 {r['p50_us']} us  p99 {r['p99_us']} us  "
+                      f"errors {r['errors']}", flush=True)
+                out.setdefault(label, {})[str(c)] = r
+        finally:
+            server.stop()
+            shutil.rmtree(state)
+    base, other = runs[0][0], runs[1][0]
+    for c in ("1", "16"):
+        a, b = out[base][c], out[other][c]
+        print(f"{what} c={c}: +{b['p50_us'] - a['p50_us']} us p50, {b['rps'] / a['rps']:.2f}x req/s", flush=True)
+
+
 def policies(args, results):
     """Iris with and without identity plus the four example policies."""
     out = results.setdefault("policies", {})
@@ -380,24 +401,9 @@ def policies(args, results):
     cfg = os.path.join(chained, "edgeserve.toml")
     write(cfg, f'[[auth.api_keys]]\nname = "bench"\nsha256 = "{digest}"\ntenant = "bench"\n\n'
                f'[[policies]]\npolicy = "tenant-access"\nstages = ["request"]\n')
-    runs = [("iris alone", plain, (), ()),
-            ("iris + 4 policies", chained, ("--config", cfg), (f"X-Api-Key={key}",))]
-    for label, repo, extra, headers in runs:
-        state = tempfile.mkdtemp(dir=WORK)
-        server = start_edgeserve(repo, state, extra)
-        try:
-            for c in (1, 16):
-                r = measure(server, "/v2/models/iris/infer", json_body(1), c, args.seconds, args.warmup, headers)
-                print(f"{label:18} c={c:<3} {r['rps']:9.0f} req/s  p50 {r['p50_us']} us  p99 {r['p99_us']} us  "
-                      f"errors {r['errors']}", flush=True)
-                out.setdefault(label, {})[str(c)] = r
-        finally:
-            server.stop()
-            shutil.rmtree(state)
-    for c in ("1", "16"):
-        a, b = out["iris alone"][c], out["iris + 4 policies"][c]
-        print(f"chain cost c={c}: +{b['p50_us'] - a['p50_us']} us p50, "
-              f"{b['rps'] / a['rps']:.2f}x req/s", flush=True)
+    side_by_side(args, out, "chain cost", [
+        ("iris alone", plain, (), ()),
+        ("iris + 4 policies", chained, ("--config", cfg), (f"X-Api-Key={key}",))])
     shutil.rmtree(plain)
     shutil.rmtree(chained)
 
@@ -413,22 +419,9 @@ def telemetry(args, results):
     write(cfg_off, "[telemetry]\nmetrics = false\n")
     cfg_on = os.path.join(on, "edgeserve.toml")
     write(cfg_on, "[telemetry]\nmetrics = true\n")
-    for label, repo, cfg in [("telemetry off", off, cfg_off), ("metrics + log 100%", on, cfg_on)]:
-        state = tempfile.mkdtemp(dir=WORK)
-        server = start_edgeserve(repo, state, ("--config", cfg))
-        try:
-            for c in (1, 16):
-                r = measure(server, "/v2/models/iris/infer", json_body(1), c, args.seconds, args.warmup)
-                print(f"{label:20} c={c:<3} {r['rps']:9.0f} req/s  p50 {r['p50_us']} us  p99 {r['p99_us']} us  "
-                      f"errors {r['errors']}", flush=True)
-                out.setdefault(label, {})[str(c)] = r
-        finally:
-            server.stop()
-            shutil.rmtree(state)
-    for c in ("1", "16"):
-        a, b = out["telemetry off"][c], out["metrics + log 100%"][c]
-        print(f"telemetry cost c={c}: +{b['p50_us'] - a['p50_us']} us p50, "
-              f"{b['rps'] / a['rps']:.2f}x req/s", flush=True)
+    side_by_side(args, out, "telemetry cost", [
+        ("telemetry off", off, ("--config", cfg_off), ()),
+        ("metrics + log 100%", on, ("--config", cfg_on), ())])
     shutil.rmtree(off)
     shutil.rmtree(on)
 

@@ -42,18 +42,7 @@ fn hash(key: &str) -> String {
 
 /// Starts a server on `repo` with `config` (TOML) written to a file.
 fn start(repo: &Repo, dir: &Path, config: &str) -> Server {
-    let cfg = dir.join("edgeserve.toml");
-    std::fs::write(&cfg, config).unwrap();
-    Server::start(
-        BIN,
-        &[
-            "--repository",
-            repo.path().to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-        ],
-    )
-    .unwrap()
+    edgeserve_test_support::start_with_config(BIN, repo, dir, config).unwrap()
 }
 
 fn client() -> Client {

@@ -298,14 +298,21 @@ pub fn reference(model: &str) -> Result<serde_json::Value> {
 /// the virtual environment `target/py-tests` with the pinned Python packages
 /// the end-to-end tests use, and returns its interpreter.
 pub fn python_env() -> PathBuf {
+    python_venv("py-tests", "tests/python/requirements.txt")
+}
+
+/// Creates (once, and again when `requirements` changes) the virtual
+/// environment `target/<name>` with the packages pinned in `requirements`
+/// (a path from the repository root), and returns its interpreter.
+pub fn python_venv(name: &str, requirements: &str) -> PathBuf {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = LOCK
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let root = repo_root();
-    let venv = root.join("target").join("py-tests");
-    let reqs = root.join("tests/python/requirements.txt");
-    let wanted = std::fs::read_to_string(&reqs).expect("tests/python/requirements.txt");
+    let venv = root.join("target").join(name);
+    let reqs = root.join(requirements);
+    let wanted = std::fs::read_to_string(&reqs).expect("the requirements file");
     let stamp = venv.join(".edgeserve-requirements");
     let python = venv.join("bin").join("python");
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && python.exists() {
@@ -334,4 +341,13 @@ pub fn python_env() -> PathBuf {
     assert!(ok, "pip install -r {} failed", reqs.display());
     std::fs::write(&stamp, wanted).expect("write the requirements stamp");
     python
+}
+
+/// Starts `edgeserve serve` on `repo` with `config` (TOML) written to
+/// `dir/edgeserve.toml`.
+pub fn start_with_config(bin: &str, repo: &Repo, dir: &Path, config: &str) -> Result<Server> {
+    let cfg = dir.join("edgeserve.toml");
+    std::fs::write(&cfg, config)?;
+    let (repo, cfg) = (repo.path().display().to_string(), cfg.display().to_string());
+    Server::start(bin, &["--repository", &repo, "--config", &cfg])
 }

@@ -800,16 +800,12 @@ impl Deployer {
 fn kind_conflict(entry: &ModelEntry, new: &LoadedModel) -> Option<String> {
     let existing = entry.versions.values().next()?;
     (existing.kind != new.kind).then(|| {
-        let kind = |k: crate::repository::Kind| match k {
-            crate::repository::Kind::Model => "model",
-            crate::repository::Kind::Policy => "policy",
-        };
         format!(
             "'{}' is a {}; version {} is a {} component: a name holds one kind",
             new.name,
-            kind(existing.kind),
+            existing.kind.as_str(),
             new.version,
-            kind(new.kind)
+            new.kind.as_str()
         )
     })
 }

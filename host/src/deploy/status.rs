@@ -60,10 +60,7 @@ fn model_json(name: &str, entry: &ModelEntry) -> Value {
                     "input": d.input(),
                     "features": d.scores(),
                 })),
-                "kind": match m.kind {
-                    crate::repository::Kind::Model => "model",
-                    crate::repository::Kind::Policy => "policy",
-                },
+                "kind": m.kind.as_str(),
                 "policy_decisions": (m.kind == crate::repository::Kind::Policy).then(|| json!({
                     "allowed": s.policy_allowed.load(Ordering::Relaxed),
                     "denied": s.policy_denied.load(Ordering::Relaxed),

@@ -9,7 +9,8 @@ use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
-use crate::tensor::{DataType, InferenceRequest, Tensor, TensorData};
+use super::shadow::element_f64;
+use crate::tensor::{DataType, InferenceRequest};
 
 /// Smallest fraction used in the PSI sum, so an empty bin stays finite.
 const EPSILON: f64 = 1e-4;
@@ -126,28 +127,6 @@ impl std::fmt::Debug for DriftMonitor {
     }
 }
 
-fn read_f64(t: &Tensor, i: usize) -> Option<f64> {
-    let TensorData::Raw(b) = &t.data else {
-        return None;
-    };
-    let size = t.datatype.element_size()?;
-    let c = b.get(i * size..(i + 1) * size)?;
-    Some(match t.datatype {
-        DataType::F32 => f64::from(f32::from_le_bytes(c.try_into().ok()?)),
-        DataType::F64 => f64::from_le_bytes(c.try_into().ok()?),
-        DataType::I32 => f64::from(i32::from_le_bytes(c.try_into().ok()?)),
-        DataType::I64 => i64::from_le_bytes(c.try_into().ok()?) as f64,
-        DataType::U8 | DataType::Bool => f64::from(c[0]),
-        DataType::I8 => f64::from(c[0] as i8),
-        DataType::U16 => f64::from(u16::from_le_bytes(c.try_into().ok()?)),
-        DataType::I16 => f64::from(i16::from_le_bytes(c.try_into().ok()?)),
-        DataType::U32 => f64::from(u32::from_le_bytes(c.try_into().ok()?)),
-        DataType::U64 => u64::from_le_bytes(c.try_into().ok()?) as f64,
-        DataType::F16 => f64::from(half::f16::from_le_bytes(c.try_into().ok()?)),
-        DataType::Bytes => return None,
-    })
-}
-
 /// PSI of observed bin counts against expected fractions.
 pub fn psi(counts: &[u64], expected: &[f64]) -> Option<f64> {
     let total: u64 = counts.iter().sum();
@@ -216,7 +195,7 @@ impl DriftMonitor {
                 if f.index >= width {
                     continue;
                 }
-                let Some(v) = read_f64(t, row * width + f.index) else {
+                let Some(v) = element_f64(t, row * width + f.index) else {
                     continue;
                 };
                 let bin = if v.is_nan() {

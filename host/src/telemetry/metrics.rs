@@ -277,10 +277,6 @@ pub(crate) fn resource(cfg: &TelemetryConfig) -> Resource {
         .build()
 }
 
-fn kind_name(kind: Kind) -> &'static str {
-    kind.as_str()
-}
-
 /// Instruments read from the host's own counters at collection time.
 fn register_observables(
     meter: &Meter,
@@ -298,7 +294,7 @@ fn register_observables(
                     .versions
                     .values()
                     .next()
-                    .map_or("model", |m| kind_name(m.kind));
+                    .map_or("model", |m| m.kind.as_str());
                 obs.observe(
                     entry.versions.len() as i64,
                     &[
