@@ -415,7 +415,7 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         };
         let rx = stop_rx.clone();
         tokio::spawn(async move {
-            let handler = move |req| admin::handle(admin_state.clone(), req);
+            let handler = move |req, _conn| admin::handle(admin_state.clone(), req);
             serve(l, handler, opts, stopped(rx)).await
         })
     });
@@ -438,7 +438,7 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     }
     let handler = {
         let state = state.clone();
-        move |req| handle(state.clone(), req)
+        move |req, conn| handle(state.clone(), req, Some(conn))
     };
     let drained = serve(listener, handler, opts, stopped(stop_rx)).await;
     if let Some(t) = admin_task {

@@ -47,6 +47,11 @@ impl Runtime {
             .epoch_interruption(true)
             .cranelift_opt_level(OptLevel::Speed)
             .parallel_compilation(true);
+        // For profiling only: name guest functions for `perf` in
+        // /tmp/perf-<pid>.map (see BENCHMARKS.md, "Where the time goes").
+        if std::env::var_os("EDGESERVE_PERF_MAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if cfg.pooling {
             let max_memory = cfg.max_memory.as_usize();
             let mut pool = PoolingAllocationConfig::new();

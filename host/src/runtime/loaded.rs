@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
 use wasmtime::Store;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre};
@@ -41,13 +40,19 @@ enum Pre {
     Policy(PolicyPre<HostState>),
 }
 
-/// Where a call's time went.
+/// Where a call's time went, from the clock reads the call makes anyway
+/// (two, or three with a fresh instance): callers take their latency
+/// figures from here instead of reading the clock again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CallTiming {
     /// Starting a fresh instance, when the call needed one.
     pub instantiate: Option<Duration>,
     /// The guest call itself.
     pub call: Duration,
+    /// From entering the call (before waiting for an instance) to its end.
+    pub total: Duration,
+    /// When the call ended (`None` if it was refused before starting).
+    pub ended: Option<Instant>,
 }
 
 /// A future running one call inside an instance.
@@ -80,13 +85,15 @@ pub struct LoadedModel {
     pub aot: super::AotOutcome,
     /// `model` and `version` metric attributes, prepared once.
     pub telemetry: [opentelemetry::KeyValue; 2],
+    /// This version's metric instruments, bound on first use.
+    pub instruments: crate::telemetry::VersionInstruments,
     /// Input drift against the manifest's baseline, when it has one.
     pub drift: Option<crate::telemetry::DriftMonitor>,
     engine: wasmtime::Engine,
     pre: Pre,
     config: Arc<std::collections::BTreeMap<String, String>>,
     pool: Option<InstancePool>,
-    permits: Semaphore,
+    permits: crate::budget::Budget,
 }
 
 impl std::fmt::Debug for LoadedModel {
@@ -225,7 +232,7 @@ impl LoadedModel {
             version: version.to_string(),
             label,
             digest,
-            permits: Semaphore::new(settings.max_concurrency as usize),
+            permits: crate::budget::Budget::new(u64::from(settings.max_concurrency)),
             drift: settings
                 .drift
                 .clone()
@@ -244,6 +251,7 @@ impl LoadedModel {
             source: String::new(),
             aot,
             telemetry: crate::telemetry::version_attributes(name, version),
+            instruments: Default::default(),
             engine: runtime.engine.clone(),
             pre,
             pool,
@@ -402,29 +410,33 @@ impl LoadedModel {
         timing: &mut CallTiming,
         call: impl for<'a> FnOnce(&'a mut Store<HostState>, &'a Bound) -> CallFuture<'a, R> + Send,
     ) -> Result<R, InvokeError> {
-        let _permit = self.permits.try_acquire().map_err(|_| InvokeError::Busy {
+        let _permit = self.permits.try_take(1).ok_or_else(|| InvokeError::Busy {
             model: self.label.to_string(),
             reason: format!("{} requests in flight", self.settings.max_concurrency),
         })?;
         let deadline = self.settings.deadline;
         let started = Instant::now();
-        let mut inst = match self.pool.as_ref().and_then(InstancePool::take) {
-            Some(inst) => inst,
+        let (mut inst, called) = match self.pool.as_ref().and_then(InstancePool::take) {
+            Some(inst) => (inst, started),
             None => {
                 let inst = self.instantiate(deadline).await?;
-                timing.instantiate = Some(started.elapsed());
-                inst
+                let called = Instant::now();
+                timing.instantiate = Some(called - started);
+                (inst, called)
             }
         };
-        let called = Instant::now();
         inst.store.data_mut().begin_call(called + deadline);
         inst.store.set_epoch_deadline(1);
         let Instance { store, bound, .. } = &mut inst;
         // The epoch deadline only fires while guest code runs; a guest that
         // waits inside a host call (a WASI clock subscription, say) is cut
         // off by this wall-clock backstop, and its instance is dropped.
-        let result = tokio::time::timeout(backstop(deadline), call(store, bound)).await;
-        timing.call = called.elapsed();
+        let backstop_at = tokio::time::Instant::from_std(called + backstop(deadline));
+        let result = tokio::time::timeout_at(backstop_at, call(store, bound)).await;
+        let ended = Instant::now();
+        timing.call = ended - called;
+        timing.total = ended - started;
+        timing.ended = Some(ended);
         let Ok(result) = result else {
             return Err(self.deadline_error(deadline));
         };
@@ -441,11 +453,12 @@ impl LoadedModel {
         }
     }
 
-    fn wrong_kind(&self) -> wasmtime::Error {
+    /// The error for calling a model's export on a policy or the reverse
+    /// (built only when it happens).
+    fn wrong_kind(label: &str, kind: Kind) -> wasmtime::Error {
         wasmtime::Error::msg(format!(
-            "{} is not a {}",
-            self.label,
-            match self.kind {
+            "{label} is not a {}",
+            match kind {
                 Kind::Model => "policy",
                 Kind::Policy => "model",
             }
@@ -470,7 +483,7 @@ impl LoadedModel {
         timing: &mut CallTiming,
     ) -> Result<InferenceResponse, InvokeError> {
         let wit_req = request_to_wit(id, req);
-        let not_model = self.wrong_kind();
+        let (label, kind) = (self.label.clone(), self.kind);
         let result = self
             .call(timing, move |store, bound| {
                 Box::pin(async move {
@@ -480,7 +493,7 @@ impl LoadedModel {
                                 .call_predict(store, &wit_req)
                                 .await
                         }
-                        Bound::Policy(_) => Err(not_model),
+                        Bound::Policy(_) => Err(Self::wrong_kind(&label, kind)),
                     }
                 })
             })
@@ -513,7 +526,7 @@ impl LoadedModel {
         ctx: Arc<filter::RequestContext>,
         req: Arc<wit::InferenceRequest>,
     ) -> Result<filter::RequestDecision, InvokeError> {
-        let not_policy = self.wrong_kind();
+        let (label, kind) = (self.label.clone(), self.kind);
         self.call(&mut CallTiming::default(), move |store, bound| {
             Box::pin(async move {
                 match bound {
@@ -522,7 +535,7 @@ impl LoadedModel {
                             .call_on_request(store, &ctx, &req)
                             .await
                     }
-                    Bound::Model(_) => Err(not_policy),
+                    Bound::Model(_) => Err(Self::wrong_kind(&label, kind)),
                 }
             })
         })
@@ -536,7 +549,7 @@ impl LoadedModel {
         req: Arc<wit::InferenceRequest>,
         resp: Arc<wit::InferenceResponse>,
     ) -> Result<filter::ResponseDecision, InvokeError> {
-        let not_policy = self.wrong_kind();
+        let (label, kind) = (self.label.clone(), self.kind);
         self.call(&mut CallTiming::default(), move |store, bound| {
             Box::pin(async move {
                 match bound {
@@ -545,7 +558,7 @@ impl LoadedModel {
                             .call_on_response(store, &ctx, &req, &resp)
                             .await
                     }
-                    Bound::Model(_) => Err(not_policy),
+                    Bound::Model(_) => Err(Self::wrong_kind(&label, kind)),
                 }
             })
         })

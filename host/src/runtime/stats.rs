@@ -2,8 +2,9 @@
 //! and a ring of one-second buckets (requests, server errors, a log2 latency
 //! histogram) that the rollout guard reads over a window.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Seconds of history kept (the longest window that can be judged).
 const RING: usize = 64;
@@ -94,21 +95,29 @@ impl WindowSummary {
     }
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
+/// Whole seconds from a process-wide origin to `at`. Buckets only need
+/// seconds relative to each other, so the request path turns an `Instant`
+/// it already has into a bucket without reading the wall clock.
+fn secs_at(at: Instant) -> u64 {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    at.saturating_duration_since(*ORIGIN.get_or_init(Instant::now))
+        .as_secs()
 }
 
 impl VersionStats {
-    /// Records one call.
+    /// Records one call that ends now.
     pub fn record(&self, latency: Duration, server_error: bool) {
+        self.record_at(Instant::now(), latency, server_error);
+    }
+
+    /// Records one call that ended at `ended` (an instant the caller has
+    /// already read, so no clock is read here).
+    pub fn record_at(&self, ended: Instant, latency: Duration, server_error: bool) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         if server_error {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
-        let sec = now_secs();
+        let sec = secs_at(ended);
         let ring = self
             .ring
             .get_or_init(|| (0..RING).map(|_| Bucket::default()).collect());
@@ -137,7 +146,7 @@ impl VersionStats {
 
     /// Traffic over the last `window` (whole seconds, at most the ring).
     pub fn window(&self, window: Duration) -> WindowSummary {
-        let now = now_secs();
+        let now = secs_at(Instant::now());
         let secs = window.as_secs().clamp(1, RING as u64 - 1);
         let mut sum = WindowSummary::default();
         let mut hist = [0u64; LAT_BUCKETS];

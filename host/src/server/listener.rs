@@ -18,8 +18,8 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 
-/// What the listener knows about a connection, attached to each of its
-/// requests as an extension.
+/// What the listener knows about a connection, handed to the handler with
+/// each of its requests.
 #[derive(Clone, Debug)]
 pub struct ConnInfo {
     /// The client's address.
@@ -53,7 +53,9 @@ pub struct ListenerOptions {
 
 /// Serves connections with `handler` until `shutdown` resolves, then stops
 /// accepting and waits up to `shutdown_timeout` for in-flight requests.
-/// Returns whether every connection finished in time.
+/// The handler gets each request with its connection's [`ConnInfo`] (an
+/// `Arc` clone, not a per-request allocation). Returns whether every
+/// connection finished in time.
 pub async fn serve<H, F>(
     listener: TcpListener,
     handler: H,
@@ -61,7 +63,7 @@ pub async fn serve<H, F>(
     shutdown: impl Future<Output = ()>,
 ) -> bool
 where
-    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    H: Fn(Request<Incoming>, Arc<ConnInfo>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -109,9 +111,8 @@ where
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let service = move |info: Arc<ConnInfo>| {
-            service_fn(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(info.clone());
-                let fut = handler(req);
+            service_fn(move |req: Request<Incoming>| {
+                let fut = handler(req, info.clone());
                 async move { Ok::<_, std::convert::Infallible>(fut.await) }
             })
         };

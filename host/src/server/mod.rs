@@ -41,8 +41,7 @@ pub struct AppState {
     /// The prediction log, when enabled.
     pub predlog: Option<Arc<PredictionLog>>,
     /// KiB of request bodies that may be in memory at once.
-    body_budget: Arc<tokio::sync::Semaphore>,
-    body_budget_kib: u32,
+    body_budget: crate::budget::Budget,
     /// Checks credentials.
     pub auth: Authenticator,
     /// Tenant access and quotas.
@@ -56,7 +55,7 @@ pub struct AppState {
 }
 
 /// Default memory budget for request bodies in flight (256 MiB).
-const DEFAULT_BODY_BUDGET_KIB: u32 = 256 * 1024;
+const DEFAULT_BODY_BUDGET_KIB: u64 = 256 * 1024;
 
 /// Shadow calls that may run at once; more are dropped (and counted).
 const SHADOW_IN_FLIGHT: usize = 64;
@@ -82,10 +81,7 @@ impl AppState {
             id_prefix: format!("{:x}", (nanos as u64) ^ u64::from(std::process::id())),
             shadow_permits: Arc::new(tokio::sync::Semaphore::new(SHADOW_IN_FLIGHT)),
             predlog: None,
-            body_budget: Arc::new(tokio::sync::Semaphore::new(
-                DEFAULT_BODY_BUDGET_KIB as usize,
-            )),
-            body_budget_kib: DEFAULT_BODY_BUDGET_KIB,
+            body_budget: crate::budget::Budget::new(DEFAULT_BODY_BUDGET_KIB),
             auth: Authenticator::disabled(),
             tenants: Tenants::none(),
             chains: PolicyChains::new(Vec::new(), max_body.as_usize()),
@@ -120,30 +116,19 @@ impl AppState {
 
     /// Sets the memory budget shared by request bodies in flight.
     pub fn with_body_budget(mut self, budget: ByteSize) -> Self {
-        let kib = u32::try_from(budget.0 / 1024).unwrap_or(u32::MAX).max(1);
-        self.body_budget = Arc::new(tokio::sync::Semaphore::new(kib as usize));
-        self.body_budget_kib = kib;
+        self.body_budget = crate::budget::Budget::new((budget.0 / 1024).max(1));
         self
     }
 
     /// Reserves room for a body of `bytes`; 503 when the budget is spent.
-    pub(crate) fn reserve_body(
-        &self,
-        bytes: usize,
-    ) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-        let kib = u32::try_from(bytes.div_ceil(1024))
-            .unwrap_or(u32::MAX)
-            .clamp(1, self.body_budget_kib);
-        self.body_budget
-            .clone()
-            .try_acquire_many_owned(kib)
-            .map_err(|_| ApiError {
-                status: http::StatusCode::SERVICE_UNAVAILABLE,
-                message: "the server is receiving too many request bodies at once; retry later"
-                    .into(),
-                retry_after: Some(1),
-                challenge: false,
-            })
+    pub(crate) fn reserve_body(&self, bytes: usize) -> Result<crate::budget::Taken<'_>, ApiError> {
+        let kib = (bytes.div_ceil(1024) as u64).clamp(1, self.body_budget.capacity());
+        self.body_budget.try_take(kib).ok_or_else(|| ApiError {
+            status: http::StatusCode::SERVICE_UNAVAILABLE,
+            message: "the server is receiving too many request bodies at once; retry later".into(),
+            retry_after: Some(1),
+            challenge: false,
+        })
     }
 
     /// Records inferences of models that ask for it in `log`.

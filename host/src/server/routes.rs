@@ -18,7 +18,7 @@ use crate::repository::Kind;
 use crate::runtime::policy_abi::{self, RequestContext};
 use crate::runtime::{CallTiming, InvokeError, LoadedModel, wit_abi};
 use crate::security::{AuthMethod, ChainError, Identity, Stage, audit_auth_failure, audit_denial};
-use crate::telemetry::{Metrics, Record, RequestTrace, Stage as TraceStage};
+use crate::telemetry::{INFER_ROUTES, Metrics, Record, RequestTrace, Stage as TraceStage};
 use opentelemetry::KeyValue;
 use std::time::Instant;
 
@@ -32,9 +32,22 @@ enum Route<'a> {
     Infer(&'a str, Option<&'a str>),
 }
 
+/// Most path segments a route has (`/v2/models/{m}/versions/{v}/ready`).
+const MAX_SEGMENTS: usize = 6;
+
 fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiError> {
-    let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    let (route, allowed) = match segs.as_slice() {
+    let mut segs = [""; MAX_SEGMENTS];
+    let mut n = 0;
+    for seg in path.trim_end_matches('/').split('/').skip(1) {
+        if n == MAX_SEGMENTS {
+            // Longer than any route: matches nothing below.
+            n = 0;
+            break;
+        }
+        segs[n] = seg;
+        n += 1;
+    }
+    let (route, allowed) = match &segs[..n] {
         ["v2", "health", "live"] => (Route::Live, Method::GET),
         ["v2", "health", "ready"] => (Route::Ready, Method::GET),
         ["v2"] => (Route::ServerMetadata, Method::GET),
@@ -76,9 +89,13 @@ fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     resp
 }
 
-/// Handles one request. Generic over the body so tests can drive it
-/// in-process.
-pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Response<Full<Bytes>>
+/// Handles one request that arrived on `conn` (`None` when a test drives
+/// the handler in-process). Generic over the body for the same reason.
+pub async fn handle<B>(
+    state: Arc<AppState>,
+    req: Request<B>,
+    conn: Option<Arc<ConnInfo>>,
+) -> Response<Full<Bytes>>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -86,7 +103,7 @@ where
     let started = Instant::now();
     let method = req.method().clone();
     let _active = state.metrics.as_deref().map(Active::new);
-    let (result, template) = dispatch(&state, req).await;
+    let (result, template) = dispatch(&state, req, conn.as_deref(), started).await;
     let resp = match result {
         Ok(resp) => resp,
         Err(err) => {
@@ -132,8 +149,8 @@ impl Route<'_> {
             Route::ModelMetadata(_, Some(_)) => "/v2/models/{model}/versions/{version}",
             Route::ModelReady(_, None) => "/v2/models/{model}/ready",
             Route::ModelReady(_, Some(_)) => "/v2/models/{model}/versions/{version}/ready",
-            Route::Infer(_, None) => "/v2/models/{model}/infer",
-            Route::Infer(_, Some(_)) => "/v2/models/{model}/versions/{version}/infer",
+            Route::Infer(_, None) => INFER_ROUTES[0],
+            Route::Infer(_, Some(_)) => INFER_ROUTES[1],
         }
     }
 }
@@ -141,22 +158,29 @@ impl Route<'_> {
 async fn dispatch<B>(
     state: &AppState,
     req: Request<B>,
+    conn: Option<&ConnInfo>,
+    started: Instant,
 ) -> (Result<Response<Full<Bytes>>, ApiError>, &'static str)
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let path = req.uri().path().to_string();
-    let route = match route(req.method(), &path) {
+    // A `Uri` clone shares its bytes: the route can borrow the path while
+    // the request moves on.
+    let uri = req.uri().clone();
+    let route = match route(req.method(), uri.path()) {
         Ok(r) => r,
         Err(e) => return (Err(e), "unmatched"),
     };
     let template = route.template();
     if let Route::Infer(name, version) = route {
-        return (
-            infer_traced(state, name, version, req, template).await,
-            template,
-        );
+        let call = Call {
+            name,
+            version,
+            conn,
+            started,
+        };
+        return (infer_traced(state, call, req, template).await, template);
     }
     (dispatch_other(state, route).await, template)
 }
@@ -165,8 +189,7 @@ where
 /// the outcome.
 async fn infer_traced<B>(
     state: &AppState,
-    name: &str,
-    version: Option<&str>,
+    call: Call<'_>,
     req: Request<B>,
     template: &'static str,
 ) -> Result<Response<Full<Bytes>>, ApiError>
@@ -174,9 +197,10 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let name = call.name;
     let mut trace = state.tracing.as_ref().map(|t| t.begin(req.headers()));
     let mut served = Served::default();
-    let result = infer(state, name, version, req, &mut trace, &mut served).await;
+    let result = infer(state, call, req, &mut trace, &mut served).await;
     if let (Some(t), Some(trace)) = (&state.tracing, trace) {
         let status = match &result {
             Ok(r) => r.status().as_u16(),
@@ -197,6 +221,17 @@ where
         t.finish(trace, template, attrs);
     }
     result
+}
+
+/// Which model an inference request asks for, and where and when it came
+/// in.
+#[derive(Clone, Copy)]
+struct Call<'a> {
+    name: &'a str,
+    version: Option<&'a str>,
+    conn: Option<&'a ConnInfo>,
+    /// When the handler started: deadlines count from here.
+    started: Instant,
 }
 
 /// What the inference route found out, for its trace.
@@ -292,20 +327,15 @@ fn identify<B>(
     state: &AppState,
     req: &Request<B>,
     model: &LoadedModel,
+    conn: Option<&ConnInfo>,
     client: Peer,
 ) -> Result<Identity, ApiError> {
-    let cert = req
-        .extensions()
-        .get::<Arc<ConnInfo>>()
-        .and_then(|c| c.client_cert_cn.clone());
-    let identity = state
-        .auth
-        .authenticate(req.headers(), cert.as_deref())
-        .map_err(|f| {
-            let id = state.next_request_id();
-            audit_auth_failure(&id, f.method, &f.reason, &model.name, &client.text());
-            ApiError::unauthorized(format!("authentication failed: {}", f.reason))
-        })?;
+    let cert = conn.and_then(|c| c.client_cert_cn.as_deref());
+    let identity = state.auth.authenticate(req.headers(), cert).map_err(|f| {
+        let id = state.next_request_id();
+        audit_auth_failure(&id, f.method, &f.reason, &model.name, &client.text());
+        ApiError::unauthorized(format!("authentication failed: {}", f.reason))
+    })?;
     let required = model.settings.require_auth.unwrap_or(state.auth.required);
     if required && identity.method == AuthMethod::Anonymous {
         let id = state.next_request_id();
@@ -416,10 +446,11 @@ fn chain_refusal(
 /// Reads the request body within the size, memory-budget and time limits.
 /// Returns the body, the binary header length, and the budget permit that
 /// must live until the body is decoded.
-async fn read_body<B>(
-    state: &AppState,
+async fn read_body<'s, B>(
+    state: &'s AppState,
     req: Request<B>,
-) -> Result<(Bytes, Option<usize>, tokio::sync::OwnedSemaphorePermit), ApiError>
+    started: Instant,
+) -> Result<(Bytes, Option<usize>, crate::budget::Taken<'s>), ApiError>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -471,7 +502,8 @@ where
     // reserves the largest allowed.
     let budget = state.reserve_body(declared.map_or(state.max_body, |l| l as usize))?;
     let collect = Limited::new(req.into_body(), state.max_body).collect();
-    let body = tokio::time::timeout(state.body_read_timeout, collect)
+    let deadline = tokio::time::Instant::from_std(started + state.body_read_timeout);
+    let body = tokio::time::timeout_at(deadline, collect)
         .await
         .map_err(|_| {
             ApiError::new(
@@ -526,8 +558,7 @@ fn respond(encoded: crate::protocol::EncodedResponse) -> Response<Full<Bytes>> {
 /// when tracing is on; `served` tells the caller what answered.
 async fn infer<B>(
     state: &AppState,
-    name: &str,
-    version: Option<&str>,
+    call: Call<'_>,
     req: Request<B>,
     trace: &mut Option<RequestTrace>,
     served: &mut Served,
@@ -536,13 +567,19 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let Call {
+        name,
+        version,
+        conn,
+        started,
+    } = call;
     let routed = state.registry.route(name, version)?;
     let model = only_models(name, routed.model)?;
     served.version = trace.is_some().then(|| model.version.clone());
-    let client = Peer(req.extensions().get::<Arc<ConnInfo>>().map(|c| c.peer));
+    let client = Peer(conn.map(|c| c.peer));
     // Identity and quotas before the body is read: an unauthenticated
     // client cannot make the server buffer anything.
-    let identity = identify(state, &req, &model, client)?;
+    let identity = identify(state, &req, &model, conn, client)?;
     let (pre_chain, post_chain) = (
         state.chains.any(&model, Stage::Request),
         state.chains.any(&model, Stage::Response),
@@ -550,8 +587,9 @@ where
     let mut ctx =
         (pre_chain || post_chain).then(|| policy_context(state, &req, &identity, &model, client));
 
-    let t_decode = Instant::now();
-    let (body, header_len, budget) = read_body(state, req).await?;
+    // Stage times are read only for a traced request.
+    let t_decode = stamp(trace);
+    let (body, header_len, budget) = read_body(state, req, started).await?;
     let mut request = decode_request(&body, header_len)?;
     drop((body, budget));
     check_request(&model.metadata, &request)?;
@@ -562,7 +600,7 @@ where
     if trace.is_some() {
         served.request_id = Some(id.clone());
     }
-    let t_policies = Instant::now();
+    let t_policies = stamp(trace);
     note(trace, TraceStage::Decode, t_decode, t_policies);
 
     let ctx = ctx.take().map(|mut c| {
@@ -577,7 +615,7 @@ where
                 .run_request(&state.registry, &model, ctx, &mut request)
                 .await
                 .map_err(|e| chain_refusal(e, &id, &identity, &model, client))?;
-            note(trace, TraceStage::PolicyRequest, t_policies, Instant::now());
+            note(trace, TraceStage::PolicyRequest, t_policies, stamp(trace));
         }
         if post_chain && seen.is_none() {
             seen = Some(Arc::new(wit_abi::request_copy(&id, &request)));
@@ -599,11 +637,10 @@ where
                 log.clone(),
                 id.clone(),
                 settings.inputs.then(|| request.inputs.clone()),
+                std::time::SystemTime::now(),
             )
         })
     });
-    let arrived = std::time::SystemTime::now();
-    let started = Instant::now();
     // The id is needed again only for the response chain's audit lines.
     let call_id = if post_chain {
         id.clone()
@@ -612,13 +649,16 @@ where
     };
     let mut timing = CallTiming::default();
     let result = model.infer_timed(&mut request, call_id, &mut timing).await;
-    let elapsed = started.elapsed();
+    // The call's own clock reads give its latency and end.
+    let elapsed = timing.total;
+    let ended = timing.ended.unwrap_or(started);
     if trace.is_some() {
-        let begun = started + timing.instantiate.unwrap_or_default();
+        let entered = ended - timing.total;
+        let begun = ended - timing.call;
         if timing.instantiate.is_some() {
-            note(trace, TraceStage::Instantiate, started, begun);
+            note(trace, TraceStage::Instantiate, Some(entered), Some(begun));
         }
-        note(trace, TraceStage::Predict, begun, begun + timing.call);
+        note(trace, TraceStage::Predict, Some(begun), Some(ended));
     }
     let status = match &result {
         Ok(_) => StatusCode::OK,
@@ -629,7 +669,7 @@ where
     let busy = matches!(result, Err(InvokeError::Busy { .. }));
     model
         .stats
-        .record(elapsed, status.is_server_error() && !busy);
+        .record_at(ended, elapsed, status.is_server_error() && !busy);
     if let Some(m) = &state.metrics {
         m.inference(
             &model,
@@ -639,7 +679,7 @@ where
             timing.call,
         );
     }
-    if let Some((log, id, inputs)) = logged {
+    if let Some((log, id, inputs, arrived)) = logged {
         log.submit(Record {
             id,
             time: arrived,
@@ -663,28 +703,39 @@ where
     }
     select_outputs(&request, &mut response);
     if let (Some(ctx), Some(seen), true) = (&ctx, seen, post_chain) {
-        let t = Instant::now();
+        let t = stamp(trace);
         state
             .chains
             .run_response(&state.registry, &model, ctx, seen, &mut response)
             .await
             .map_err(|e| chain_refusal(e, &id, &identity, &model, client))?;
-        note(trace, TraceStage::PolicyResponse, t, Instant::now());
+        note(trace, TraceStage::PolicyResponse, t, stamp(trace));
     }
-    let t_encode = Instant::now();
+    let t_encode = stamp(trace);
     let resp = respond(encode_response(
         &model.name,
         &model.version,
         &request,
         &response,
     ));
-    note(trace, TraceStage::Encode, t_encode, Instant::now());
+    note(trace, TraceStage::Encode, t_encode, stamp(trace));
     Ok(resp)
 }
 
+/// The time now when the request is traced; an untraced request reads no
+/// clock for its stages.
+fn stamp(trace: &Option<RequestTrace>) -> Option<Instant> {
+    trace.as_ref().map(|_| Instant::now())
+}
+
 /// Notes a stage's time when the request is traced.
-fn note(trace: &mut Option<RequestTrace>, stage: TraceStage, from: Instant, to: Instant) {
-    if let Some(t) = trace {
+fn note(
+    trace: &mut Option<RequestTrace>,
+    stage: TraceStage,
+    from: Option<Instant>,
+    to: Option<Instant>,
+) {
+    if let (Some(t), Some(from), Some(to)) = (trace, from, to) {
         t.stage(stage, from, to);
     }
 }

@@ -2,19 +2,22 @@
 //! when an endpoint is configured, and rendered in Prometheus text format
 //! at `/metrics` on the admin listener.
 //!
-//! The request path only touches synchronous instruments (a histogram
-//! record or a counter add, with attributes prepared when a version loads).
+//! The request path only touches synchronous instruments, bound to their
+//! attributes the first time a version (or route) records: a record is then
+//! an atomic update, with no attribute hashing or map lookup per request.
 //! Everything the host already counts with atomics (loaded versions,
 //! policy decisions, shadow comparisons, drift, prediction-log writes) is
 //! read by observable instruments when metrics are collected, so it costs
 //! the request path nothing.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _, UpDownCounter};
+use opentelemetry::metrics::{
+    BoundCounter, BoundHistogram, Counter, Histogram, Meter, MeterProvider as _, UpDownCounter,
+};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -67,13 +70,42 @@ impl MetricReader for SharedReader {
     }
 }
 
+/// The inference routes, as `http.route` templates.
+pub const INFER_ROUTES: [&str; 2] = [
+    "/v2/models/{model}/infer",
+    "/v2/models/{model}/versions/{version}/infer",
+];
+
+/// The outcomes of an inference, as metric attribute values.
+const OUTCOMES: [&str; 4] = ["ok", "timeout", "client_error", "server_error"];
+
+/// The outcome of an inference, as an index into [`OUTCOMES`].
+fn outcome_index(status: u16) -> usize {
+    match status {
+        200..=299 => 0,
+        504 => 1,
+        400..=499 => 2,
+        _ => 3,
+    }
+}
+
 /// The outcome of an inference, as a metric attribute.
 pub fn outcome(status: u16) -> &'static str {
-    match status {
-        200..=299 => "ok",
-        504 => "timeout",
-        400..=499 => "client_error",
-        _ => "server_error",
+    OUTCOMES[outcome_index(status)]
+}
+
+/// One version's instruments, bound to its attributes on first use (so a
+/// version that never serves creates no series).
+#[derive(Default)]
+pub struct VersionInstruments {
+    by_outcome: [OnceLock<(BoundCounter<u64>, BoundHistogram<f64>)>; 4],
+    predict: OnceLock<BoundHistogram<f64>>,
+    instantiate: OnceLock<BoundHistogram<f64>>,
+}
+
+impl std::fmt::Debug for VersionInstruments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VersionInstruments").finish_non_exhaustive()
     }
 }
 
@@ -88,6 +120,9 @@ pub struct Metrics {
     instantiate_duration: Histogram<f64>,
     predict_duration: Histogram<f64>,
     shadow_max_diff: Histogram<f64>,
+    /// `http.server.request.duration` for successful inference requests
+    /// (the two infer routes), bound on first use.
+    infer_ok: [OnceLock<BoundHistogram<f64>>; 2],
 }
 
 impl std::fmt::Debug for Metrics {
@@ -194,6 +229,7 @@ impl Metrics {
                 .build(),
             provider,
             reader,
+            infer_ok: Default::default(),
         };
         register_observables(&meter, registry, predlog);
         Ok(metrics)
@@ -207,14 +243,22 @@ impl Metrics {
         status: u16,
         took: Duration,
     ) {
-        self.http_duration.record(
-            took.as_secs_f64(),
-            &[
+        let attrs = |route: &'static str| {
+            [
                 KeyValue::new("http.request.method", method_name(method)),
                 KeyValue::new("http.route", route),
                 KeyValue::new("http.response.status_code", i64::from(status)),
-            ],
-        );
+            ]
+        };
+        // The request that matters most, a successful inference, records
+        // through a bound instrument; every other kind looks its series up.
+        let infer = INFER_ROUTES.iter().position(|r| *r == route);
+        match infer {
+            Some(i) if status == 200 && *method == http::Method::POST => self.infer_ok[i]
+                .get_or_init(|| self.http_duration.bind(&attrs(route)))
+                .record(took.as_secs_f64()),
+            _ => self.http_duration.record(took.as_secs_f64(), &attrs(route)),
+        }
     }
 
     /// A request starts (`+1`) or ends (`-1`).
@@ -231,20 +275,28 @@ impl Metrics {
         instantiate: Option<Duration>,
         predict: Duration,
     ) {
-        let [m, v] = &model.telemetry;
-        let attrs = [
-            m.clone(),
-            v.clone(),
-            KeyValue::new("outcome", outcome(status)),
-        ];
-        self.inference_count.add(1, &attrs);
-        self.inference_duration.record(took.as_secs_f64(), &attrs);
+        let bound = &model.instruments;
+        let i = outcome_index(status);
+        let (count, duration) = bound.by_outcome[i].get_or_init(|| {
+            let [m, v] = &model.telemetry;
+            let attrs = [m.clone(), v.clone(), KeyValue::new("outcome", OUTCOMES[i])];
+            (
+                self.inference_count.bind(&attrs),
+                self.inference_duration.bind(&attrs),
+            )
+        });
+        count.add(1);
+        duration.record(took.as_secs_f64());
         if let Some(start) = instantiate {
-            self.instantiate_duration
-                .record(start.as_secs_f64(), &model.telemetry);
+            bound
+                .instantiate
+                .get_or_init(|| self.instantiate_duration.bind(&model.telemetry))
+                .record(start.as_secs_f64());
         }
-        self.predict_duration
-            .record(predict.as_secs_f64(), &model.telemetry);
+        bound
+            .predict
+            .get_or_init(|| self.predict_duration.bind(&model.telemetry))
+            .record(predict.as_secs_f64());
     }
 
     /// Records one shadow comparison's largest numeric difference.

@@ -15,7 +15,9 @@ use serde::Deserialize;
 use crate::units::HumanDuration;
 
 pub use drift::{DriftBaseline, DriftMonitor, DriftSettings, FeatureBaseline, FeatureScore, psi};
-pub use metrics::{Metrics, TelemetryError, outcome, version_attributes};
+pub use metrics::{
+    INFER_ROUTES, Metrics, TelemetryError, VersionInstruments, outcome, version_attributes,
+};
 pub use predlog::{
     LogSettings, PredictionLog, PredictionLogConfig, Record, ShadowRecord, read_log, sampled,
 };
