@@ -27,6 +27,12 @@
 //! edgeserve_guest::export_model!(Doubler);
 //! ```
 
+#[cfg(feature = "allocator")]
+#[cfg_attr(
+    not(target_family = "wasm"),
+    allow(dead_code, reason = "installed on Wasm only; unit-tested on the host")
+)]
+mod alloc;
 mod element;
 mod policy;
 mod request;
@@ -64,6 +70,15 @@ pub mod policy_bindings {
 }
 
 use std::sync::OnceLock;
+
+/// The SDK's allocator, on single-threaded Wasm (see `src/alloc.rs`).
+#[cfg(all(
+    feature = "allocator",
+    target_family = "wasm",
+    not(target_feature = "atomics")
+))]
+#[global_allocator]
+static ALLOCATOR: alloc::SizeClasses = alloc::SizeClasses::new();
 
 pub use bindings::edgeserve::ml::types::Datatype as DataType;
 pub use element::Element;

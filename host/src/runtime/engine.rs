@@ -69,11 +69,14 @@ impl Runtime {
                 .max_core_instance_size(1 << 20)
                 // Reset a freed instance's memory by rewriting only the pages
                 // it dirtied (PAGEMAP_SCAN, Linux 6.7+; a no-op elsewhere)
-                // up to 1 MiB, and batch the madvise calls beyond that: a
+                // up to 4 MiB, and batch the madvise calls beyond that: a
                 // fresh instance then costs no page faults and few TLB
-                // shootdowns.
+                // shootdowns. 4 MiB covers a small model's stack, data and
+                // heap (1 MiB left Iris's heap to page faults: 12.2 ->
+                // 11.6 µs per fresh instance); only pages a guest touched
+                // stay resident.
                 .pagemap_scan(wasmtime::Enabled::Auto)
-                .linear_memory_keep_resident(1 << 20)
+                .linear_memory_keep_resident(4 << 20)
                 .table_keep_resident(64 * 1024)
                 .decommit_batch_size(16);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -145,6 +148,9 @@ impl Runtime {
                 super::AotOutcome::NoCache,
             ),
         };
+        if !matches!(outcome, super::AotOutcome::Hit) {
+            release_freed_memory();
+        }
         let mut recent = self.recent();
         if recent.len() >= RECENT_COMPONENTS {
             recent.pop_front();
@@ -170,5 +176,18 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Hands memory the allocator holds but no longer uses back to the OS.
+/// Compiling frees tens of megabytes in the compile threads' malloc arenas,
+/// which glibc keeps: without this, a node that compiled its models at start
+/// idled at 36 MB instead of 20 MB.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers and only returns free pages.
+    #[allow(unsafe_code, reason = "glibc's malloc_trim, no arguments to get wrong")]
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

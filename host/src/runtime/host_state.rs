@@ -225,6 +225,18 @@ impl HostState {
         }
     }
 
+    /// Makes a retired store's state fit for a new store of the same
+    /// version: nothing of the old instance stays (its resources, memory
+    /// count and output are dropped). The WASI context is kept: building
+    /// one (clocks, seeded random generators, stdio) was a tenth of a fresh
+    /// instance's cost, and it holds no instance state.
+    pub(crate) fn reset(&mut self) {
+        self.table = ResourceTable::new();
+        self.limits.memory_used = 0;
+        self.log_budget = LOG_BUDGET;
+        let _ = self.output.drain();
+    }
+
     /// Prepares for the next call.
     pub(crate) fn begin_call(&mut self, deadline: Instant) {
         self.deadline = deadline;

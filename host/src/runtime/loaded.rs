@@ -31,6 +31,9 @@ fn backstop(deadline: Duration) -> Duration {
     deadline + deadline / 10 + Duration::from_millis(50)
 }
 
+/// Retired host states kept per version for reuse.
+const SPARE_STATES: usize = 16;
+
 /// Deadline for the `metadata` call at load time.
 const METADATA_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -93,6 +96,8 @@ pub struct LoadedModel {
     pre: Pre,
     config: Arc<std::collections::BTreeMap<String, String>>,
     pool: Option<InstancePool>,
+    /// Host state of retired instances, reused by the next new store.
+    spare_states: crossbeam_queue::ArrayQueue<HostState>,
     permits: crate::budget::Budget,
 }
 
@@ -255,6 +260,7 @@ impl LoadedModel {
             engine: runtime.engine.clone(),
             pre,
             pool,
+            spare_states: crossbeam_queue::ArrayQueue::new(SPARE_STATES),
         };
         LIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         model.metadata = model.read_metadata().await?;
@@ -268,9 +274,7 @@ impl LoadedModel {
         // start-up is refused at deploy time, not on a request.
         let mut inst = self.instantiate(METADATA_DEADLINE).await.map_err(fail)?;
         let Bound::Model(model) = &inst.bound else {
-            if let Some(pool) = &self.pool {
-                pool.give_back(inst);
-            }
+            self.keep_or_retire(inst);
             return Ok(ModelMetadata {
                 name: self.name.clone(),
                 version: self.version.clone(),
@@ -293,20 +297,37 @@ impl LoadedModel {
             .map(metadata_from_wit)
             .map_err(|e| fail(self.classify(e, last_line, METADATA_DEADLINE)))?;
         validate_metadata(&meta).map_err(LoadError::Metadata)?;
-        if let Some(pool) = &self.pool {
-            pool.give_back(inst);
-        }
+        self.keep_or_retire(inst);
         Ok(meta)
     }
 
+    /// Keeps a healthy instance warm when the pool takes it; otherwise
+    /// drops it (freeing its slot) and keeps its host state for the next
+    /// new store.
+    fn keep_or_retire(&self, inst: Instance) {
+        let retired = match &self.pool {
+            Some(pool) => pool.give_back(inst),
+            None => Some(inst),
+        };
+        if let Some(inst) = retired {
+            let _ = self.spare_states.push(inst.store.into_data());
+        }
+    }
+
     fn new_store(&self, deadline: Duration) -> Store<HostState> {
-        let state = HostState::new(
-            self.label.clone(),
-            self.config.clone(),
-            self.settings.artifacts.clone(),
-            self.settings.memory.as_usize(),
-            100_000,
-        );
+        let state = match self.spare_states.pop() {
+            Some(mut state) => {
+                state.reset();
+                state
+            }
+            None => HostState::new(
+                self.label.clone(),
+                self.config.clone(),
+                self.settings.artifacts.clone(),
+                self.settings.memory.as_usize(),
+                100_000,
+            ),
+        };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_callback(|ctx| {
@@ -443,9 +464,7 @@ impl LoadedModel {
         let last_line = inst.store.data().flush_output();
         match result {
             Ok(value) => {
-                if let Some(pool) = &self.pool {
-                    pool.give_back(inst);
-                }
+                self.keep_or_retire(inst);
                 Ok(value)
             }
             // A trapped instance is never reused.

@@ -42,13 +42,15 @@ impl InstancePool {
         self.idle.pop()
     }
 
-    /// Returns an instance after a successful call; it is dropped instead
-    /// when it has served `max_uses` calls or the pool is full.
-    pub(crate) fn give_back(&self, mut inst: Instance) {
+    /// Returns an instance after a successful call. One that has served
+    /// `max_uses` calls, or does not fit a full pool, is handed back to be
+    /// retired.
+    pub(crate) fn give_back(&self, mut inst: Instance) -> Option<Instance> {
         inst.uses += 1;
         if inst.uses < self.max_uses {
-            // A full queue hands the instance back; dropping it frees the slot.
-            let _ = self.idle.push(inst);
+            self.idle.push(inst).err()
+        } else {
+            Some(inst)
         }
     }
 
