@@ -16,7 +16,8 @@ use crate::tensor::{
 
 /// HTTP header that carries the length of the JSON part of a request or
 /// response using the binary tensor data extension.
-pub const HEADER_LENGTH: &str = "inference-header-content-length";
+pub const HEADER_LENGTH: http::HeaderName =
+    http::HeaderName::from_static("inference-header-content-length");
 
 #[derive(Deserialize)]
 struct WireRequest<'a> {

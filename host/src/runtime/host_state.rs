@@ -248,6 +248,9 @@ impl HostState {
     /// trapped, e.g. a Rust panic message).
     pub(crate) fn flush_output(&self) -> Option<String> {
         let (bytes, dropped) = self.output.drain();
+        if bytes.is_empty() && dropped == 0 {
+            return None;
+        }
         let text = String::from_utf8_lossy(&bytes);
         let lines = text.lines().count();
         for line in text.lines().take(MAX_LINES) {

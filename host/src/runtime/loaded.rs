@@ -440,7 +440,9 @@ impl LoadedModel {
         let (mut inst, called) = match self.pool.as_ref().and_then(InstancePool::take) {
             Some(inst) => (inst, started),
             None => {
-                let inst = self.instantiate(deadline).await?;
+                // Boxed: instantiation's future is large and only this
+                // path needs it; inline, it would grow every call's future.
+                let inst = Box::pin(self.instantiate(deadline)).await?;
                 let called = Instant::now();
                 timing.instantiate = Some(called - started);
                 (inst, called)

@@ -15,6 +15,10 @@ use sha2::{Digest, Sha256};
 
 use crate::units::HumanDuration;
 
+/// The API key header, parsed once (a `&str` name is parsed on every
+/// lookup).
+const X_API_KEY: http::HeaderName = http::HeaderName::from_static("x-api-key");
+
 /// The `[auth]` table of the server configuration.
 #[derive(Clone, Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -280,7 +284,7 @@ impl Authenticator {
         headers: &HeaderMap,
         cert_common_name: Option<&str>,
     ) -> Result<Identity, AuthFailure> {
-        if let Some(key) = headers.get("x-api-key") {
+        if let Some(key) = headers.get(X_API_KEY) {
             let key = key
                 .to_str()
                 .map_err(|_| fail("api-key", "the API key is not valid text"))?;

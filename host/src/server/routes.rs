@@ -36,18 +36,36 @@ enum Route<'a> {
 const MAX_SEGMENTS: usize = 6;
 
 fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiError> {
+    // The segments after the leading '/', split by hand (a byte scan; the
+    // `str::split` searcher cost more than the rest of routing). A path
+    // longer than any route matches nothing below.
+    let path_trimmed = path.trim_end_matches('/');
     let mut segs = [""; MAX_SEGMENTS];
     let mut n = 0;
-    for seg in path.trim_end_matches('/').split('/').skip(1) {
-        if n == MAX_SEGMENTS {
-            // Longer than any route: matches nothing below.
-            n = 0;
-            break;
+    let mut from = None;
+    let mut push = |seg| {
+        if n < MAX_SEGMENTS {
+            segs[n] = seg;
         }
-        segs[n] = seg;
         n += 1;
+    };
+    for (i, &b) in path_trimmed.as_bytes().iter().enumerate() {
+        if b == b'/' {
+            if let Some(f) = from {
+                push(&path_trimmed[f..i]);
+            }
+            from = Some(i + 1);
+        }
     }
-    let (route, allowed) = match &segs[..n] {
+    if let Some(f) = from {
+        push(&path_trimmed[f..]);
+    }
+    let segs = if n <= MAX_SEGMENTS {
+        &segs[..n]
+    } else {
+        &[][..]
+    };
+    let (route, allowed) = match segs {
         ["v2", "health", "live"] => (Route::Live, Method::GET),
         ["v2", "health", "ready"] => (Route::Ready, Method::GET),
         ["v2"] => (Route::ServerMetadata, Method::GET),
@@ -610,11 +628,15 @@ where
     let mut seen = None;
     if let Some(ctx) = &ctx {
         if pre_chain {
-            seen = state
-                .chains
-                .run_request(&state.registry, &model, ctx, &mut request)
-                .await
-                .map_err(|e| chain_refusal(e, &id, &identity, &model, client))?;
+            // Policy chains are boxed: their futures are large, and a
+            // request without policies should not carry (and move) them.
+            seen = Box::pin(
+                state
+                    .chains
+                    .run_request(&state.registry, &model, ctx, &mut request),
+            )
+            .await
+            .map_err(|e| chain_refusal(e, &id, &identity, &model, client))?;
             note(trace, TraceStage::PolicyRequest, t_policies, stamp(trace));
         }
         if post_chain && seen.is_none() {
@@ -704,11 +726,13 @@ where
     select_outputs(&request, &mut response);
     if let (Some(ctx), Some(seen), true) = (&ctx, seen, post_chain) {
         let t = stamp(trace);
-        state
-            .chains
-            .run_response(&state.registry, &model, ctx, seen, &mut response)
-            .await
-            .map_err(|e| chain_refusal(e, &id, &identity, &model, client))?;
+        Box::pin(
+            state
+                .chains
+                .run_response(&state.registry, &model, ctx, seen, &mut response),
+        )
+        .await
+        .map_err(|e| chain_refusal(e, &id, &identity, &model, client))?;
         note(trace, TraceStage::PolicyResponse, t, stamp(trace));
     }
     let t_encode = stamp(trace);
@@ -737,5 +761,46 @@ fn note(
 ) {
     if let (Some(t), Some(from), Some(to)) = (trace, from, to) {
         t.stage(stage, from, to);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Route, route};
+    use http::Method;
+
+    fn infer(path: &str) -> Option<(String, Option<String>)> {
+        match route(&Method::POST, path) {
+            Ok(Route::Infer(m, v)) => Some((m.to_string(), v.map(String::from))),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn splits_paths_into_routes() {
+        assert_eq!(infer("/v2/models/iris/infer"), Some(("iris".into(), None)));
+        assert_eq!(infer("/v2/models/iris/infer/"), Some(("iris".into(), None)));
+        assert_eq!(
+            infer("/v2/models/iris/versions/2/infer"),
+            Some(("iris".into(), Some("2".into())))
+        );
+        assert_eq!(infer("/v2/models//infer"), Some((String::new(), None)));
+        assert_eq!(infer("/v2/models/iris/versions/2/infer/x"), None);
+        assert_eq!(infer("/v2/models/a/b/c/d/e/f/g/infer"), None);
+        assert_eq!(infer("v2/models/iris/infer"), None, "no leading slash");
+        assert!(matches!(
+            route(&Method::GET, "/v2"),
+            Ok(Route::ServerMetadata)
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/v2/health/live/"),
+            Ok(Route::Live)
+        ));
+        assert!(route(&Method::GET, "/").is_err());
+        assert!(route(&Method::GET, "").is_err());
+        assert!(
+            route(&Method::GET, "/v2/models/iris/infer").is_err(),
+            "wrong method"
+        );
     }
 }
