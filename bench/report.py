@@ -27,14 +27,15 @@ if t:
             p(f"| {name} | {c} | {x['rps']:.0f} | {x['p50_us']} | {x['p99_us']} | {x['p999_us']} | "
               f"{x['errors']} | {x['server_cpu_pct']:.0f} | {x['server_peak_rss_mib']:.0f} |")
     p("")
-    p("| concurrency | edgeserve / native req/s | edgeserve / native p99 | edgeserve / MLServer req/s |")
-    p("|---:|---:|---:|---:|")
+    p("| concurrency | edgeserve / native req/s | per round | edgeserve / native p99 | edgeserve / MLServer req/s |")
+    p("|---:|---:|---|---:|---:|")
     for c in sorted(t.get("edgeserve", {}), key=int):
         e, n, ml = t["edgeserve"][c], t.get("native floor", {}).get(c), t.get("MLServer", {}).get(c)
         rn = f"{e['rps'] / n['rps']:.2f}" if n else "-"
         pn = f"{e['p99_us'] / n['p99_us']:.2f}" if n else "-"
         rm = f"{e['rps'] / ml['rps']:.0f}x" if ml else "-"
-        p(f"| {c} | {rn} | {pn} | {rm} |")
+        per = ", ".join(f"{a / b:.2f}" for a, b in zip(e.get("rounds_rps", []), (n or {}).get("rounds_rps", [])))
+        p(f"| {c} | {rn} | {per or '-'} | {pn} | {rm} |")
     p("")
     b = t.get("edgeserve batch 64", {})
     if b:
@@ -63,6 +64,15 @@ if cs:
     p("|---:|---:|---:|")
     for n, x in sorted(cs.items(), key=lambda kv: int(kv[0])):
         p(f"| {n} | {x['no_aot_ms']:.0f} | {x['aot_ms']:.0f} |")
+    p("")
+
+ir = r.get("idle_rss")
+if ir:
+    p("### Idle RSS: Iris and sentiment loaded, admin API on, 2 s after ready\n")
+    p("| start | RSS MiB |")
+    p("|---|---:|")
+    for label, x in ir.items():
+        p(f"| {label} | {x['rss_mib']:.1f} |")
     p("")
 
 sc = r.get("scale")
