@@ -435,8 +435,26 @@ impl LoadedModel {
             model: self.label.to_string(),
             reason: format!("{} requests in flight", self.settings.max_concurrency),
         })?;
-        let deadline = self.settings.deadline;
         let started = Instant::now();
+        let result = self.call_started(started, timing, call).await;
+        // A call that failed before its end was timed (its instance did not
+        // start) is timed here.
+        if timing.ended.is_none() {
+            let ended = Instant::now();
+            timing.total = ended - started;
+            timing.ended = Some(ended);
+        }
+        result
+    }
+
+    /// [`LoadedModel::call`] once admitted, from `started`.
+    async fn call_started<R: Send>(
+        &self,
+        started: Instant,
+        timing: &mut CallTiming,
+        call: impl for<'a> FnOnce(&'a mut Store<HostState>, &'a Bound) -> CallFuture<'a, R> + Send,
+    ) -> Result<R, InvokeError> {
+        let deadline = self.settings.deadline;
         let (mut inst, called) = match self.pool.as_ref().and_then(InstancePool::take) {
             Some(inst) => (inst, started),
             None => {
