@@ -84,6 +84,8 @@ fn class(layout: Layout) -> Option<usize> {
 impl State {
     /// A fresh block of class `c`, carved from the current chunk (or a new
     /// one); null when memory is exhausted.
+    #[cold]
+    #[inline(never)]
     unsafe fn carve(&mut self, c: usize) -> *mut u8 {
         let size = 1usize << (c + MIN_SHIFT as usize);
         let mut start = self.next;
@@ -102,13 +104,31 @@ impl State {
     }
 }
 
+/// The system allocator for a large block, out of line.
+#[inline(never)]
+unsafe fn large_alloc(layout: Layout) -> *mut u8 {
+    // SAFETY: the caller's layout, passed through.
+    unsafe { System.alloc(layout) }
+}
+
+/// Frees a large block, out of line.
+#[inline(never)]
+unsafe fn large_dealloc(block: *mut u8, layout: Layout) {
+    // SAFETY: the block came from `large_alloc` with this layout.
+    unsafe { System.dealloc(block, layout) }
+}
+
 // SAFETY: blocks are handed out once until freed, sized and aligned for the
 // layout (see `class`); large layouts go to the system allocator unchanged.
+//
+// Every method is kept out of line: with LTO an inlined allocator lands in
+// every allocation site (it grew the ONNX runner from 17.2 to 19.4 MB).
 unsafe impl GlobalAlloc for SizeClasses {
+    #[inline(never)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let Some(c) = class(layout) else {
             // SAFETY: the caller's layout, passed through.
-            return unsafe { System.alloc(layout) };
+            return unsafe { large_alloc(layout) };
         };
         // SAFETY: single-threaded (see the `Sync` impl); not reentrant.
         let state = unsafe { &mut *self.0.get() };
@@ -123,10 +143,11 @@ unsafe impl GlobalAlloc for SizeClasses {
         }
     }
 
+    #[inline(never)]
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
         let Some(c) = class(layout) else {
             // SAFETY: large blocks came from the system allocator with this layout.
-            return unsafe { System.dealloc(block, layout) };
+            return unsafe { large_dealloc(block, layout) };
         };
         // SAFETY: single-threaded; the block is ours, at least 16 bytes and
         // pointer-aligned, and no longer used by the caller.
@@ -137,6 +158,7 @@ unsafe impl GlobalAlloc for SizeClasses {
         }
     }
 
+    #[inline(never)]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         match class(layout) {
             // SAFETY: the caller's layout, passed through (fresh pages are zero).
@@ -154,6 +176,7 @@ unsafe impl GlobalAlloc for SizeClasses {
         }
     }
 
+    #[inline(never)]
     unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: GlobalAlloc's contract: the new layout is valid.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
