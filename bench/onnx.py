@@ -41,13 +41,14 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import free_port, sh, stop_session  # noqa: E402  (the shared harness helpers)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.path.join(ROOT, "target")
@@ -63,11 +64,6 @@ RUNNERS = {
 }
 ONNX_PYTHON = os.path.join(TARGET, "py-onnx", "bin", "python")
 EXAMPLES_DIR = os.path.join(ROOT, "examples", "onnx")
-
-
-def sh(cmd, env=None):
-    print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT, env=env)
 
 
 def build():
@@ -103,14 +99,6 @@ def request_body(smoke_path):
             n *= d
         t["data"] = synthetic(n)
     return json.dumps(req).encode()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def http_get(port, path, timeout=5):
@@ -176,14 +164,7 @@ class Server:
         return out
 
     def stop(self):
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        except ProcessLookupError:
-            pass
+        stop_session(self.proc, timeout=30)
         os.unlink(self.log.name)
 
 

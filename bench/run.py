@@ -126,6 +126,20 @@ def repo_with(n_models, name="iris"):
     return d
 
 
+def stop_session(proc, timeout=20):
+    """SIGTERM to the session `proc` leads (it and what it started), then
+    SIGKILL after `timeout` seconds."""
+    import signal
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
 class Server:
     """A server process pinned to CPU 0, with CPU time and peak RSS."""
 
@@ -174,15 +188,7 @@ class Server:
         return total
 
     def stop(self):
-        import signal
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        except ProcessLookupError:
-            pass
+        stop_session(self.proc)
 
 
 def load(port, path, body, concurrency, seconds, warmup, headers=()):
