@@ -132,8 +132,14 @@ class Server:
                 pass
             if self.proc.poll() is not None:
                 raise RuntimeError(f"edgeserve exited with {self.proc.returncode}: {self.log_text()}")
+            refused = re.search(rf"refused what={re.escape(ready_model)}@.*", self.log_text())
+            if refused:
+                self.stop()
+                raise RuntimeError(f"edgeserve refused {ready_model}: {refused.group(0)}")
             if time.perf_counter() > deadline:
-                raise RuntimeError("edgeserve not ready")
+                text = self.log_text()
+                self.stop()
+                raise RuntimeError(f"edgeserve not ready in 600 s: {text}")
             time.sleep(0.002)
         self.ready_ms = (time.perf_counter() - t0) * 1000
         text = self.log_text()

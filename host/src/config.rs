@@ -169,6 +169,11 @@ pub struct RuntimeConfig {
     pub max_table_elements: u32,
     /// Epoch tick; deadlines are checked at this granularity.
     pub epoch_tick: HumanDuration,
+    /// Longest a component may take to compile (`serve` compiles in a
+    /// child process, killed at this limit).
+    pub compile_timeout: HumanDuration,
+    /// Writable memory the compiling child process may map.
+    pub compile_memory: ByteSize,
 }
 
 impl Default for RuntimeConfig {
@@ -179,6 +184,8 @@ impl Default for RuntimeConfig {
             max_memory: ByteSize(1 << 30),
             max_table_elements: 100_000,
             epoch_tick: HumanDuration(Duration::from_millis(2)),
+            compile_timeout: HumanDuration(Duration::from_secs(300)),
+            compile_memory: ByteSize(4 << 30),
         }
     }
 }

@@ -58,6 +58,17 @@ enum Command {
     New(scaffold_commands::NewArgs),
     #[command(flatten)]
     Admin(admin_commands::AdminCommand),
+    /// Internal: compile a component read on standard input and write the
+    /// artifact to standard output (`serve` runs this in a child process).
+    #[command(hide = true)]
+    CompileWorker(CompileWorkerArgs),
+}
+
+#[derive(Args, Debug)]
+struct CompileWorkerArgs {
+    /// Address space per pooled linear memory in the server's engine.
+    #[arg(long)]
+    pooled_memory: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -168,6 +179,18 @@ fn run_hash_key() -> anyhow::Result<ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::CompileWorker(args) = &cli.command {
+        let settings = edgeserve::runtime::CompileSettings {
+            pooled_memory: args.pooled_memory,
+        };
+        return match edgeserve::runtime::run_compile_worker(settings) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+            }
+        };
+    }
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -189,6 +212,7 @@ fn main() -> ExitCode {
             Command::Build(args) => scaffold_commands::build(args),
             Command::New(args) => scaffold_commands::new(args),
             Command::Admin(cmd) => admin_commands::run(cmd).await,
+            Command::CompileWorker(_) => unreachable!("handled before the async runtime starts"),
         }
     });
     match result {
@@ -285,6 +309,12 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     }
 
     let mut rt = Runtime::new(&cfg.runtime)?;
+    match std::env::current_exe() {
+        Ok(exe) => rt.compile_in_child(exe),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot find this program's path; compiling in-process")
+        }
+    }
     if cfg.state.aot_cache {
         let dir = cfg.state.dir.join("aot");
         rt.enable_aot_cache(dir.clone())

@@ -742,6 +742,113 @@ fn aot_cache_is_reused_and_corruption_is_detected() {
     );
 }
 
+/// Compiles run in a child process under `compile_memory` and
+/// `compile_timeout`: a component that needs more than that is refused with
+/// a message naming the limit, and the server and its other models serve on.
+#[test]
+fn compile_limits_refuse_only_the_component_that_exceeds_them() {
+    // The ONNX runner needs hundreds of MiB to compile; Iris needs a few.
+    let repo = Repo::new().unwrap();
+    repo.add_example("iris", "1", components::IRIS).unwrap();
+    repo.add("big", "1", components::ONNX_RUNNER, "").unwrap();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        cfg_dir.path(),
+        "[runtime]\ncompile_memory = \"96MiB\"\n[repository]\npoll_interval = \"0s\"\n",
+    );
+    let state = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        BIN,
+        &[
+            "--repository",
+            repo.path().to_str().unwrap(),
+            "--config",
+            &cfg,
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let log = s.log();
+    assert!(log.contains("refused what=big@1"), "{log}");
+    assert!(
+        log.contains("ran out of its memory limit of 96MiB ([runtime] compile_memory)"),
+        "{log}"
+    );
+    assert!(log.contains("model=iris version=1"), "{log}");
+    let c = client();
+    let iris = json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]});
+    let r = c
+        .post(s.url("/v2/models/iris/infer"))
+        .json(&iris)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // The same component deployed over the admin API: 422 with the reason,
+    // nothing half-deployed, and no compile worker left running.
+    let big = repo
+        .add("staging", "2", components::ONNX_RUNNER, "")
+        .unwrap();
+    let (status, body) = admin(
+        &c,
+        &s,
+        "PUT",
+        "/admin/v1/models/big/versions/2",
+        Some(json!({"path": big})),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("compile_memory"),
+        "{body}"
+    );
+    let (status, _) = admin(&c, &s, "GET", "/admin/v1/models/big", None);
+    assert_eq!(status, 404);
+    // Children are listed per thread that spawned them.
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", s.pid())).unwrap();
+    let children: String = tasks
+        .flatten()
+        .map(|t| std::fs::read_to_string(t.path().join("children")).unwrap_or_default())
+        .collect();
+    assert_eq!(children.trim(), "", "a compile worker outlived its compile");
+    drop(s);
+
+    // A compile that outlasts `compile_timeout` is killed and refused (a
+    // new state folder: the first server's AOT cache would spare the compile).
+    let cfg = write_config(cfg_dir.path(), "[runtime]\ncompile_timeout = \"1ms\"\n");
+    let state = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        BIN,
+        &[
+            "--repository",
+            repo.path().to_str().unwrap(),
+            "--config",
+            &cfg,
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let log = s.log();
+    assert!(
+        log.contains(
+            "refused what=iris@1 reason=compile: compiling took longer than the 1ms limit \
+             ([runtime] compile_timeout)"
+        ),
+        "{log}"
+    );
+    assert_eq!(
+        c.get(s.url("/v2/health/live"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+}
+
 fn write_config(dir: &std::path::Path, text: &str) -> String {
     let path = dir.join("edgeserve.toml");
     std::fs::write(&path, text).unwrap();

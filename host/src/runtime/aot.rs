@@ -82,36 +82,29 @@ impl AotCache {
         Ok(Some(component))
     }
 
-    /// The compiled component for `bytes`, from the cache or compiled now.
-    pub fn load_or_compile(
+    /// The compiled component with sha256 `digest`, from the cache or
+    /// from `compile` (given `true`: it must return the artifact to store).
+    pub(crate) fn load_or_compile(
         &self,
         engine: &Engine,
-        bytes: &[u8],
         digest: &str,
+        compile: impl FnOnce(bool) -> Result<(Component, Option<Vec<u8>>), LoadError>,
     ) -> Result<(Component, AotOutcome), LoadError> {
         let outcome = match self.read_verified(engine, digest) {
             Ok(Some(c)) => return Ok((c, AotOutcome::Hit)),
             Ok(None) => AotOutcome::Compiled,
             Err(why) => AotOutcome::Recompiled(why),
         };
-        let component = compile(engine, bytes)?;
-        match component.serialize() {
-            Ok(artifact) => {
-                let mut file = Vec::with_capacity(MAGIC.len() + 32 + artifact.len());
-                file.extend_from_slice(MAGIC);
-                file.extend_from_slice(&Sha256::digest(&artifact));
-                file.extend_from_slice(&artifact);
-                if let Err(e) = write_atomic(&self.path(digest), &file) {
-                    tracing::warn!(error = %e, "cannot write AOT artifact; continuing without it");
-                }
+        let (component, artifact) = compile(true)?;
+        if let Some(artifact) = artifact {
+            let mut file = Vec::with_capacity(MAGIC.len() + 32 + artifact.len());
+            file.extend_from_slice(MAGIC);
+            file.extend_from_slice(&Sha256::digest(&artifact));
+            file.extend_from_slice(&artifact);
+            if let Err(e) = write_atomic(&self.path(digest), &file) {
+                tracing::warn!(error = %e, "cannot write AOT artifact; continuing without it");
             }
-            Err(e) => tracing::warn!(error = %e, "cannot serialize compiled component"),
         }
         Ok((component, outcome))
     }
-}
-
-/// Compiles component bytes.
-pub(crate) fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, LoadError> {
-    Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))
 }

@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wasmtime::component::Linker;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::bindings::Model;
+use super::compiler::{CompileLimits, CompileSettings, Compiler};
 use super::host_state::HostState;
 use crate::config::RuntimeConfig;
 
@@ -27,6 +28,12 @@ pub struct Runtime {
     /// runner component (such as the ONNX runner, tens of seconds to
     /// compile) deployed under many models is compiled once.
     recent: Mutex<VecDeque<(String, wasmtime::component::Component)>>,
+    /// The settings compiled code depends on.
+    settings: CompileSettings,
+    /// In this process or in a child.
+    compiler: Compiler,
+    /// The limits a child compile runs under.
+    limits: CompileLimits,
 }
 
 /// How many compiled components [`Runtime::compile`] keeps for reuse.
@@ -41,19 +48,14 @@ impl Runtime {
     /// Builds the engine and linker and starts the epoch ticker thread.
     pub fn new(cfg: &RuntimeConfig) -> Result<Runtime, EngineError> {
         let err = |e: wasmtime::Error| EngineError(format!("{e:#}"));
-        let mut config = Config::new();
-        config
-            .wasm_component_model(true)
-            .epoch_interruption(true)
-            .cranelift_opt_level(OptLevel::Speed)
-            .parallel_compilation(true);
+        let settings = CompileSettings::for_runtime(cfg);
+        let mut config = settings.config();
         // For profiling only: name guest functions for `perf` in
         // /tmp/perf-<pid>.map (see BENCHMARKS.md, "Where the time goes").
         if std::env::var_os("EDGESERVE_PERF_MAP").is_some_and(|v| v == "1") {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
         if cfg.pooling {
-            let max_memory = cfg.max_memory.as_usize();
             let mut pool = PoolingAllocationConfig::new();
             pool.total_component_instances(cfg.instance_slots)
                 .total_core_instances(cfg.instance_slots.saturating_mul(4))
@@ -63,7 +65,7 @@ impl Runtime {
                 .max_core_instances_per_component(64)
                 .max_memories_per_component(8)
                 .max_tables_per_component(16)
-                .max_memory_size(max_memory)
+                .max_memory_size(cfg.max_memory.as_usize())
                 .table_elements(cfg.max_table_elements as usize)
                 .max_component_instance_size(1 << 20)
                 .max_core_instance_size(1 << 20)
@@ -80,11 +82,6 @@ impl Runtime {
                 .table_keep_resident(64 * 1024)
                 .decommit_batch_size(16);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-            // Each memory slot reserves only what the largest allowed memory
-            // needs (plus guard), not the default 4 GiB, so thousands of
-            // slots fit comfortably in the address space.
-            config.memory_reservation(max_memory as u64);
-            config.memory_guard_size(32 << 20);
         }
         let engine = Engine::new(&config).map_err(err)?;
         let mut linker = Linker::new(&engine);
@@ -118,7 +115,23 @@ impl Runtime {
             max_memory: cfg.max_memory.0,
             aot: None,
             recent: Mutex::new(VecDeque::new()),
+            settings,
+            compiler: Compiler::InProcess,
+            limits: CompileLimits {
+                timeout: cfg.compile_timeout.0,
+                memory: cfg.compile_memory,
+            },
         })
+    }
+
+    /// Compiles from now on in child processes running `exe compile-worker`
+    /// (`exe` must be the `edgeserve` program), under the configured
+    /// `compile_timeout` and `compile_memory`.
+    pub fn compile_in_child(&mut self, exe: std::path::PathBuf) {
+        self.compiler = Compiler::Child {
+            exe,
+            limits: self.limits,
+        };
     }
 
     /// Keeps compiled components in `dir` and loads them from there.
@@ -141,12 +154,13 @@ impl Runtime {
         if let Some(component) = shared {
             return Ok((component, super::AotOutcome::Shared));
         }
+        let compile = |want_artifact| {
+            self.compiler
+                .compile(&self.engine, self.settings, bytes, want_artifact)
+        };
         let (component, outcome) = match &self.aot {
-            Some(cache) => cache.load_or_compile(&self.engine, bytes, digest)?,
-            None => (
-                super::aot::compile(&self.engine, bytes)?,
-                super::AotOutcome::NoCache,
-            ),
+            Some(cache) => cache.load_or_compile(&self.engine, digest, compile)?,
+            None => (compile(false)?.0, super::AotOutcome::NoCache),
         };
         if !matches!(outcome, super::AotOutcome::Hit) {
             release_freed_memory();

@@ -2,6 +2,7 @@
 
 mod aot;
 mod bindings;
+mod compiler;
 mod engine;
 mod error;
 mod host_state;
@@ -28,6 +29,7 @@ pub(crate) mod policy_abi {
         AuthMethod, Header, RequestContext, RequestDecision, ResponseDecision,
     };
 }
+pub use compiler::{CompileLimits, CompileSettings, WorkerError, run_compile_worker};
 pub use engine::{EngineError, Runtime};
 pub use error::{InvokeError, LoadError, ModelErrorKind};
 pub use loaded::check_world;
