@@ -165,6 +165,11 @@ pub struct RuntimeConfig {
     pub instance_slots: u32,
     /// The largest memory any model may be given.
     pub max_memory: ByteSize,
+    /// Address space reserved for each linear memory in the pool (at least
+    /// `max_memory`). At 4 GiB, compiled code needs no bounds checks on
+    /// memory accesses; lower it only where address space is scarce: the
+    /// pool reserves `instance_slots` x 2 x (this + 32 MiB) at start.
+    pub memory_reservation: ByteSize,
     /// The largest table any model may grow.
     pub max_table_elements: u32,
     /// Epoch tick; deadlines are checked at this granularity.
@@ -182,6 +187,7 @@ impl Default for RuntimeConfig {
             pooling: true,
             instance_slots: 1000,
             max_memory: ByteSize(1 << 30),
+            memory_reservation: ByteSize(4 << 30),
             max_table_elements: 100_000,
             epoch_tick: HumanDuration(Duration::from_millis(2)),
             compile_timeout: HumanDuration(Duration::from_secs(300)),

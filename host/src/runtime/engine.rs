@@ -83,7 +83,19 @@ impl Runtime {
                 .decommit_batch_size(16);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
-        let engine = Engine::new(&config).map_err(err)?;
+        let engine = Engine::new(&config).map_err(|e| match settings.pooled_memory {
+            // The pool reserves its address space up front.
+            Some(reservation) => EngineError(format!(
+                "{e:#} (the instance pool reserves {} of address space: instance_slots x 2 x \
+                 (memory_reservation + 32MiB); lower either)",
+                crate::units::ByteSize(
+                    u64::from(cfg.instance_slots)
+                        .saturating_mul(2)
+                        .saturating_mul(reservation.saturating_add(32 << 20))
+                )
+            )),
+            None => err(e),
+        })?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(err)?;
         Model::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
