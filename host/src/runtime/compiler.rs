@@ -39,7 +39,7 @@ pub struct CompileSettings {
 }
 
 /// The guard region after each pooled linear memory.
-const POOLED_GUARD: u64 = 32 << 20;
+pub(crate) const POOLED_GUARD: u64 = 32 << 20;
 
 impl CompileSettings {
     /// The settings of a server configured by `cfg`.
@@ -302,4 +302,49 @@ pub fn run_compile_worker(settings: CompileSettings) -> Result<(), WorkerError> 
     out.write_all(&artifact)
         .and_then(|()| out.flush())
         .map_err(|e| WorkerError::Failed(format!("cannot write the artifact: {e}")))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn the_reservation_covers_max_memory_and_only_the_pool_sets_it() {
+        let mut cfg = RuntimeConfig::default();
+        assert_eq!(
+            CompileSettings::for_runtime(&cfg).pooled_memory,
+            Some(4 << 30)
+        );
+        cfg.memory_reservation = ByteSize(64 << 20);
+        cfg.max_memory = ByteSize(256 << 20);
+        assert_eq!(
+            CompileSettings::for_runtime(&cfg).pooled_memory,
+            Some(256 << 20)
+        );
+        cfg.pooling = false;
+        assert_eq!(CompileSettings::for_runtime(&cfg).pooled_memory, None);
+    }
+
+    #[test]
+    fn a_failed_worker_is_described_by_its_first_line() {
+        let limits = CompileLimits {
+            timeout: Duration::from_secs(1),
+            memory: ByteSize(96 << 20),
+        };
+        let abort = ExitStatus::from_raw(libc::SIGABRT);
+        let oom = worker_failure(
+            abort,
+            limits,
+            "memory allocation of 4194304 bytes failed\nstack backtrace:\n",
+        );
+        assert_eq!(
+            oom,
+            "the compile worker ran out of its memory limit of 96MiB ([runtime] compile_memory): \
+             memory allocation of 4194304 bytes failed"
+        );
+        let other = worker_failure(ExitStatus::from_raw(1 << 8), limits, "\n  boom\n");
+        assert!(other.ends_with("): boom"), "{other}");
+        assert!(worker_failure(abort, limits, "").ends_with("no message"));
+    }
 }

@@ -10,7 +10,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::bindings::Model;
-use super::compiler::{CompileLimits, CompileSettings, Compiler};
+use super::compiler::{CompileLimits, CompileSettings, Compiler, POOLED_GUARD};
 use super::host_state::HostState;
 use crate::config::RuntimeConfig;
 
@@ -87,12 +87,13 @@ impl Runtime {
             // The pool reserves its address space up front.
             Some(reservation) => EngineError(format!(
                 "{e:#} (the instance pool reserves {} of address space: instance_slots x 2 x \
-                 (memory_reservation + 32MiB); lower either)",
+                 (memory_reservation + {}); lower either)",
                 crate::units::ByteSize(
                     u64::from(cfg.instance_slots)
                         .saturating_mul(2)
-                        .saturating_mul(reservation.saturating_add(32 << 20))
-                )
+                        .saturating_mul(reservation.saturating_add(POOLED_GUARD))
+                ),
+                crate::units::ByteSize(POOLED_GUARD),
             )),
             None => err(e),
         })?;
