@@ -742,6 +742,17 @@ fn aot_cache_is_reused_and_corruption_is_detected() {
     );
 }
 
+/// The server's child processes (its compile workers), as listed per
+/// thread that spawned them.
+fn compile_workers(s: &Server) -> String {
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", s.pid())).unwrap();
+    let children: String = tasks
+        .flatten()
+        .map(|t| std::fs::read_to_string(t.path().join("children")).unwrap_or_default())
+        .collect();
+    children.trim().to_string()
+}
+
 /// Compiles run in a child process under `compile_memory` and
 /// `compile_timeout`: a component that needs more than that is refused with
 /// a message naming the limit, and the server and its other models serve on.
@@ -786,8 +797,9 @@ fn compile_limits_refuse_only_the_component_that_exceeds_them() {
     assert_eq!(r.status().as_u16(), 200);
     // The same component deployed over the admin API: 422 with the reason,
     // nothing half-deployed, and no compile worker left running.
-    let big = repo
-        .add("staging", "2", components::ONNX_RUNNER, "")
+    let staging = Repo::new().unwrap();
+    let big = staging
+        .add("big", "2", components::ONNX_RUNNER, "")
         .unwrap();
     let (status, body) = admin(
         &c,
@@ -806,13 +818,11 @@ fn compile_limits_refuse_only_the_component_that_exceeds_them() {
     );
     let (status, _) = admin(&c, &s, "GET", "/admin/v1/models/big", None);
     assert_eq!(status, 404);
-    // Children are listed per thread that spawned them.
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", s.pid())).unwrap();
-    let children: String = tasks
-        .flatten()
-        .map(|t| std::fs::read_to_string(t.path().join("children")).unwrap_or_default())
-        .collect();
-    assert_eq!(children.trim(), "", "a compile worker outlived its compile");
+    assert_eq!(
+        compile_workers(&s),
+        "",
+        "a compile worker outlived its compile"
+    );
     drop(s);
 
     // A compile that outlasts `compile_timeout` is killed and refused (a
@@ -847,6 +857,96 @@ fn compile_limits_refuse_only_the_component_that_exceeds_them() {
             .as_u16(),
         200
     );
+}
+
+/// A deploy compiles outside the control plane's lock: while a slow compile
+/// runs, a traffic change on another model goes through, and a second
+/// deploy of the same version is refused as already in progress.
+#[test]
+fn traffic_changes_do_not_wait_for_a_compiling_deploy() {
+    let repo = three_versions();
+    // The ONNX runner takes seconds to compile; with no graph artifact it
+    // is refused after compiling, at its metadata call. It is staged
+    // outside the repository, which the server would load at start.
+    let staging = Repo::new().unwrap();
+    let big = staging
+        .add("big", "1", components::ONNX_RUNNER, "")
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        BIN,
+        &[
+            "--repository",
+            repo.path().to_str().unwrap(),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let c = client();
+    let deploy = json!({"path": big});
+    // Compiling the runner can take minutes on a loaded machine.
+    let patient = Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    std::thread::scope(|scope| {
+        let (patient, server, body) = (&patient, &s, deploy.clone());
+        let slow = scope.spawn(move || {
+            admin(
+                patient,
+                server,
+                "PUT",
+                "/admin/v1/models/big/versions/1",
+                Some(body),
+            )
+        });
+        // Wait until the deploy is compiling: its compile worker runs.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while compile_workers(&s).is_empty() {
+            assert!(Instant::now() < deadline, "no compile worker started");
+            assert!(
+                !slow.is_finished(),
+                "the deploy ended without compiling: {}",
+                s.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (status, body) = admin(
+            &c,
+            &s,
+            "PUT",
+            "/admin/v1/models/m/primary",
+            Some(json!({"version": "2"})),
+        );
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = admin(
+            &c,
+            &s,
+            "PUT",
+            "/admin/v1/models/big/versions/1",
+            Some(deploy.clone()),
+        );
+        assert_eq!(status, 409, "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("already in progress"),
+            "{body}"
+        );
+        assert!(
+            !slow.is_finished(),
+            "the compile ended before the traffic change could show it does not wait"
+        );
+        let (status, body) = slow.join().unwrap();
+        assert_eq!(status, 422, "{body}");
+    });
+    assert_eq!(score(&c, &s, "/v2/models/m/infer").1, "2");
+    // The refused version left nothing behind.
+    let (status, _) = admin(&c, &s, "GET", "/admin/v1/models/big", None);
+    assert_eq!(status, 404);
+    assert!(!state.path().join("versions/big/1").exists());
 }
 
 fn write_config(dir: &std::path::Path, text: &str) -> String {

@@ -3,6 +3,7 @@
 //! one pointer swap. Requests never wait on anything here.
 
 mod guard;
+mod loading;
 mod state;
 mod status;
 mod watch;
@@ -73,8 +74,11 @@ pub struct Deployer {
     store: StateStore,
     defaults: ModelDefaults,
     repository: Option<PathBuf>,
-    /// Serializes changes; holds the last persisted state.
+    /// Serializes changes; holds the last persisted state. Never held
+    /// while a version compiles.
     state: tokio::sync::Mutex<DeployState>,
+    /// Versions being loaded outside that lock.
+    loading: loading::Loading,
     events: Mutex<VecDeque<Event>>,
     /// When each model's primary last changed (for the rollout guard).
     promoted: Mutex<std::collections::HashMap<String, Instant>>,
@@ -245,10 +249,20 @@ impl Deployer {
             defaults,
             repository,
             state: tokio::sync::Mutex::new(state),
+            loading: loading::Loading::default(),
             events: Mutex::new(VecDeque::new()),
             promoted: Mutex::new(Default::default()),
         };
         Ok((deployer, refused))
+    }
+
+    /// Whether `name@version` is in the live table.
+    fn is_loaded(&self, name: &str, version: u64) -> bool {
+        self.registry
+            .snapshot()
+            .models
+            .get(name)
+            .is_some_and(|e| e.versions.contains_key(&version))
     }
 
     /// The live routing table.
@@ -368,18 +382,21 @@ impl Deployer {
             }
         }
         let what = format!("{name}@{v}");
-        let mut state = self.state.lock().await;
-        if self
-            .registry
-            .snapshot()
-            .models
-            .get(name)
-            .is_some_and(|e| e.versions.contains_key(&v))
-        {
-            return Err(DeployError::Conflict(format!(
+        let already = || {
+            DeployError::Conflict(format!(
                 "{what} is already deployed; remove it first or deploy a new version number"
-            )));
+            ))
+        };
+        if self.is_loaded(name, v) {
+            return Err(already());
         }
+        // Compiling and checking happen outside the control-plane lock:
+        // traffic changes and rollbacks do not wait for a slow compile.
+        let Some(_slot) = self.loading.reserve(name, v) else {
+            return Err(DeployError::Conflict(format!(
+                "a deploy of {what} is already in progress"
+            )));
+        };
         let manifest_text = files
             .iter()
             .find(|(n, _)| n == MANIFEST_FILE)
@@ -424,6 +441,14 @@ impl Deployer {
         let elapsed = started.elapsed();
         let digest = model.digest.clone();
         let aot = model.aot.clone();
+        let mut state = self.state.lock().await;
+        if self.is_loaded(name, v) {
+            // Checked again where the table changes (every path that adds a
+            // version holds its loading slot, so this is only a backstop).
+            drop(model);
+            self.store.delete_version(name, v);
+            return Err(already());
+        }
         let mut table = (*self.registry.snapshot()).clone();
         let entry = table.models.entry(name.to_string()).or_default();
         if let Some(conflict) = kind_conflict(entry, &model) {
@@ -706,23 +731,27 @@ impl Deployer {
     /// Repository versions need no persisted record: the folder is the
     /// record. An unpinned primary (the highest version) moves to it.
     pub(crate) async fn adopt(&self, src: &VersionSource) -> Result<String, DeployError> {
-        let _state = self.state.lock().await;
         let what = format!("{}@{}", src.name, src.version);
-        if self
-            .registry
-            .snapshot()
-            .models
-            .get(&src.name)
-            .is_some_and(|e| e.versions.contains_key(&src.version))
-        {
-            return Ok(format!("{what} is already loaded"));
+        let loaded = || Ok(format!("{what} is already loaded"));
+        if self.is_loaded(&src.name, src.version) {
+            return loaded();
         }
+        let Some(_slot) = self.loading.reserve(&src.name, src.version) else {
+            // Not a failure: the next poll finds it loaded, or tries again.
+            return Ok(format!(
+                "a deploy of {what} is in progress; looking again at the next poll"
+            ));
+        };
         let model = repository::load_version(&self.runtime, src, &self.defaults)
             .await
             .map_err(|error| DeployError::Refused {
                 what: what.clone(),
                 error,
             })?;
+        let _state = self.state.lock().await;
+        if self.is_loaded(&src.name, src.version) {
+            return loaded();
+        }
         let mut table = (*self.registry.snapshot()).clone();
         let entry = table.models.entry(src.name.clone()).or_default();
         if let Some(conflict) = kind_conflict(entry, &model) {
