@@ -763,23 +763,27 @@ fn compile_limits_refuse_only_the_component_that_exceeds_them() {
     repo.add_example("iris", "1", components::IRIS).unwrap();
     repo.add("big", "1", components::ONNX_RUNNER, "").unwrap();
     let cfg_dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(
-        cfg_dir.path(),
-        "[runtime]\ncompile_memory = \"96MiB\"\n[repository]\npoll_interval = \"0s\"\n",
-    );
-    let state = tempfile::tempdir().unwrap();
-    let s = Server::start(
-        BIN,
-        &[
-            "--repository",
-            repo.path().to_str().unwrap(),
-            "--config",
-            &cfg,
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ],
-    )
-    .unwrap();
+    // Each server gets its own state folder: an AOT cache would spare the
+    // compile.
+    let start = |config: &str| {
+        let cfg = write_config(cfg_dir.path(), config);
+        let state = tempfile::tempdir().unwrap();
+        let s = Server::start(
+            BIN,
+            &[
+                "--repository",
+                repo.path().to_str().unwrap(),
+                "--config",
+                &cfg,
+                "--state-dir",
+                state.path().to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+        (s, state)
+    };
+    let (s, _state) =
+        start("[runtime]\ncompile_memory = \"96MiB\"\n[repository]\npoll_interval = \"0s\"\n");
     let log = s.log();
     assert!(log.contains("refused what=big@1"), "{log}");
     assert!(
@@ -825,22 +829,8 @@ fn compile_limits_refuse_only_the_component_that_exceeds_them() {
     );
     drop(s);
 
-    // A compile that outlasts `compile_timeout` is killed and refused (a
-    // new state folder: the first server's AOT cache would spare the compile).
-    let cfg = write_config(cfg_dir.path(), "[runtime]\ncompile_timeout = \"1ms\"\n");
-    let state = tempfile::tempdir().unwrap();
-    let s = Server::start(
-        BIN,
-        &[
-            "--repository",
-            repo.path().to_str().unwrap(),
-            "--config",
-            &cfg,
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ],
-    )
-    .unwrap();
+    // A compile that outlasts `compile_timeout` is killed and refused.
+    let (s, _state) = start("[runtime]\ncompile_timeout = \"1ms\"\n");
     let log = s.log();
     assert!(
         log.contains(
