@@ -45,10 +45,36 @@ impl AotCache {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
         env!("CARGO_PKG_VERSION").hash(&mut h);
-        Ok(AotCache {
+        let cache = AotCache {
             dir,
             engine_key: format!("{:016x}", h.finish()),
-        })
+        };
+        cache.prune_other_engines();
+        Ok(cache)
+    }
+
+    /// Deletes artifacts made by another engine (another edgeserve version
+    /// or other settings, such as a changed `memory_reservation`): no
+    /// engine of this process can load them, and each is tens of MB.
+    fn prune_other_engines(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let ours = format!("-{}.cwasm", self.engine_key);
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(".cwasm") && !name.ends_with(&ours) {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => {
+                        tracing::info!(file = %name, "removed an AOT artifact of another engine")
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %name, error = %e, "cannot remove a stale AOT artifact")
+                    }
+                }
+            }
+        }
     }
 
     /// The artifact file for a component digest.
@@ -106,5 +132,28 @@ impl AotCache {
             }
         }
         Ok((component, outcome))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeserve_test_support::tempfile;
+
+    #[test]
+    fn artifacts_of_other_engines_are_pruned_and_ours_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let cache = AotCache::new(dir.path().to_path_buf(), &engine).unwrap();
+        let ours = cache.path("d1");
+        std::fs::write(&ours, b"ours").unwrap();
+        let stale = dir.path().join("d1-0123456789abcdef.cwasm");
+        std::fs::write(&stale, b"another engine's").unwrap();
+        let other = dir.path().join("notes.txt");
+        std::fs::write(&other, b"not an artifact").unwrap();
+        AotCache::new(dir.path().to_path_buf(), &engine).unwrap();
+        assert!(ours.exists());
+        assert!(other.exists());
+        assert!(!stale.exists());
     }
 }
