@@ -925,6 +925,9 @@ fn traffic_changes_do_not_wait_for_a_compiling_deploy() {
                 .contains("already in progress"),
             "{body}"
         );
+        // Nor can the version be removed under the deploy.
+        let (status, body) = admin(&c, &s, "DELETE", "/admin/v1/models/big/versions/1", None);
+        assert_eq!(status, 409, "{body}");
         assert!(
             !slow.is_finished(),
             "the compile ended before the traffic change could show it does not wait"

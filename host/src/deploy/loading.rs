@@ -26,7 +26,9 @@ impl Loading {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(key.clone());
-        fresh.then_some(LoadingSlot { set: self, key })
+        // Built only when reserved: a slot dropped here would free the
+        // holder's pair.
+        fresh.then(|| LoadingSlot { set: self, key })
     }
 }
 
@@ -50,6 +52,10 @@ mod tests {
         let slot = loading.reserve("m", 2);
         assert!(slot.is_some());
         assert!(loading.reserve("m", 2).is_none());
+        assert!(
+            loading.reserve("m", 2).is_none(),
+            "a refused reservation must not free the holder's"
+        );
         assert!(loading.reserve("m", 3).is_some(), "other versions are free");
         drop(slot);
         assert!(loading.reserve("m", 2).is_some());

@@ -691,6 +691,14 @@ impl Deployer {
 
     /// Removes a version that carries no traffic.
     pub async fn remove(&self, name: &str, version: &str) -> Result<String, DeployError> {
+        // Held until the files are gone, so that a deploy of the same number
+        // cannot store files that this removal then deletes.
+        let n = parse_version(version)?;
+        let Some(_slot) = self.loading.reserve(name, n) else {
+            return Err(DeployError::Conflict(format!(
+                "a deploy of {name}@{n} is in progress"
+            )));
+        };
         let (message, deployed) = self
             .change(name, |entry, ms| {
                 let v = Self::version_of(entry, name, version)?;
