@@ -178,7 +178,8 @@ fn compile_in_child(
     std::thread::scope(|scope| {
         // The child reads all of its input before it writes anything, but a
         // child that dies early must not leave this side blocked: the
-        // writer, the readers and the wait each get their own thread.
+        // writer and both readers get their own threads, and this one
+        // waits for the artifact no longer than the time limit.
         scope.spawn(move || {
             let _ = stdin.write_all(bytes);
         });
