@@ -1,12 +1,13 @@
 //! Versions being loaded right now. A deploy compiles and checks its
 //! version (seconds for a large component) without holding the control
 //! plane's lock, so traffic changes and rollbacks on other versions go on
-//! meanwhile; this set keeps two loads of the same `model@version` apart.
+//! meanwhile; this set keeps two loads, or a load and a removal, of the
+//! same `model@version` apart.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 
-/// The `(model, version)` pairs with a load in progress.
+/// The `(model, version)` pairs with a load or a removal in progress.
 #[derive(Debug, Default)]
 pub(crate) struct Loading(Mutex<HashSet<(String, u64)>>);
 

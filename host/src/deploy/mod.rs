@@ -77,7 +77,7 @@ pub struct Deployer {
     /// Serializes changes; holds the last persisted state. Never held
     /// while a version compiles.
     state: tokio::sync::Mutex<DeployState>,
-    /// Versions being loaded outside that lock.
+    /// Versions being loaded outside that lock, or being removed.
     loading: loading::Loading,
     events: Mutex<VecDeque<Event>>,
     /// When each model's primary last changed (for the rollout guard).
