@@ -18,7 +18,7 @@ use edgeserve::config::{ModelDefaults, ServeConfig};
 use edgeserve::deploy::{Deployer, StateStore, run_guard, watch_repository};
 use edgeserve::repository;
 use edgeserve::rescore::{RescoreOptions, rescore, table};
-use edgeserve::runtime::Runtime;
+use edgeserve::runtime::{CompileLimits, Runtime};
 use edgeserve::security::{Authenticator, PolicyChains, Tenants, hash_api_key};
 use edgeserve::server::{AppState, ClientAuth, ListenerOptions, handle, load_tls_config, serve};
 use edgeserve::telemetry::{Metrics, PredictionLog, Tracing};
@@ -310,7 +310,7 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
 
     let mut rt = Runtime::new(&cfg.runtime)?;
     match std::env::current_exe() {
-        Ok(exe) => rt.compile_in_child(exe),
+        Ok(exe) => rt.compile_in_child(exe, CompileLimits::for_runtime(&cfg.runtime)),
         Err(e) => {
             tracing::warn!(error = %e, "cannot find this program's path; compiling in-process")
         }

@@ -742,6 +742,18 @@ fn aot_cache_is_reused_and_corruption_is_detected() {
     );
 }
 
+/// `edgeserve serve` on `repo` with its state in `state`, plus `extra` flags.
+fn serve_in(repo: &Repo, state: &std::path::Path, extra: &[&str]) -> Server {
+    let mut args = vec![
+        "--repository",
+        repo.path().to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    Server::start(BIN, &args).unwrap()
+}
+
 /// The server's child processes (its compile workers), as listed per
 /// thread that spawned them.
 fn compile_workers(s: &Server) -> String {
@@ -768,19 +780,7 @@ fn compile_limits_refuse_only_the_component_that_exceeds_them() {
     let start = |config: &str| {
         let cfg = write_config(cfg_dir.path(), config);
         let state = tempfile::tempdir().unwrap();
-        let s = Server::start(
-            BIN,
-            &[
-                "--repository",
-                repo.path().to_str().unwrap(),
-                "--config",
-                &cfg,
-                "--state-dir",
-                state.path().to_str().unwrap(),
-            ],
-        )
-        .unwrap();
-        (s, state)
+        (serve_in(&repo, state.path(), &["--config", &cfg]), state)
     };
     let (s, _state) =
         start("[runtime]\ncompile_memory = \"96MiB\"\n[repository]\npoll_interval = \"0s\"\n");
@@ -863,16 +863,7 @@ fn traffic_changes_do_not_wait_for_a_compiling_deploy() {
         .add("big", "1", components::ONNX_RUNNER, "")
         .unwrap();
     let state = tempfile::tempdir().unwrap();
-    let s = Server::start(
-        BIN,
-        &[
-            "--repository",
-            repo.path().to_str().unwrap(),
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ],
-    )
-    .unwrap();
+    let s = serve_in(&repo, state.path(), &[]);
     let c = client();
     let deploy = json!({"path": big});
     // Compiling the runner can take minutes on a loaded machine.

@@ -82,6 +82,16 @@ pub struct CompileLimits {
     pub memory: ByteSize,
 }
 
+impl CompileLimits {
+    /// The `compile_timeout` and `compile_memory` of `cfg`.
+    pub fn for_runtime(cfg: &RuntimeConfig) -> CompileLimits {
+        CompileLimits {
+            timeout: cfg.compile_timeout.0,
+            memory: cfg.compile_memory,
+        }
+    }
+}
+
 /// How this process compiles components.
 #[derive(Clone, Debug)]
 pub(crate) enum Compiler {

@@ -32,8 +32,6 @@ pub struct Runtime {
     settings: CompileSettings,
     /// In this process or in a child.
     compiler: Compiler,
-    /// The limits a child compile runs under.
-    limits: CompileLimits,
 }
 
 /// How many compiled components [`Runtime::compile`] keeps for reuse.
@@ -130,21 +128,13 @@ impl Runtime {
             recent: Mutex::new(VecDeque::new()),
             settings,
             compiler: Compiler::InProcess,
-            limits: CompileLimits {
-                timeout: cfg.compile_timeout.0,
-                memory: cfg.compile_memory,
-            },
         })
     }
 
     /// Compiles from now on in child processes running `exe compile-worker`
-    /// (`exe` must be the `edgeserve` program), under the configured
-    /// `compile_timeout` and `compile_memory`.
-    pub fn compile_in_child(&mut self, exe: std::path::PathBuf) {
-        self.compiler = Compiler::Child {
-            exe,
-            limits: self.limits,
-        };
+    /// (`exe` must be the `edgeserve` program) under `limits`.
+    pub fn compile_in_child(&mut self, exe: std::path::PathBuf, limits: CompileLimits) {
+        self.compiler = Compiler::Child { exe, limits };
     }
 
     /// Keeps compiled components in `dir` and loads them from there.
@@ -207,9 +197,10 @@ impl Drop for Runtime {
 }
 
 /// Hands memory the allocator holds but no longer uses back to the OS.
-/// Compiling frees tens of megabytes in the compile threads' malloc arenas,
-/// which glibc keeps: without this, a node that compiled its models at start
-/// idled at 36 MB instead of 20 MB.
+/// Compiling in-process frees tens of megabytes in the compile threads'
+/// malloc arenas, which glibc keeps (a node that compiled its models at start
+/// idled at 36 MB instead of 20 MB); loading a compile worker's artifact
+/// frees its buffer, tens of MB for the ONNX runner.
 fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes no pointers and only returns free pages.
