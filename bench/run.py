@@ -18,11 +18,11 @@ and measures on this machine, in turns:
      models, without and with the AOT cache.
   4. RSS and p50 latency with 1, 100 and 1000 loaded versions, and the
      idle RSS with the examples loaded (first start and from the AOT cache).
-  6. The cost of telemetry: metrics off and no prediction log, against
-     metrics on with the prediction log at 100 % sampling (inputs too).
   5. The cost of a policy chain: Iris alone vs Iris behind an API key and
      the four example policies (tenant access, input guard, PII redaction,
      response shaper).
+  6. The cost of telemetry: metrics off and no prediction log, against
+     metrics on with the prediction log at 100 % sampling (inputs too).
 
 The server under test is pinned to CPU 0 and the load generator to CPU 1
 (taskset), so the two do not starve each other. Results go to
@@ -34,6 +34,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -129,7 +130,6 @@ def repo_with(n_models, name="iris"):
 def stop_session(proc, timeout=20):
     """SIGTERM to the session `proc` leads (it and what it started), then
     SIGKILL after `timeout` seconds."""
-    import signal
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout)
