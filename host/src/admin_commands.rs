@@ -160,7 +160,13 @@ pub(crate) async fn run(cmd: AdminCommand) -> Result<ExitCode> {
                     };
                     json!({"component": b64(&read(&c)?), "manifest": manifest, "files": extra, "promote": promote})
                 }
-                (None, Some(p)) => json!({"path": p, "promote": promote}),
+                // The node reads the folder: a relative path means the
+                // one under this shell's working folder.
+                (None, Some(p)) => {
+                    let p = std::path::absolute(&p)
+                        .with_context(|| format!("cannot resolve {}", p.display()))?;
+                    json!({"path": p, "promote": promote})
+                }
                 (None, None) => anyhow::bail!("give --component FILE or --path DIR"),
             };
             (

@@ -30,4 +30,5 @@ pub mod security;
 pub mod server;
 pub mod telemetry;
 pub mod tensor;
+pub mod text;
 pub mod units;

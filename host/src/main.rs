@@ -225,10 +225,12 @@ fn main() -> ExitCode {
 }
 
 fn load_config(path: Option<&PathBuf>) -> Result<ServeConfig> {
-    Ok(match path {
+    let cfg = match path {
         Some(p) => ServeConfig::from_file(p)?,
         None => ServeConfig::default(),
-    })
+    };
+    cfg.validate().context("invalid configuration")?;
+    Ok(cfg)
 }
 
 async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
@@ -260,6 +262,8 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     if let Some(d) = args.state_dir {
         cfg.state.dir = d;
     }
+    // Flags may have changed validated values.
+    cfg.validate().context("invalid configuration")?;
     if cfg.repository.path.is_none() && !cfg.admin.enabled {
         bail!(
             "no model repository: pass --repository DIR (or set [repository] path in --config), \

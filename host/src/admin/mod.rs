@@ -180,7 +180,8 @@ where
             };
             let r = match deploy_files(body) {
                 Ok(DeploySource::Path(p, promote)) => {
-                    d.deploy_path(name, v, std::path::Path::new(&p), promote)
+                    let cap = state.max_upload as u64;
+                    d.deploy_path(name, v, std::path::Path::new(&p), cap, promote)
                         .await
                 }
                 Ok(DeploySource::Files(files, promote)) => d.deploy(name, v, files, promote).await,
@@ -253,7 +254,7 @@ fn deploy_files(body: DeployBody) -> Result<DeploySource, DeployError> {
         }
         (None, Some(component)) => {
             let manifest_text = body.manifest.unwrap_or_default();
-            let manifest: Manifest = toml::from_str(&manifest_text)
+            let manifest = Manifest::parse(&manifest_text)
                 .map_err(|e| bad(format!("invalid manifest: {e}")))?;
             let mut files = vec![(MANIFEST_FILE.to_string(), manifest_text.into_bytes())];
             let bytes = b64

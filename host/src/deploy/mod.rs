@@ -2,6 +2,7 @@
 //! to a copy of the routing table, persisted atomically, then published with
 //! one pointer swap. Requests never wait on anything here.
 
+mod folder;
 mod guard;
 mod loading;
 mod state;
@@ -402,11 +403,10 @@ impl Deployer {
             .find(|(n, _)| n == MANIFEST_FILE)
             .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
             .unwrap_or_default();
-        let manifest: Manifest =
-            toml::from_str(&manifest_text).map_err(|e| DeployError::Refused {
-                what: what.clone(),
-                error: RepoError::Manifest(e.to_string()),
-            })?;
+        let manifest = Manifest::parse(&manifest_text).map_err(|e| DeployError::Refused {
+            what: what.clone(),
+            error: RepoError::Manifest(e),
+        })?;
         if !files.iter().any(|(n, _)| n == MANIFEST_FILE) {
             files.push((MANIFEST_FILE.to_string(), Vec::new()));
         }
@@ -498,28 +498,24 @@ impl Deployer {
         Ok(message)
     }
 
-    /// Deploys a version from a folder on this node (manifest, component and
-    /// smoke-test files are copied into the state folder).
+    /// Deploys a version from a folder on this node: its manifest and the
+    /// files the manifest names are copied into the state folder, at most
+    /// `max_bytes` in all (see [`folder::read_version_folder`]).
     pub async fn deploy_path(
         &self,
         name: &str,
         version: &str,
         dir: &Path,
+        max_bytes: u64,
         promote_it: bool,
     ) -> Result<String, DeployError> {
-        let mut files = Vec::new();
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| DeployError::BadRequest(format!("cannot read {}: {e}", dir.display())))?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_file() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let bytes = std::fs::read(&path).map_err(|e| {
-                    DeployError::BadRequest(format!("cannot read {}: {e}", path.display()))
-                })?;
-                files.push((name, bytes));
-            }
-        }
+        let dir = dir.to_path_buf();
+        let files =
+            tokio::task::spawn_blocking(move || folder::read_version_folder(&dir, max_bytes))
+                .await
+                .map_err(|e| {
+                    DeployError::BadRequest(format!("reading the folder failed: {e}"))
+                })??;
         self.deploy(name, version, files, promote_it).await
     }
 

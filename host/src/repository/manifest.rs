@@ -229,11 +229,19 @@ impl ModelSettings {
 }
 
 impl Manifest {
-    /// Reads and parses a manifest file.
+    /// Reads and parses a manifest file (see [`Manifest::parse`]).
     pub fn read(path: &Path) -> Result<Manifest, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("invalid {}: {e}", path.display()))
+        Manifest::parse(&text).map_err(|e| format!("invalid {}: {e}", path.display()))
+    }
+
+    /// Parses manifest text; unknown keys are errors, and so is a file name
+    /// that leaves the version folder ([`Manifest::check_paths`]).
+    pub fn parse(text: &str) -> Result<Manifest, String> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| e.to_string())?;
+        manifest.check_paths()?;
+        Ok(manifest)
     }
 
     /// Resolves limits against the server defaults.
@@ -295,6 +303,50 @@ impl Manifest {
     pub fn component_file(&self) -> &str {
         self.component.as_deref().unwrap_or(DEFAULT_COMPONENT)
     }
+
+    /// Every file of the version folder this manifest names, each with the
+    /// key that names it: the component, the smoke-test request, the
+    /// artifacts and the drift baseline.
+    pub fn referenced_files(&self) -> Vec<(String, &str)> {
+        let mut files = vec![("component".to_string(), self.component_file())];
+        if let Some(file) = self.smoke_test.as_ref().and_then(|s| s.request.as_deref()) {
+            files.push(("[smoke_test] request".to_string(), file));
+        }
+        for (name, file) in &self.artifacts {
+            files.push((format!("[artifacts] {name}"), file.as_str()));
+        }
+        if let Some(d) = &self.drift {
+            files.push(("[drift] baseline".to_string(), d.baseline.as_str()));
+        }
+        files
+    }
+
+    /// Checks that every file the manifest names is a plain file name in
+    /// the version folder: no path separators, no `..`, nothing absolute,
+    /// not the manifest itself. A manifest can then never make the host
+    /// read a file outside its version folder.
+    pub fn check_paths(&self) -> Result<(), String> {
+        for (key, file) in self.referenced_files() {
+            if !plain_file_name(file) || file == MANIFEST_FILE {
+                return Err(format!(
+                    "{key}: '{}' must be a file name in the version folder (no '/', '\\' or \
+                     '..', and not {MANIFEST_FILE})",
+                    file.escape_debug()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `name` names a file directly inside a folder: not empty, at
+/// most 255 bytes, no path separator or NUL, and not `.` or `..`.
+pub fn plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
 }
 
 #[cfg(test)]
@@ -324,5 +376,27 @@ mod tests {
         assert_eq!(s.config["threshold"], "0.5");
         assert_eq!(m.component_file(), "model.wasm");
         assert!(toml::from_str::<Manifest>("colour = 1").is_err());
+        m.check_paths().expect("plain names");
+    }
+
+    #[test]
+    fn files_outside_the_version_folder_are_refused() {
+        for text in [
+            "component = \"/etc/hostname\"",
+            "component = \"../other/model.wasm\"",
+            "[smoke_test]\nrequest = \"/etc/shadow\"",
+            "[smoke_test]\nrequest = \"..\"",
+            "[artifacts]\nblob = \"sub/blob.bin\"",
+            "[artifacts]\nblob = \"manifest.toml\"",
+            "[drift]\nbaseline = \"..\\\\secrets\"",
+            "component = \"\"",
+        ] {
+            let m: Manifest = toml::from_str(text).expect(text);
+            let err = m.check_paths().expect_err(text);
+            assert!(err.contains("must be a file name"), "{text}: {err}");
+        }
+        assert!(plain_file_name("model.wasm"));
+        assert!(plain_file_name(".hidden"));
+        assert!(!plain_file_name("a\0b"));
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 pub use manifest::{
     Artifacts, DEFAULT_COMPONENT, Kind, MANIFEST_FILE, Manifest, ManifestLimits, ModelSettings,
-    RolloutGuard, SmokeTest,
+    RolloutGuard, SmokeTest, plain_file_name,
 };
 
 use crate::config::ModelDefaults;
@@ -140,9 +140,9 @@ pub fn scan(root: &Path) -> Result<(Vec<VersionSource>, Vec<Refusal>), std::io::
     Ok((found, refused))
 }
 
-/// Reads the files named in `[artifacts]` from the version folder; each
-/// must be a plain file name there, and all of them must fit in the
-/// version's memory cap (the component copies them in).
+/// Reads the files named in `[artifacts]` from the version folder (plain
+/// file names there, as [`Manifest::check_paths`] made sure); all of them
+/// must fit in the version's memory cap (the component copies them in).
 fn read_artifacts(
     manifest: &Manifest,
     dir: &Path,
@@ -151,16 +151,6 @@ fn read_artifacts(
     let mut map = std::collections::BTreeMap::new();
     let mut total = 0u64;
     for (name, file) in &manifest.artifacts {
-        if file.is_empty()
-            || file.contains(['/', '\\'])
-            || file == ".."
-            || file == "."
-            || file == MANIFEST_FILE
-        {
-            return Err(RepoError::Manifest(format!(
-                "artifact '{name}': '{file}' must be a file name in the version folder"
-            )));
-        }
         let path = dir.join(file);
         let bytes = std::fs::read(&path)
             .map_err(|e| RepoError::Read(format!("artifact '{name}': {}: {e}", path.display())))?;
@@ -179,11 +169,6 @@ fn read_artifacts(
 
 /// Reads and checks a drift baseline file of the version folder.
 fn read_baseline(dir: &Path, file: &str) -> Result<crate::telemetry::DriftBaseline, RepoError> {
-    if file.contains(['/', '\\']) || file == ".." {
-        return Err(RepoError::Manifest(format!(
-            "[drift] baseline '{file}' must be a file name in the version folder"
-        )));
-    }
     let path = dir.join(file);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| RepoError::Read(format!("drift baseline {}: {e}", path.display())))?;
@@ -234,6 +219,8 @@ pub async fn load_parts(
     defaults: &ModelDefaults,
 ) -> Result<LoadedModel, RepoError> {
     let version_str = version.to_string();
+    // Every file below is read from `dir` by a name the manifest gives.
+    manifest.check_paths().map_err(RepoError::Manifest)?;
     if manifest.name.as_deref().is_some_and(|n| n != name) {
         return Err(RepoError::Manifest(format!(
             "name '{}' does not match the model '{name}'",

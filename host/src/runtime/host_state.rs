@@ -253,14 +253,16 @@ impl HostState {
         }
         let text = String::from_utf8_lossy(&bytes);
         let lines = text.lines().count();
+        // Guest text is only ever a quoted, escaped field: it cannot end
+        // the log line or pose as one of the host's own.
         for line in text.lines().take(MAX_LINES) {
-            tracing::info!(target: "edgeserve::guest", model = %self.label, "{line}");
+            tracing::info!(target: "edgeserve::guest", model = &*self.label, output = line, "guest output");
         }
         if lines > MAX_LINES {
-            tracing::warn!(target: "edgeserve::guest", model = %self.label, skipped = lines - MAX_LINES, "guest printed more than {MAX_LINES} lines in one call; the rest were not logged");
+            tracing::warn!(target: "edgeserve::guest", model = &*self.label, skipped = lines - MAX_LINES, "guest printed more than {MAX_LINES} lines in one call; the rest were not logged");
         }
         if dropped > 0 {
-            tracing::warn!(target: "edgeserve::guest", model = %self.label, dropped, "guest output over the {OUTPUT_CAP}-byte cap was dropped");
+            tracing::warn!(target: "edgeserve::guest", model = &*self.label, dropped, "guest output over the {OUTPUT_CAP}-byte cap was dropped");
         }
         last_words(&text)
     }
@@ -281,7 +283,7 @@ fn last_words(text: &str) -> Option<String> {
         },
         None => lines.last()?.to_string(),
     };
-    Some(said.chars().take(300).collect())
+    Some(crate::text::bounded(&said, 300))
 }
 
 impl WasiView for HostState {
@@ -300,27 +302,25 @@ impl logging::Host for HostState {
         }
         let take = message.len().min(self.log_budget);
         self.log_budget -= take;
-        let mut end = take;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        let msg = &message[..end];
+        // Escaped and bounded, and logged as a quoted field: a guest cannot
+        // write a line that looks like the host's (an audit record, say).
+        let msg = crate::text::bounded(&message, take);
         let label = &*self.label;
         match level {
             logging::Level::Trace => {
-                tracing::trace!(target: "edgeserve::guest", model = label, "{msg}")
+                tracing::trace!(target: "edgeserve::guest", model = label, text = msg.as_str(), "guest log")
             }
             logging::Level::Debug => {
-                tracing::debug!(target: "edgeserve::guest", model = label, "{msg}")
+                tracing::debug!(target: "edgeserve::guest", model = label, text = msg.as_str(), "guest log")
             }
             logging::Level::Info => {
-                tracing::info!(target: "edgeserve::guest", model = label, "{msg}")
+                tracing::info!(target: "edgeserve::guest", model = label, text = msg.as_str(), "guest log")
             }
             logging::Level::Warn => {
-                tracing::warn!(target: "edgeserve::guest", model = label, "{msg}")
+                tracing::warn!(target: "edgeserve::guest", model = label, text = msg.as_str(), "guest log")
             }
             logging::Level::Error => {
-                tracing::error!(target: "edgeserve::guest", model = label, "{msg}")
+                tracing::error!(target: "edgeserve::guest", model = label, text = msg.as_str(), "guest log")
             }
         }
     }
@@ -360,6 +360,10 @@ mod tests {
             "thread '<unnamed>' panicked at src/lib.rs:40:24: boom"
         );
         assert_eq!(last_words("a\nb\n\n").unwrap(), "b");
+        assert_eq!(
+            last_words("thread 'x' panicked at a.rs:1:1:\nfake\u{1b}[0m").unwrap(),
+            "thread 'x' panicked at a.rs:1:1: fake\\u{1b}[0m"
+        );
         assert_eq!(last_words(""), None);
     }
 }

@@ -411,11 +411,7 @@ impl LoadedModel {
         }
         let mut message = match e.downcast_ref::<wasmtime::Trap>() {
             Some(trap) => trap.to_string(),
-            None => format!("{e:#}")
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string(),
+            None => crate::text::outside_text(format!("{e:#}").lines().next().unwrap_or_default()),
         };
         if let Some(line) = last_line {
             message = format!("{message} (guest said: {line})");
@@ -554,7 +550,9 @@ impl LoadedModel {
                     bindings::wit::ErrorKind::Internal => ModelErrorKind::Internal,
                     bindings::wit::ErrorKind::Unavailable => ModelErrorKind::Unavailable,
                 },
-                message: err.message,
+                // The guest's words, bounded and escaped before they reach
+                // a response or a log line.
+                message: crate::text::outside_text(&err.message),
             }),
         }
     }
@@ -611,10 +609,37 @@ impl LoadedModel {
 }
 
 fn validate_metadata(m: &ModelMetadata) -> Result<(), String> {
+    if m.platform.len() > 256 || m.platform.chars().any(char::is_control) {
+        return Err(format!(
+            "the platform '{}' must be at most 256 characters, none of them control characters",
+            crate::text::bounded(&m.platform, 256)
+        ));
+    }
     for (what, specs) in [("input", &m.inputs), ("output", &m.outputs)] {
+        if specs.len() > 1024 {
+            return Err(format!(
+                "{} {what}s are declared; at most 1024 are allowed",
+                specs.len()
+            ));
+        }
         for (i, s) in specs.iter().enumerate() {
             if s.name.is_empty() {
                 return Err(format!("an {what} has an empty name"));
+            }
+            // Spec names appear in error messages and logs.
+            if s.name.len() > 256 || s.name.chars().any(char::is_control) {
+                return Err(format!(
+                    "{what} name '{}' must be at most 256 characters, none of them control \
+                     characters",
+                    crate::text::bounded(&s.name, 256)
+                ));
+            }
+            if s.shape.len() > 64 {
+                return Err(format!(
+                    "{what} '{}' has {} dimensions; at most 64",
+                    s.name,
+                    s.shape.len()
+                ));
             }
             if specs[..i].iter().any(|o| o.name == s.name) {
                 return Err(format!("{what} '{}' is declared twice", s.name));

@@ -187,7 +187,11 @@ impl PolicyChains {
             p.stats.policy_failed.fetch_add(1, Ordering::Relaxed);
         }
         if binding.fail_open {
-            tracing::warn!(policy = %name, reason = %f.reason, "policy failed; fail-open binding lets the request through");
+            tracing::warn!(
+                policy = name.as_str(),
+                reason = f.reason.as_str(),
+                "policy failed; fail-open binding lets the request through"
+            );
             return Ok(());
         }
         Err(ChainError::Failed {
@@ -208,7 +212,8 @@ impl PolicyChains {
         Ok(ChainError::Denied {
             policy: policy.label.to_string(),
             status,
-            reason: reason.chars().take(1024).collect(),
+            // A policy's words, bounded and escaped like any guest text.
+            reason: crate::text::outside_text(&reason),
         })
     }
 

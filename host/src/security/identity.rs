@@ -34,6 +34,13 @@ pub struct AuthConfig {
     pub jwt: Option<JwtConfig>,
     /// Tenants of TLS client certificates, by common name.
     pub client_certs: Vec<ClientCertConfig>,
+    /// Refuse callers that map to no tenant (when `default_tenant` is
+    /// unset). Unset: on when `[[tenants]]` are configured, so an identity
+    /// without a tenant never skips the tenant rules.
+    pub require_tenant: Option<bool>,
+    /// The tenant of callers whose identity names none (anonymous callers
+    /// included); one of the `[[tenants]]`, with its own models and quota.
+    pub default_tenant: Option<String>,
 }
 
 /// One API key: its SHA-256 (hex; `edgeserve hash-key` prints it) and who

@@ -126,9 +126,17 @@ where
         Ok(resp) => resp,
         Err(err) => {
             if err.status.is_server_error() {
-                tracing::warn!(status = err.status.as_u16(), error = %err.message, "request failed");
+                tracing::warn!(
+                    status = err.status.as_u16(),
+                    error = err.message.as_str(),
+                    "request failed"
+                );
             } else {
-                tracing::debug!(status = err.status.as_u16(), error = %err.message, "request refused");
+                tracing::debug!(
+                    status = err.status.as_u16(),
+                    error = err.message.as_str(),
+                    "request refused"
+                );
             }
             err.into_response()
         }

@@ -4,6 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The certificate or key cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +47,7 @@ pub fn load_tls_config(
     };
     let cert_pem = read(cert)?;
     let key_pem = read(key)?;
-    let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
+    let certs = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::Invalid(format!("{}: {e}", cert.display())))?;
     if certs.is_empty() {
@@ -54,9 +56,12 @@ pub fn load_tls_config(
             cert.display()
         )));
     }
-    let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| TlsError::Invalid(format!("{}: {e}", key.display())))?
-        .ok_or_else(|| TlsError::Invalid(format!("{} holds no PEM private key", key.display())))?;
+    let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => {
+            TlsError::Invalid(format!("{} holds no PEM private key", key.display()))
+        }
+        e => TlsError::Invalid(format!("{}: {e}", key.display())),
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -66,7 +71,7 @@ pub fn load_tls_config(
         Some(ca) => {
             let pem = read(&ca.ca_bundle)?;
             let mut roots = rustls::RootCertStore::empty();
-            for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+            for c in CertificateDer::pem_slice_iter(&pem) {
                 let c =
                     c.map_err(|e| TlsError::Invalid(format!("{}: {e}", ca.ca_bundle.display())))?;
                 roots

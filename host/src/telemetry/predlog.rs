@@ -32,6 +32,13 @@ pub struct PredictionLogConfig {
     pub max_files: usize,
     /// Records that may wait for the writer; more are dropped and counted.
     pub queue: usize,
+    /// Bytes of records that may wait for the writer; more are dropped and
+    /// counted.
+    pub queue_bytes: ByteSize,
+    /// Most tensor bytes (inputs and outputs together) one record keeps;
+    /// tensors past it are left out of the record, which says how many
+    /// bytes were cut.
+    pub max_record_tensors: ByteSize,
 }
 
 impl Default for PredictionLogConfig {
@@ -41,6 +48,8 @@ impl Default for PredictionLogConfig {
             max_file_size: ByteSize(64 << 20),
             max_files: 10,
             queue: 10_000,
+            queue_bytes: ByteSize(64 << 20),
+            max_record_tensors: ByteSize(1 << 20),
         }
     }
 }

@@ -9,6 +9,10 @@ use serde::Deserialize;
 
 use crate::units::{ByteSize, HumanDuration};
 
+mod validate;
+
+pub use validate::InvalidSetting;
+
 /// Everything `edgeserve serve` needs.
 #[derive(Clone, Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -50,6 +54,31 @@ pub struct AdminConfig {
     pub token: Option<String>,
     /// Largest deploy upload.
     pub max_upload: ByteSize,
+    /// Read-only bearer token accepted at `/metrics` only, for scrapers
+    /// (the admin token works there too).
+    pub metrics_token: Option<String>,
+    /// PEM certificate chain: serve the admin API over HTTPS (needs
+    /// `tls_key`). Required for a non-loopback address unless
+    /// `plaintext_off_loopback` is set.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM bundle of CAs that sign admin client certificates (mTLS).
+    pub tls_client_ca: Option<PathBuf>,
+    /// Refuse admin TLS handshakes without a client certificate.
+    pub tls_client_cert_required: bool,
+    /// Serve a non-loopback admin address over plain HTTP anyway (only
+    /// behind a network that already encrypts, such as a service mesh).
+    pub plaintext_off_loopback: bool,
+    /// `Host` header values accepted besides IP addresses and `localhost`
+    /// (a DNS-rebinding page cannot name the node by a name of its own).
+    pub allowed_hosts: Vec<String>,
+    /// Admin connections served at once.
+    pub max_connections: u32,
+    /// Admin connections one client address may hold.
+    pub max_connections_per_peer: u32,
+    /// An admin connection with no request in flight is closed after this.
+    pub idle_timeout: HumanDuration,
 }
 
 impl Default for AdminConfig {
@@ -59,6 +88,16 @@ impl Default for AdminConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8082)),
             token: None,
             max_upload: ByteSize(256 << 20),
+            metrics_token: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            tls_client_cert_required: false,
+            plaintext_off_loopback: false,
+            allowed_hosts: Vec::new(),
+            max_connections: 64,
+            max_connections_per_peer: 8,
+            idle_timeout: HumanDuration(Duration::from_secs(30)),
         }
     }
 }
@@ -93,17 +132,43 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest request body accepted (413 beyond).
     pub max_body: ByteSize,
-    /// Memory shared by all request bodies being received at once (503
-    /// beyond).
+    /// Memory shared by all requests in flight: body bytes as they arrive,
+    /// then the decoded tensors (503 when a request cannot get room within
+    /// `budget_wait`).
     pub max_inflight_body: ByteSize,
+    /// Of that memory, what the requests of one client address may hold.
+    pub max_inflight_body_per_peer: ByteSize,
+    /// Of that memory, what the requests of one connection may hold.
+    pub max_inflight_body_per_connection: ByteSize,
+    /// How long a request waits for room in those budgets before it is
+    /// refused.
+    pub budget_wait: HumanDuration,
+    /// Largest decoded request: its tensors as the model will see them
+    /// (413 beyond).
+    pub max_decoded: ByteSize,
     /// Time a client has to send the request headers.
     pub header_read_timeout: HumanDuration,
-    /// Time a client has to send a request body once its headers are in
-    /// (408 beyond).
+    /// Time a client has to send a whole request body once its headers are
+    /// in (408 beyond).
     pub body_read_timeout: HumanDuration,
+    /// Longest gap between two pieces of a request body (408 beyond).
+    pub body_idle_timeout: HumanDuration,
+    /// Slowest average rate a request body may arrive at, counted after
+    /// its first `body_idle_timeout` (408 below).
+    pub body_min_rate: ByteSize,
+    /// A connection (HTTP/1.1 or HTTP/2) with no request in flight is
+    /// closed after this.
+    pub idle_timeout: HumanDuration,
     /// Connections served at once; further clients wait in the kernel's
     /// accept queue.
     pub max_connections: u32,
+    /// Connections one client address (an IPv6 /64) may hold; more are
+    /// closed at once.
+    pub max_connections_per_peer: u32,
+    /// Which versions `/v2/models/{m}/versions/{v}/...` serves: `all`
+    /// loaded versions, only those `serving` traffic (primary, canary,
+    /// shadow), or `none`.
+    pub version_pinning: VersionPinning,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout: HumanDuration,
     /// PEM certificate chain; TLS is on when this and `tls_key` are set.
@@ -123,9 +188,18 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body: ByteSize(32 << 20),
             max_inflight_body: ByteSize(256 << 20),
+            max_inflight_body_per_peer: ByteSize(64 << 20),
+            max_inflight_body_per_connection: ByteSize(32 << 20),
+            budget_wait: HumanDuration(Duration::from_secs(1)),
+            max_decoded: ByteSize(128 << 20),
             header_read_timeout: HumanDuration(Duration::from_secs(10)),
             body_read_timeout: HumanDuration(Duration::from_secs(30)),
+            body_idle_timeout: HumanDuration(Duration::from_secs(5)),
+            body_min_rate: ByteSize(8 << 10),
+            idle_timeout: HumanDuration(Duration::from_secs(60)),
             max_connections: 10_000,
+            max_connections_per_peer: 256,
+            version_pinning: VersionPinning::All,
             shutdown_timeout: HumanDuration(Duration::from_secs(30)),
             tls_cert: None,
             tls_key: None,
@@ -133,6 +207,19 @@ impl Default for ServerConfig {
             tls_client_cert_required: false,
         }
     }
+}
+
+/// Which versions a URL may pin.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionPinning {
+    /// Every loaded version.
+    All,
+    /// Only versions that carry traffic: the primary, the canary, the
+    /// shadow.
+    Serving,
+    /// None: only unversioned routes serve.
+    None,
 }
 
 /// Where models come from.
@@ -222,6 +309,9 @@ pub struct ModelDefaults {
     pub max_uses: u32,
     /// Requests a version runs at once; more get 503.
     pub max_concurrency: u32,
+    /// Largest answer a model may hand the host (wasmtime's hostcall fuel:
+    /// host memory spent lifting it); a bigger one fails the call.
+    pub max_response: ByteSize,
 }
 
 impl Default for ModelDefaults {
@@ -233,6 +323,7 @@ impl Default for ModelDefaults {
             pool_size: 16,
             max_uses: 10_000,
             max_concurrency: 256,
+            max_response: ByteSize(64 << 20),
         }
     }
 }
