@@ -303,7 +303,20 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         _ => bail!("TLS needs both a certificate and a key"),
     };
     let auth = Authenticator::new(&cfg.auth)?;
-    let tenants = Tenants::new(&cfg.tenants).map_err(|e| anyhow::anyhow!("[[tenants]]: {e}"))?;
+    let tenants = Tenants::new(
+        &cfg.tenants,
+        cfg.auth.default_tenant.as_deref(),
+        cfg.auth.require_tenant,
+    )
+    .map_err(|e| anyhow::anyhow!("[[tenants]]: {e}"))?;
+    if !tenants.is_empty()
+        && cfg.auth.require_tenant == Some(false)
+        && cfg.auth.default_tenant.is_none()
+    {
+        tracing::warn!(
+            "[auth] require_tenant = false: callers that map to no tenant skip the tenant rules (models and quotas)"
+        );
+    }
     let chains = PolicyChains::new(cfg.policies.clone(), cfg.server.max_body.as_usize());
     if !cfg.policies.is_empty() {
         tracing::info!(
@@ -335,6 +348,9 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     )
     .await?;
     let deployer = Arc::new(deployer);
+    deployer
+        .registry()
+        .set_version_pinning(cfg.server.version_pinning);
     let table = deployer.registry().snapshot();
     let mut loaded = 0;
     for (name, entry) in &table.models {

@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 
+use crate::config::VersionPinning;
+use crate::repository::Kind;
 use crate::runtime::LoadedModel;
+use crate::security::PolicyBinding;
 
 /// A canary: a version that gets a share of unversioned traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -35,6 +38,72 @@ pub struct ModelEntry {
     pub shadow: Option<u64>,
     /// Earlier primaries, most recent last (for rollback).
     pub previous: Vec<u64>,
+    /// Who may call this model and which policies guard it, the same
+    /// whichever version answers; computed when the table is published.
+    pub rules: Arc<ModelRules>,
+}
+
+/// The security rules of a model name: the strictest of what its loaded
+/// versions' manifests ask for, so pinning a version by URL can never step
+/// around a rule another version brought.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelRules {
+    /// Model or policy.
+    pub kind: Kind,
+    /// `Some(true)` when any version requires an identity, `Some(false)`
+    /// when every version opts out, `None` (the server's `[auth] required`)
+    /// otherwise.
+    pub require_auth: Option<bool>,
+    /// Every policy binding any version declares, newest version's order
+    /// first; a policy bound by several versions runs once, at every stage
+    /// any of them asks for, and fails open only if all of them say so.
+    pub policies: Vec<PolicyBinding>,
+}
+
+impl ModelRules {
+    /// The rules of an entry's loaded versions.
+    pub fn of(entry: &ModelEntry) -> ModelRules {
+        let mut rules = ModelRules {
+            kind: entry
+                .versions
+                .values()
+                .next()
+                .map_or(Kind::Model, |m| m.kind),
+            ..ModelRules::default()
+        };
+        let mut any_true = false;
+        let mut all_false = !entry.versions.is_empty();
+        for m in entry.versions.values().rev() {
+            any_true |= m.settings.require_auth == Some(true);
+            all_false &= m.settings.require_auth == Some(false);
+            for b in &m.settings.policies {
+                match rules.policies.iter_mut().find(|r| r.policy == b.policy) {
+                    Some(r) => {
+                        r.fail_open &= b.fail_open;
+                        for stage in &b.stages {
+                            if !r.stages.contains(stage) {
+                                r.stages.push(*stage);
+                            }
+                        }
+                    }
+                    None => rules.policies.push(b.clone()),
+                }
+            }
+        }
+        rules.require_auth = if any_true {
+            Some(true)
+        } else if all_false {
+            Some(false)
+        } else {
+            None
+        };
+        rules
+    }
+
+    /// Whether callers must present an identity, given the server default.
+    pub fn requires_identity(&self, server_default: bool) -> bool {
+        self.require_auth.unwrap_or(server_default)
+    }
 }
 
 impl ModelEntry {
@@ -79,9 +148,22 @@ pub struct ModelTable {
 /// A model or version that is not being served.
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
-    /// No such model.
+    /// No such model (policies are not models on the data plane).
     #[error("unknown model '{0}'")]
     UnknownModel(String),
+    /// The version exists but this server does not serve it by URL.
+    #[error(
+        "model '{name}' version {version} is not served by version URL on this server \
+         ([server] version_pinning = \"{pinning}\"); call /v2/models/{name}/infer"
+    )]
+    NotPinnable {
+        /// Model name.
+        name: String,
+        /// The version asked for.
+        version: String,
+        /// The setting in force.
+        pinning: &'static str,
+    },
     /// The model exists but not this version.
     #[error("model '{name}' has no version '{version}' (available: {available})")]
     UnknownVersion {
@@ -101,6 +183,8 @@ pub struct Routed {
     pub model: Arc<LoadedModel>,
     /// A shadow version that gets a copy of the request, if any.
     pub shadow: Option<Arc<LoadedModel>>,
+    /// The model's rules (whichever version answers).
+    pub rules: Arc<ModelRules>,
 }
 
 /// The live table.
@@ -108,6 +192,8 @@ pub struct Routed {
 pub struct Registry {
     table: ArcSwap<ModelTable>,
     counter: AtomicU64,
+    /// Which versions a URL may pin (a [`VersionPinning`] as u8).
+    pinning: std::sync::atomic::AtomicU8,
 }
 
 /// A well-mixed number from a counter (splitmix64), for weighted choice.
@@ -133,9 +219,21 @@ impl Registry {
                 .versions
                 .insert(v, m);
         }
-        Registry {
-            table: ArcSwap::from_pointee(table),
-            counter: AtomicU64::new(0),
+        let registry = Registry::default();
+        registry.publish(table);
+        registry
+    }
+
+    /// Sets which versions `/versions/{v}` URLs may reach.
+    pub fn set_version_pinning(&self, pinning: VersionPinning) {
+        self.pinning.store(pinning as u8, Ordering::Relaxed);
+    }
+
+    fn pinning(&self) -> VersionPinning {
+        match self.pinning.load(Ordering::Relaxed) {
+            x if x == VersionPinning::Serving as u8 => VersionPinning::Serving,
+            x if x == VersionPinning::None as u8 => VersionPinning::None,
+            _ => VersionPinning::All,
         }
     }
 
@@ -144,70 +242,137 @@ impl Registry {
         self.table.load_full()
     }
 
-    /// Publishes a new snapshot atomically.
-    pub fn publish(&self, table: ModelTable) {
+    /// Publishes a new snapshot atomically, with each model's rules
+    /// computed from the versions it now holds.
+    pub fn publish(&self, mut table: ModelTable) {
+        for entry in table.models.values_mut() {
+            let rules = ModelRules::of(entry);
+            if *entry.rules != rules {
+                entry.rules = Arc::new(rules);
+            }
+        }
         self.table.store(Arc::new(table));
     }
 
-    /// The version that serves `name` (and `version`, when pinned), without
-    /// canary or shadow.
+    /// The entry of a model served on the data plane: policies share the
+    /// namespace but are unknown there.
+    fn model_entry<'t>(table: &'t ModelTable, name: &str) -> Result<&'t ModelEntry, RouteError> {
+        table
+            .models
+            .get(name)
+            .filter(|e| e.rules.kind == Kind::Model)
+            .ok_or_else(|| RouteError::UnknownModel(name.to_string()))
+    }
+
+    /// The version of a model that serves `name` (and `version`, when
+    /// pinned and pinning allows it), without canary or shadow, and the
+    /// model's rules.
     pub fn resolve(
         &self,
         name: &str,
         version: Option<&str>,
-    ) -> Result<Arc<LoadedModel>, RouteError> {
+    ) -> Result<(Arc<LoadedModel>, Arc<ModelRules>), RouteError> {
         let table = self.table.load();
-        let entry = table
-            .models
-            .get(name)
-            .ok_or_else(|| RouteError::UnknownModel(name.to_string()))?;
-        pick_pinned(name, entry, version)
+        let entry = Self::model_entry(&table, name)?;
+        let model = self.pick_pinned(name, entry, version)?;
+        Ok((model, entry.rules.clone()))
     }
 
-    /// Routes one inference: a pinned version as asked; otherwise the
-    /// canary by its weight or the primary, plus the shadow if one is set.
-    pub fn route(&self, name: &str, version: Option<&str>) -> Result<Routed, RouteError> {
+    /// The version numbers of a model served on the data plane.
+    pub fn model_versions(&self, name: &str) -> Vec<String> {
+        let table = self.table.load();
+        Self::model_entry(&table, name)
+            .map(ModelEntry::version_names)
+            .unwrap_or_default()
+    }
+
+    /// The primary (or canary) of a deployed policy, for policy chains.
+    pub fn policy(&self, name: &str) -> Option<Arc<LoadedModel>> {
         let table = self.table.load();
         let entry = table
             .models
             .get(name)
-            .ok_or_else(|| RouteError::UnknownModel(name.to_string()))?;
+            .filter(|e| e.rules.kind == Kind::Policy)?;
+        self.choose(entry)
+            .flatten()
+            .or_else(|| entry.primary().cloned())
+    }
+
+    /// The canary, when this request falls in its share.
+    fn choose(&self, entry: &ModelEntry) -> Option<Option<Arc<LoadedModel>>> {
+        let c = entry.canary?;
+        let roll = mix(self.counter.fetch_add(1, Ordering::Relaxed)) % 100;
+        (roll < u64::from(c.weight)).then(|| entry.versions.get(&c.version).cloned())
+    }
+
+    /// Routes one inference to a model: a pinned version as asked (when
+    /// pinning allows it); otherwise the canary by its weight or the
+    /// primary, plus the shadow if one is set.
+    pub fn route(&self, name: &str, version: Option<&str>) -> Result<Routed, RouteError> {
+        let table = self.table.load();
+        let entry = Self::model_entry(&table, name)?;
         if version.is_some() {
             return Ok(Routed {
-                model: pick_pinned(name, entry, version)?,
+                model: self.pick_pinned(name, entry, version)?,
                 shadow: None,
+                rules: entry.rules.clone(),
             });
         }
-        let canary = entry.canary.and_then(|c| {
-            let roll = mix(self.counter.fetch_add(1, Ordering::Relaxed)) % 100;
-            (roll < u64::from(c.weight))
-                .then(|| entry.versions.get(&c.version).cloned())
-                .flatten()
-        });
-        let model = match canary {
+        let model = match self.choose(entry).flatten() {
             Some(m) => m,
-            None => pick_pinned(name, entry, None)?,
+            None => self.pick_pinned(name, entry, None)?,
         };
         let shadow = entry
             .shadow
             .filter(|s| Some(*s) != model.version.parse().ok())
             .and_then(|s| entry.versions.get(&s).cloned());
-        Ok(Routed { model, shadow })
+        Ok(Routed {
+            model,
+            shadow,
+            rules: entry.rules.clone(),
+        })
     }
-}
 
-fn pick_pinned(
-    name: &str,
-    entry: &ModelEntry,
-    version: Option<&str>,
-) -> Result<Arc<LoadedModel>, RouteError> {
-    let found = match version {
-        None => entry.primary(),
-        Some(v) => v.parse::<u64>().ok().and_then(|n| entry.versions.get(&n)),
-    };
-    found.cloned().ok_or_else(|| RouteError::UnknownVersion {
-        name: name.to_string(),
-        version: version.unwrap_or("(primary)").to_string(),
-        available: entry.version_names().join(", "),
-    })
+    /// The primary, or the version a URL pins when this server's
+    /// `version_pinning` serves it.
+    fn pick_pinned(
+        &self,
+        name: &str,
+        entry: &ModelEntry,
+        version: Option<&str>,
+    ) -> Result<Arc<LoadedModel>, RouteError> {
+        let found = match version {
+            None => entry.primary(),
+            Some(v) => v.parse::<u64>().ok().and_then(|n| entry.versions.get(&n)),
+        };
+        let Some(model) = found else {
+            return Err(RouteError::UnknownVersion {
+                name: name.to_string(),
+                version: version.unwrap_or("(primary)").to_string(),
+                available: entry.version_names().join(", "),
+            });
+        };
+        if let Some(v) = version {
+            let pinning = self.pinning();
+            let allowed = match pinning {
+                VersionPinning::All => true,
+                VersionPinning::Serving => v
+                    .parse::<u64>()
+                    .is_ok_and(|n| entry.carries_traffic(n).is_some()),
+                VersionPinning::None => false,
+            };
+            if !allowed {
+                return Err(RouteError::NotPinnable {
+                    name: name.to_string(),
+                    version: v.to_string(),
+                    pinning: match pinning {
+                        VersionPinning::All => "all",
+                        VersionPinning::Serving => "serving",
+                        VersionPinning::None => "none",
+                    },
+                });
+            }
+        }
+        Ok(model.clone())
+    }
 }

@@ -274,7 +274,7 @@ fn admin_token_is_enforced() {
     let s = Server::start_with_env(
         BIN,
         &["--repository", repo.path().to_str().unwrap()],
-        &[("EDGESERVE_ADMIN_TOKEN", "tok-123")],
+        &[("EDGESERVE_ADMIN_TOKEN", "tok-0123456789abcdef")],
     )
     .unwrap();
     let c = client();
@@ -294,20 +294,20 @@ fn admin_token_is_enforced() {
     assert_eq!(r.status().as_u16(), 401);
     let r = c
         .get(s.admin_url("/admin/v1/models"))
-        .bearer_auth("tok-123")
+        .bearer_auth("tok-0123456789abcdef")
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert!(s.log().contains("admin authentication failed"));
     assert!(
-        !s.log().contains("tok-123"),
+        !s.log().contains("tok-0123456789abcdef"),
         "the token must never be logged"
     );
     // The CLI takes the token from the environment.
     let url = format!("http://{}", s.admin_addr.as_deref().unwrap());
     let out = std::process::Command::new(BIN)
         .args(["promote", "m", "2", "--admin", &url])
-        .env("EDGESERVE_ADMIN_TOKEN", "tok-123")
+        .env("EDGESERVE_ADMIN_TOKEN", "tok-0123456789abcdef")
         .output()
         .unwrap();
     assert!(

@@ -253,10 +253,11 @@ stages = ["request"]
     }
     assert_eq!(out[1], "nothing here");
 
-    // A policy is not a model on the data plane.
+    // A policy is not a model on the data plane, and the answer does not
+    // say that it exists.
     let a = post(&c, &s, "tenant-access", &iris_body(&[[1.0; 4]]), &acme);
     assert_eq!(a.status, 404);
-    assert!(error(&a).contains("is a policy"), "{}", error(&a));
+    assert_eq!(error(&a), "unknown model 'tenant-access'");
 
     // Decisions are counted per policy version.
     let st = admin_status(&c, &s, "tenant-access");
@@ -652,9 +653,8 @@ sha256 = "{}"
 tenant = "acme"
 
 [[auth.api_keys]]
-name = "ghost-svc"
+name = "loose-svc"
 sha256 = "{}"
-tenant = "ghost"
 
 [[tenants]]
 name = "acme"
@@ -663,7 +663,7 @@ rate = 0.5
 burst = 2
 "#,
         hash("acme-key-0123456789"),
-        hash("ghost-key-0123456789")
+        hash("loose-key-0123456789")
     );
     let s = start(&repo, dir.path(), &config);
     let c = client();
@@ -677,9 +677,10 @@ burst = 2
         "{}",
         error(&a)
     );
-    let a = post(&c, &s, "m", &body, &[("x-api-key", "ghost-key-0123456789")]);
+    // A key that maps to no tenant does not skip the tenant rules.
+    let a = post(&c, &s, "m", &body, &[("x-api-key", "loose-key-0123456789")]);
     assert_eq!(a.status, 403);
-    assert!(error(&a).contains("not known"), "{}", error(&a));
+    assert!(error(&a).contains("maps to no tenant"), "{}", error(&a));
     // A burst of 2, then one request every 2 s.
     assert_eq!(post(&c, &s, "m", &body, &acme).status, 200);
     assert_eq!(post(&c, &s, "m", &body, &acme).status, 200);
@@ -690,9 +691,12 @@ burst = 2
     assert!(error(&a).contains("quota"));
     std::thread::sleep(Duration::from_secs(retry));
     assert_eq!(post(&c, &s, "m", &body, &acme).status, 200);
-    // Anonymous callers are not a tenant: the quota does not apply.
-    for _ in 0..5 {
-        assert_eq!(post(&c, &s, "m", &body, &[]).status, 200);
+    // Anonymous callers are not a tenant, so they are refused (and told to
+    // authenticate), never let past the quota.
+    for _ in 0..3 {
+        let a = post(&c, &s, "m", &body, &[]);
+        assert_eq!(a.status, 401, "{}", a.body);
+        assert!(a.headers.contains_key("www-authenticate"));
     }
     let audit = audit_lines(&s, "status=429");
     assert!(
@@ -704,7 +708,7 @@ burst = 2
     assert!(
         audit
             .iter()
-            .any(|l| l.contains("status=403") && l.contains("tenant=\"ghost\""))
+            .any(|l| l.contains("status=403") && l.contains("principal=\"loose-svc\""))
     );
 }
 

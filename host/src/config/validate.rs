@@ -105,12 +105,7 @@ impl ServeConfig {
             Duration::from_micros(100),
             Duration::from_secs(1),
         )?;
-        duration(
-            "[runtime] compile_timeout",
-            r.compile_timeout,
-            Duration::from_secs(1),
-            LONGEST,
-        )?;
+        duration("[runtime] compile_timeout", r.compile_timeout, MS, LONGEST)?;
         size(
             "[runtime] compile_memory",
             r.compile_memory,
@@ -136,7 +131,7 @@ impl ServeConfig {
         size(
             "[prediction_log] max_file_size",
             log.max_file_size,
-            4 * KIB,
+            KIB,
             1 << 40,
         )?;
         count(
@@ -171,13 +166,51 @@ impl ServeConfig {
                 format!("{} is outside 0 to 1", t.trace_sample_ratio),
             ));
         }
+        self.validate_tenants()
+    }
+
+    /// Every tenant the configuration names is one of the `[[tenants]]`
+    /// (when there are any): a typo must not leave a key without rules.
+    fn validate_tenants(&self) -> Result<(), InvalidSetting> {
+        let known = |t: &str| self.tenants.iter().any(|c| c.name == t);
         if let Some(tenant) = &self.auth.default_tenant
-            && !self.tenants.iter().any(|t| &t.name == tenant)
+            && !known(tenant)
         {
             return Err(bad(
                 "[auth] default_tenant",
                 format!("'{tenant}' is not one of the [[tenants]]"),
             ));
+        }
+        if self.tenants.is_empty() {
+            if self.auth.require_tenant == Some(true) {
+                return Err(bad(
+                    "[auth] require_tenant",
+                    "needs [[tenants]] to map callers to",
+                ));
+            }
+            return Ok(());
+        }
+        let named = self
+            .auth
+            .api_keys
+            .iter()
+            .map(|k| ("[[auth.api_keys]]", k.name.as_str(), k.tenant.as_deref()))
+            .chain(self.auth.client_certs.iter().map(|c| {
+                (
+                    "[[auth.client_certs]]",
+                    c.common_name.as_str(),
+                    c.tenant.as_deref(),
+                )
+            }));
+        for (key, who, tenant) in named {
+            if let Some(t) = tenant
+                && !known(t)
+            {
+                return Err(bad(
+                    key,
+                    format!("'{who}' names tenant '{t}', which is not one of the [[tenants]]"),
+                ));
+            }
         }
         Ok(())
     }

@@ -12,8 +12,7 @@ use std::time::Instant;
 use serde::Deserialize;
 
 use crate::protocol::{check_inputs_fit, check_outputs, check_request};
-use crate::registry::Registry;
-use crate::repository::Kind;
+use crate::registry::{ModelRules, Registry};
 use crate::runtime::policy_abi::{RequestContext, RequestDecision, ResponseDecision};
 use crate::runtime::{InvokeError, LoadedModel, wit_abi};
 use crate::tensor::{InferenceRequest, InferenceResponse};
@@ -145,34 +144,29 @@ impl PolicyChains {
         }
     }
 
+    /// The global chain, then the model's own (from its rules: the same
+    /// whichever version answers).
     fn bindings<'a>(
         &'a self,
-        model: &'a LoadedModel,
+        rules: &'a ModelRules,
         stage: Stage,
     ) -> impl Iterator<Item = &'a PolicyBinding> {
         self.global
             .iter()
-            .chain(model.settings.policies.iter())
+            .chain(rules.policies.iter())
             .filter(move |b| b.stages.contains(&stage))
     }
 
-    /// Whether any policy runs at `stage` for `model`.
-    pub fn any(&self, model: &LoadedModel, stage: Stage) -> bool {
-        self.bindings(model, stage).next().is_some()
+    /// Whether any policy runs at `stage` for a model with these rules.
+    pub fn any(&self, rules: &ModelRules, stage: Stage) -> bool {
+        self.bindings(rules, stage).next().is_some()
     }
 
     fn resolve(registry: &Registry, binding: &PolicyBinding) -> Result<Arc<LoadedModel>, Failure> {
-        match registry.route(&binding.policy, None) {
-            Ok(r) if r.model.kind == Kind::Policy => Ok(r.model),
-            Ok(_) => Err(Failure {
-                status: 503,
-                reason: format!("'{}' is a model, not a policy", binding.policy),
-            }),
-            Err(_) => Err(Failure {
-                status: 503,
-                reason: format!("policy '{}' is not deployed", binding.policy),
-            }),
-        }
+        registry.policy(&binding.policy).ok_or_else(|| Failure {
+            status: 503,
+            reason: format!("policy '{}' is not deployed", binding.policy),
+        })
     }
 
     /// Applies fail-open, counts and logs a failure; `Err` when it stops
@@ -277,11 +271,12 @@ impl PolicyChains {
         &self,
         registry: &Registry,
         model: &LoadedModel,
+        rules: &ModelRules,
         ctx: &Arc<RequestContext>,
         request: &mut InferenceRequest,
     ) -> Result<Option<Arc<wit_abi::InferenceRequest>>, ChainError> {
         let mut wit_req: Option<Arc<wit_abi::InferenceRequest>> = None;
-        for binding in self.bindings(model, Stage::Request) {
+        for binding in self.bindings(rules, Stage::Request) {
             let policy = match Self::resolve(registry, binding) {
                 Ok(p) => p,
                 Err(f) => {
@@ -338,13 +333,13 @@ impl PolicyChains {
     pub(crate) async fn run_response(
         &self,
         registry: &Registry,
-        model: &LoadedModel,
+        rules: &ModelRules,
         ctx: &Arc<RequestContext>,
         seen: Arc<wit_abi::InferenceRequest>,
         response: &mut InferenceResponse,
     ) -> Result<(), ChainError> {
         let mut wit_resp: Option<Arc<wit_abi::InferenceResponse>> = None;
-        for binding in self.bindings(model, Stage::Response) {
+        for binding in self.bindings(rules, Stage::Response) {
             let policy = match Self::resolve(registry, binding) {
                 Ok(p) => p,
                 Err(f) => {

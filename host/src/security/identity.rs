@@ -482,7 +482,7 @@ impl JwtVerifier {
                 &key.key,
                 &validation,
             ) {
-                Ok(data) => return Ok(self.identity(&data.claims)),
+                Ok(data) => return self.identity(&data.claims),
                 Err(e) => last = Some(e),
             }
         }
@@ -499,13 +499,30 @@ impl JwtVerifier {
         Err(fail("jwt", reason))
     }
 
-    fn identity(&self, claims: &serde_json::Map<String, serde_json::Value>) -> Identity {
-        let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(Arc::from);
-        Identity {
+    /// The identity a verified token's claims give. A tenant or principal
+    /// claim that is present but not a non-empty string is refused: read as
+    /// "no tenant" it would slip past tenant rules.
+    fn identity(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Identity, AuthFailure> {
+        let text = |name: &str| match claims.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) if !s.is_empty() && s.len() <= 256 => {
+                Ok(Some(Arc::from(s.as_str())))
+            }
+            Some(_) => Err(fail(
+                "jwt",
+                format!(
+                    "the token's '{name}' claim must be a non-empty string of at most 256 bytes"
+                ),
+            )),
+        };
+        Ok(Identity {
             method: AuthMethod::Jwt,
-            tenant: text(&self.tenant_claim),
-            principal: text(&self.principal_claim),
-        }
+            tenant: text(&self.tenant_claim)?,
+            principal: text(&self.principal_claim)?,
+        })
     }
 }
 
@@ -550,6 +567,52 @@ mod tests {
             a.authenticate(&HeaderMap::new(), None).unwrap(),
             Identity::ANONYMOUS
         );
+    }
+
+    #[test]
+    fn malformed_tenant_claims_are_refused() {
+        let secret = "s".repeat(32);
+        let dir = edgeserve_test_support::tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, &secret).unwrap();
+        let a = Authenticator::new(&AuthConfig {
+            jwt: Some(JwtConfig {
+                issuer: None,
+                audience: None,
+                tenant_claim: "tenant".into(),
+                principal_claim: "sub".into(),
+                leeway: default_leeway(),
+                keys: vec![JwtKeyConfig {
+                    algorithm: "HS256".into(),
+                    kid: None,
+                    secret_file: Some(path),
+                    public_key: None,
+                }],
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+        let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+        let token = |claims: serde_json::Value| {
+            let t = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap();
+            let mut h = HeaderMap::new();
+            h.insert("authorization", format!("Bearer {t}").parse().unwrap());
+            a.authenticate(&h, None)
+        };
+        let exp = 4_102_444_800u64;
+        let ok = token(serde_json::json!({"exp": exp, "sub": "u", "tenant": "acme"})).unwrap();
+        assert_eq!(ok.tenant.as_deref(), Some("acme"));
+        let none = token(serde_json::json!({"exp": exp, "sub": "u"})).unwrap();
+        assert_eq!(none.tenant, None);
+        for bad in [
+            serde_json::json!(7),
+            serde_json::json!(["acme"]),
+            serde_json::json!(""),
+        ] {
+            let err =
+                token(serde_json::json!({"exp": exp, "sub": "u", "tenant": bad})).unwrap_err();
+            assert!(err.reason.contains("'tenant' claim"), "{}", err.reason);
+        }
     }
 
     #[test]

@@ -13,4 +13,4 @@ pub use identity::{
     ApiKeyConfig, AuthConfig, AuthFailure, AuthMethod, AuthSetupError, Authenticator,
     ClientCertConfig, Identity, JwtConfig, JwtKeyConfig, hash_api_key,
 };
-pub use tenants::{Refusal, TenantConfig, Tenants};
+pub use tenants::{Refusal, TenantConfig, TenantOf, Tenants};

@@ -76,6 +76,22 @@ struct Tenant {
 pub struct Tenants {
     map: HashMap<String, Tenant>,
     epoch: Instant,
+    /// The tenant of callers whose identity names none.
+    default_tenant: Option<std::sync::Arc<str>>,
+    /// Whether a caller that maps to no tenant is refused.
+    require_tenant: bool,
+}
+
+/// What tenant rules make of a caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TenantOf {
+    /// No tenants are configured: there are no tenant rules.
+    Unruled,
+    /// The caller's own tenant, or the default tenant.
+    Tenant(std::sync::Arc<str>),
+    /// The caller maps to no tenant and `require_tenant = false` lets it
+    /// through without tenant rules (an explicit opt-out).
+    Exempt,
 }
 
 impl std::fmt::Debug for Tenants {
@@ -92,11 +108,20 @@ impl Tenants {
         Tenants {
             map: HashMap::new(),
             epoch: Instant::now(),
+            default_tenant: None,
+            require_tenant: false,
         }
     }
 
     /// Builds the table; refuses duplicate names and bad rates.
-    pub fn new(cfg: &[TenantConfig]) -> Result<Tenants, String> {
+    /// `default_tenant` (one of them) is the tenant of callers whose
+    /// identity names none; `require_tenant` (default: on when tenants are
+    /// configured) refuses such callers when there is no default.
+    pub fn new(
+        cfg: &[TenantConfig],
+        default_tenant: Option<&str>,
+        require_tenant: Option<bool>,
+    ) -> Result<Tenants, String> {
         let mut map = HashMap::new();
         for t in cfg {
             let bucket = match t.rate {
@@ -122,9 +147,21 @@ impl Tenants {
                 return Err(format!("tenant '{}' is configured twice", t.name));
             }
         }
+        if let Some(d) = default_tenant
+            && !map.contains_key(d)
+        {
+            return Err(format!(
+                "default_tenant '{d}' is not one of the [[tenants]]"
+            ));
+        }
+        if require_tenant == Some(true) && map.is_empty() {
+            return Err("require_tenant needs [[tenants]] to map callers to".into());
+        }
         Ok(Tenants {
+            require_tenant: require_tenant.unwrap_or(!map.is_empty()),
             map,
             epoch: Instant::now(),
+            default_tenant: default_tenant.map(std::sync::Arc::from),
         })
     }
 
@@ -133,15 +170,48 @@ impl Tenants {
         self.map.is_empty()
     }
 
-    /// Admits a request of `tenant` to `model`, or refuses it: 403 for an
-    /// unknown tenant or a model it may not call, 429 over its quota.
-    pub fn admit(&self, tenant: &str, model: &str) -> Result<(), Refusal> {
-        let Some(t) = self.map.get(tenant) else {
-            return Err(Refusal {
+    /// Whether `name` is a configured tenant.
+    pub fn contains(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+
+    /// The tenant whose rules apply to a caller whose identity names
+    /// `tenant`: its own, else the default tenant. A caller that maps to
+    /// none is refused (401 when it presented no credentials, 403 when it
+    /// did) unless `require_tenant = false`; tenant rules never fall open
+    /// silently.
+    pub fn tenant_of(
+        &self,
+        tenant: Option<&std::sync::Arc<str>>,
+        authenticated: bool,
+    ) -> Result<TenantOf, Refusal> {
+        if self.map.is_empty() {
+            return Ok(TenantOf::Unruled);
+        }
+        match tenant.or(self.default_tenant.as_ref()) {
+            Some(t) => Ok(TenantOf::Tenant(t.clone())),
+            None if !self.require_tenant => Ok(TenantOf::Exempt),
+            None if authenticated => Err(Refusal {
                 status: 403,
-                reason: format!("tenant '{tenant}' is not known to this server"),
+                reason: "this identity maps to no tenant, and this server serves only callers \
+                         of its tenants"
+                    .into(),
                 retry_after: None,
-            });
+            }),
+            None => Err(Refusal {
+                status: 401,
+                reason: "this server serves only callers of its tenants: send credentials (an \
+                         API key, a bearer token or a client certificate) that carry a tenant"
+                    .into(),
+                retry_after: None,
+            }),
+        }
+    }
+
+    /// Whether `tenant` may call `model` (no quota taken): 403 when not.
+    pub fn may_call(&self, tenant: &str, model: &str) -> Result<(), Refusal> {
+        let Some(t) = self.map.get(tenant) else {
+            return Err(unknown(tenant));
         };
         if !t.models.iter().any(|m| m == "*" || m == model) {
             return Err(Refusal {
@@ -150,6 +220,16 @@ impl Tenants {
                 retry_after: None,
             });
         }
+        Ok(())
+    }
+
+    /// Admits a request of `tenant` to `model`, or refuses it: 403 for an
+    /// unknown tenant or a model it may not call, 429 over its quota.
+    pub fn admit(&self, tenant: &str, model: &str) -> Result<(), Refusal> {
+        self.may_call(tenant, model)?;
+        let Some(t) = self.map.get(tenant) else {
+            return Err(unknown(tenant));
+        };
         if let Some(bucket) = &t.bucket {
             let now = self.epoch.elapsed().as_nanos() as u64;
             bucket.admit(now).map_err(|wait| Refusal {
@@ -159,6 +239,14 @@ impl Tenants {
             })?;
         }
         Ok(())
+    }
+}
+
+fn unknown(tenant: &str) -> Refusal {
+    Refusal {
+        status: 403,
+        reason: format!("tenant '{tenant}' is not known to this server"),
+        retry_after: None,
     }
 }
 
@@ -183,15 +271,44 @@ mod tests {
 
     #[test]
     fn access_and_unknown_tenants() {
-        let t = Tenants::new(&[TenantConfig {
+        let t = Tenants::new(&[acme()], None, None).unwrap();
+        assert!(t.admit("acme", "iris").is_ok());
+        assert_eq!(t.admit("acme", "sentiment").unwrap_err().status, 403);
+        assert_eq!(t.admit("other", "iris").unwrap_err().status, 403);
+    }
+
+    fn acme() -> TenantConfig {
+        TenantConfig {
             name: "acme".into(),
             models: vec!["iris".into()],
             rate: None,
             burst: None,
-        }])
-        .unwrap();
-        assert!(t.admit("acme", "iris").is_ok());
-        assert_eq!(t.admit("acme", "sentiment").unwrap_err().status, 403);
-        assert_eq!(t.admit("other", "iris").unwrap_err().status, 403);
+        }
+    }
+
+    #[test]
+    fn callers_without_a_tenant_never_skip_the_rules() {
+        let acme_id: std::sync::Arc<str> = "acme".into();
+        // Tenants configured: no tenant is a refusal by default.
+        let t = Tenants::new(&[acme()], None, None).unwrap();
+        assert_eq!(t.tenant_of(None, false).unwrap_err().status, 401);
+        assert_eq!(t.tenant_of(None, true).unwrap_err().status, 403);
+        assert_eq!(
+            t.tenant_of(Some(&acme_id), true).unwrap(),
+            TenantOf::Tenant(acme_id.clone())
+        );
+        // A default tenant takes them in, under its own rules.
+        let t = Tenants::new(&[acme()], Some("acme"), None).unwrap();
+        assert_eq!(t.tenant_of(None, false).unwrap(), TenantOf::Tenant(acme_id));
+        // Only an explicit opt-out lets them through unruled.
+        let t = Tenants::new(&[acme()], None, Some(false)).unwrap();
+        assert_eq!(t.tenant_of(None, true).unwrap(), TenantOf::Exempt);
+        // No tenants: no rules.
+        assert_eq!(
+            Tenants::none().tenant_of(None, false).unwrap(),
+            TenantOf::Unruled
+        );
+        assert!(Tenants::new(&[acme()], Some("nobody"), None).is_err());
+        assert!(Tenants::new(&[], None, Some(true)).is_err());
     }
 }

@@ -72,7 +72,13 @@ impl From<ProtocolError> for ApiError {
 
 impl From<RouteError> for ApiError {
     fn from(e: RouteError) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, e.to_string())
+        let status = match e {
+            RouteError::NotPinnable { .. } => StatusCode::FORBIDDEN,
+            RouteError::UnknownModel(_) | RouteError::UnknownVersion { .. } => {
+                StatusCode::NOT_FOUND
+            }
+        };
+        ApiError::new(status, e.to_string())
     }
 }
 

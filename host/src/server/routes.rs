@@ -14,10 +14,12 @@ use super::listener::ConnInfo;
 use crate::protocol::{
     HEADER_LENGTH, check_request, decode_request, encode_metadata, encode_response, select_outputs,
 };
-use crate::repository::Kind;
+use crate::registry::ModelRules;
 use crate::runtime::policy_abi::{self, RequestContext};
 use crate::runtime::{CallTiming, InvokeError, LoadedModel, wit_abi};
-use crate::security::{AuthMethod, ChainError, Identity, Stage, audit_auth_failure, audit_denial};
+use crate::security::{
+    AuthMethod, ChainError, Identity, Stage, TenantOf, audit_auth_failure, audit_denial,
+};
 use crate::telemetry::{INFER_ROUTES, Metrics, Record, RequestTrace, Stage as TraceStage};
 use opentelemetry::KeyValue;
 use std::time::Instant;
@@ -199,16 +201,21 @@ where
         Err(e) => return (Err(e), "unmatched"),
     };
     let template = route.template();
-    if let Route::Infer(name, version) = route {
-        let call = Call {
-            name,
-            version,
-            conn,
-            started,
-        };
-        return (infer_traced(state, call, req, template).await, template);
-    }
-    (dispatch_other(state, route).await, template)
+    let result = match route {
+        Route::Infer(name, version) => {
+            let call = Call {
+                name,
+                version,
+                conn,
+                started,
+            };
+            infer_traced(state, call, req, template).await
+        }
+        Route::ModelMetadata(name, version) => model_metadata(state, &req, conn, name, version),
+        Route::ModelReady(name, version) => model_ready(state, &req, conn, name, version),
+        Route::Live | Route::Ready | Route::ServerMetadata => Ok(server_route(state, &route)),
+    };
+    (result, template)
 }
 
 /// [`infer`], with its trace finished (and exported when sampled) whatever
@@ -267,20 +274,14 @@ struct Served {
     request_id: Option<String>,
 }
 
-async fn dispatch_other(
-    state: &AppState,
-    route: Route<'_>,
-) -> Result<Response<Full<Bytes>>, ApiError> {
+/// The routes about the server itself, open to every caller.
+fn server_route(state: &AppState, route: &Route<'_>) -> Response<Full<Bytes>> {
     match route {
-        Route::Live => Ok(json(StatusCode::OK, r#"{"live":true}"#)),
-        Route::Ready => {
-            if state.ready.load(Ordering::Acquire) {
-                Ok(json(StatusCode::OK, r#"{"ready":true}"#))
-            } else {
-                Ok(json(StatusCode::SERVICE_UNAVAILABLE, r#"{"ready":false}"#))
-            }
+        Route::Ready if !state.ready.load(Ordering::Acquire) => {
+            json(StatusCode::SERVICE_UNAVAILABLE, r#"{"ready":false}"#)
         }
-        Route::ServerMetadata => Ok(json(
+        Route::Ready => json(StatusCode::OK, r#"{"ready":true}"#),
+        Route::ServerMetadata => json(
             StatusCode::OK,
             serde_json::json!({
                 "name": "edgeserve",
@@ -288,52 +289,47 @@ async fn dispatch_other(
                 "extensions": ["binary_tensor_data"],
             })
             .to_string(),
-        )),
-        Route::ModelMetadata(name, version) => {
-            let model = only_models(name, state.registry.resolve(name, version)?)?;
-            let versions = match version {
-                Some(v) => vec![v.to_string()],
-                None => state
-                    .registry
-                    .snapshot()
-                    .models
-                    .get(name)
-                    .map(|e| e.version_names())
-                    .unwrap_or_default(),
-            };
-            Ok(json(
-                StatusCode::OK,
-                encode_metadata(name, &versions, &model.metadata),
-            ))
-        }
-        Route::ModelReady(name, version) => {
-            let model = only_models(name, state.registry.resolve(name, version)?)?;
-            Ok(json(
-                StatusCode::OK,
-                serde_json::json!({"name": name, "version": model.version, "ready": true})
-                    .to_string(),
-            ))
-        }
-        Route::Infer(..) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "inference is dispatched before this point",
-        )),
+        ),
+        _ => json(StatusCode::OK, r#"{"live":true}"#),
     }
 }
 
-/// Policies share the model namespace but are not served on the data plane.
-fn only_models(
+/// `GET /v2/models/{m}[/versions/{v}]`: behind the same identity and
+/// tenant rules as inference.
+fn model_metadata<B>(
+    state: &AppState,
+    req: &Request<B>,
+    conn: Option<&ConnInfo>,
     name: &str,
-    model: std::sync::Arc<LoadedModel>,
-) -> Result<std::sync::Arc<LoadedModel>, ApiError> {
-    if model.kind == Kind::Model {
-        Ok(model)
-    } else {
-        Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no model named '{name}' ('{name}' is a policy)"),
-        ))
-    }
+    version: Option<&str>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let (model, rules) = state.registry.resolve(name, version)?;
+    admit_caller(state, req.headers(), conn, &model, &rules, false)?;
+    let versions = match version {
+        Some(v) => vec![v.to_string()],
+        None => state.registry.model_versions(name),
+    };
+    Ok(json(
+        StatusCode::OK,
+        encode_metadata(name, &versions, &model.metadata),
+    ))
+}
+
+/// `GET /v2/models/{m}[/versions/{v}]/ready`: behind the same identity and
+/// tenant rules as inference.
+fn model_ready<B>(
+    state: &AppState,
+    req: &Request<B>,
+    conn: Option<&ConnInfo>,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let (model, rules) = state.registry.resolve(name, version)?;
+    admit_caller(state, req.headers(), conn, &model, &rules, false)?;
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({"name": name, "version": model.version, "ready": true}).to_string(),
+    ))
 }
 
 /// The client's address, formatted only when a log line or a policy needs
@@ -348,60 +344,67 @@ impl Peer {
 }
 
 /// Who is asking, from the request's credentials or the connection's
-/// client certificate; 401 (audited) when they are not valid.
-fn identify<B>(
+/// client certificate, and whether they may use this model: its identity
+/// requirement and the tenant rules (the quota is taken only when
+/// `charge`, for inference). The rules are the model's, whichever version
+/// answers. Every refusal is audited; 401s carry a challenge.
+fn admit_caller(
     state: &AppState,
-    req: &Request<B>,
-    model: &LoadedModel,
+    headers: &http::HeaderMap,
     conn: Option<&ConnInfo>,
-    client: Peer,
+    model: &LoadedModel,
+    rules: &ModelRules,
+    charge: bool,
 ) -> Result<Identity, ApiError> {
+    let client = Peer(conn.map(|c| c.peer));
     let cert = conn.and_then(|c| c.client_cert_cn.as_deref());
-    let identity = state.auth.authenticate(req.headers(), cert).map_err(|f| {
+    let mut identity = state.auth.authenticate(headers, cert).map_err(|f| {
         let id = state.next_request_id();
         audit_auth_failure(&id, f.method, &f.reason, &model.name, &client.text());
         ApiError::unauthorized(format!("authentication failed: {}", f.reason))
     })?;
-    let required = model.settings.require_auth.unwrap_or(state.auth.required);
-    if required && identity.method == AuthMethod::Anonymous {
+    let refuse = |identity: &Identity, status: u16, reason: String, retry_after| {
         let id = state.next_request_id();
+        audit_denial(
+            &id,
+            identity,
+            &model.name,
+            &model.version,
+            None,
+            status,
+            &reason,
+            &client.text(),
+        );
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+        ApiError {
+            status,
+            message: reason,
+            retry_after,
+            challenge: status == StatusCode::UNAUTHORIZED,
+        }
+    };
+    let anonymous = identity.method == AuthMethod::Anonymous;
+    if anonymous && rules.requires_identity(state.auth.required) {
         let reason = format!(
             "model {} requires an identity: send an API key, a bearer token or a client certificate",
             model.name
         );
-        audit_denial(
-            &id,
-            &identity,
-            &model.name,
-            &model.version,
-            None,
-            401,
-            &reason,
-            &client.text(),
-        );
-        return Err(ApiError::unauthorized(reason));
+        return Err(refuse(&identity, 401, reason, None));
     }
-    if let Some(tenant) = &identity.tenant
-        && !state.tenants.is_empty()
-        && let Err(refusal) = state.tenants.admit(tenant, &model.name)
-    {
-        let id = state.next_request_id();
-        audit_denial(
-            &id,
-            &identity,
-            &model.name,
-            &model.version,
-            None,
-            refusal.status,
-            &refusal.reason,
-            &client.text(),
-        );
-        return Err(ApiError {
-            status: StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN),
-            message: refusal.reason,
-            retry_after: refusal.retry_after,
-            challenge: false,
-        });
+    let tenant = state
+        .tenants
+        .tenant_of(identity.tenant.as_ref(), !anonymous)
+        .map_err(|r| refuse(&identity, r.status, r.reason, r.retry_after))?;
+    if let TenantOf::Tenant(tenant) = tenant {
+        let admitted = if charge {
+            state.tenants.admit(&tenant, &model.name)
+        } else {
+            state.tenants.may_call(&tenant, &model.name)
+        };
+        // Policies and the audit see the tenant whose rules applied (the
+        // default tenant for a caller that names none).
+        identity.tenant = Some(tenant);
+        admitted.map_err(|r| refuse(&identity, r.status, r.reason, r.retry_after))?;
     }
     Ok(identity)
 }
@@ -600,15 +603,16 @@ where
         started,
     } = call;
     let routed = state.registry.route(name, version)?;
-    let model = only_models(name, routed.model)?;
+    let model = routed.model;
+    let rules = routed.rules;
     served.version = trace.is_some().then(|| model.version.clone());
     let client = Peer(conn.map(|c| c.peer));
     // Identity and quotas before the body is read: an unauthenticated
     // client cannot make the server buffer anything.
-    let identity = identify(state, &req, &model, conn, client)?;
+    let identity = admit_caller(state, req.headers(), conn, &model, &rules, true)?;
     let (pre_chain, post_chain) = (
-        state.chains.any(&model, Stage::Request),
-        state.chains.any(&model, Stage::Response),
+        state.chains.any(&rules, Stage::Request),
+        state.chains.any(&rules, Stage::Response),
     );
     let mut ctx =
         (pre_chain || post_chain).then(|| policy_context(state, &req, &identity, &model, client));
@@ -638,11 +642,13 @@ where
         if pre_chain {
             // Policy chains are boxed: their futures are large, and a
             // request without policies should not carry (and move) them.
-            seen = Box::pin(
-                state
-                    .chains
-                    .run_request(&state.registry, &model, ctx, &mut request),
-            )
+            seen = Box::pin(state.chains.run_request(
+                &state.registry,
+                &model,
+                &rules,
+                ctx,
+                &mut request,
+            ))
             .await
             .map_err(|e| chain_refusal(e, &id, &identity, &model, client))?;
             note(trace, TraceStage::PolicyRequest, t_policies, stamp(trace));
@@ -737,7 +743,7 @@ where
         Box::pin(
             state
                 .chains
-                .run_response(&state.registry, &model, ctx, seen, &mut response),
+                .run_response(&state.registry, &rules, ctx, seen, &mut response),
         )
         .await
         .map_err(|e| chain_refusal(e, &id, &identity, &model, client))?;
