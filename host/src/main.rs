@@ -332,13 +332,14 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             tracing::warn!(error = %e, "cannot find this program's path; compiling in-process")
         }
     }
+    let store = StateStore::open(&cfg.state.dir)?;
     if cfg.state.aot_cache {
         let dir = cfg.state.dir.join("aot");
-        rt.enable_aot_cache(dir.clone())
-            .with_context(|| format!("cannot use AOT cache folder {}", dir.display()))?;
+        let secret = store.node_key()?;
+        rt.enable_aot_cache(dir.clone(), &secret)
+            .map_err(|e| anyhow::anyhow!("cannot use AOT cache folder {}: {e}", dir.display()))?;
     }
     let rt = Arc::new(rt);
-    let store = StateStore::open(&cfg.state.dir)?;
     let started = Instant::now();
     let (deployer, refused) = Deployer::start(
         rt.clone(),

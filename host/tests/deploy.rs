@@ -722,14 +722,14 @@ fn aot_cache_is_reused_and_corruption_is_detected() {
     std::fs::write(&aot[0], &bytes).unwrap();
     let s = Server::start(BIN, &args).unwrap();
     assert!(
-        s.log().contains("compile=Recompiled(\"checksum mismatch"),
+        s.log().contains("compile=Recompiled(\"not authenticated"),
         "{}",
         s.log()
     );
     check(&s);
     drop(s);
     // A truncated artifact, and a stranger's file, are not trusted either.
-    std::fs::write(&aot[0], b"edgeserve-aot-1\nshort").unwrap();
+    std::fs::write(&aot[0], b"edgeserve-aot-2\nshort").unwrap();
     let s = Server::start(BIN, &args).unwrap();
     assert!(s.log().contains("compile=Recompiled"), "{}", s.log());
     check(&s);

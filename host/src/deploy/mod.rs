@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 pub use guard::{GuardSettings, run_guard};
-pub use state::{DeployState, ModelState, StateError, StateStore};
+pub use state::{DeployState, ModelState, NODE_KEY_FILE, StateError, StateStore};
 pub use watch::{MODEL_FILE, VersionPolicy, watch_repository};
 
 use crate::config::ModelDefaults;

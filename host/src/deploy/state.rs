@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::{sync_dir, write_atomic};
+use crate::fsutil::{
+    PrivateDirError, check_private_dir, create_private_dir_all, sync_dir, write_private,
+};
 use crate::registry::Canary;
 
 /// Current file format.
@@ -60,7 +62,15 @@ pub enum StateError {
         /// What is wrong.
         message: String,
     },
+    /// The folder could be changed by someone other than this node.
+    #[error("state folder refused: {0}")]
+    NotPrivate(#[from] PrivateDirError),
 }
+
+/// The node's secret: keys the authentication of its AOT artifacts.
+pub const NODE_KEY_FILE: &str = "node.key";
+/// Bytes in the node key.
+const NODE_KEY_LEN: usize = 32;
 
 /// The state folder: `state.json`, `versions/<model>/<version>/` and `aot/`.
 #[derive(Clone, Debug)]
@@ -76,12 +86,57 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
 }
 
 impl StateStore {
-    /// Opens (creating) a state folder.
+    /// Opens (creating, `0700`) a state folder. The folder and its
+    /// `versions/` must belong to this user and be writable by no one
+    /// else: whoever can write them can make the node run their code.
     pub fn open(dir: &Path) -> Result<StateStore, StateError> {
-        std::fs::create_dir_all(dir.join("versions")).map_err(io(dir))?;
+        let versions = dir.join("versions");
+        create_private_dir_all(&versions).map_err(io(dir))?;
+        check_private_dir(dir)?;
+        check_private_dir(&versions)?;
         Ok(StateStore {
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// The node's secret key (`node.key`, `0600`), made on first use from
+    /// the system's random source. Refused when it is not a private
+    /// regular file of the right size.
+    pub fn node_key(&self) -> Result<[u8; NODE_KEY_LEN], StateError> {
+        let path = self.dir.join(NODE_KEY_FILE);
+        let invalid = |message: String| StateError::Invalid {
+            path: path.clone(),
+            message,
+        };
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; NODE_KEY_LEN];
+                ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
+                    .map_err(|_| invalid("the system's random source failed".into()))?;
+                write_private(&path, &key).map_err(io(&path))?;
+                return Ok(key);
+            }
+            Err(e) => return Err(io(&path)(e)),
+            Ok(meta) => {
+                if !meta.file_type().is_file() {
+                    return Err(invalid("not a regular file".into()));
+                }
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::MetadataExt;
+                    if meta.mode() & 0o077 != 0 {
+                        return Err(invalid(format!(
+                            "mode {:04o} lets others read the node's secret; run: chmod 600 {}",
+                            meta.mode() & 0o7777,
+                            path.display()
+                        )));
+                    }
+                }
+            }
+        }
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        <[u8; NODE_KEY_LEN]>::try_from(bytes.as_slice())
+            .map_err(|_| invalid(format!("holds {} bytes, not {NODE_KEY_LEN}", bytes.len())))
     }
 
     /// The folder.
@@ -129,7 +184,7 @@ impl StateStore {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        write_atomic(&path, &text).map_err(io(&path))
+        write_private(&path, &text).map_err(io(&path))
     }
 
     /// The folder of a deployed version.
@@ -150,12 +205,12 @@ impl StateStore {
     ) -> Result<PathBuf, StateError> {
         let dest = self.version_dir(model, version);
         let parent = dest.parent().unwrap_or(&self.dir).to_path_buf();
-        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+        create_private_dir_all(&parent).map_err(io(&parent))?;
         let tmp = parent.join(format!(".{version}.incoming-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        create_private_dir_all(&tmp).map_err(io(&tmp))?;
         for (name, contents) in files {
-            write_atomic(&tmp.join(name), contents).map_err(io(&tmp))?;
+            write_private(&tmp.join(name), contents).map_err(io(&tmp))?;
         }
         if dest.exists() {
             std::fs::remove_dir_all(&dest).map_err(io(&dest))?;
@@ -179,6 +234,37 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_node_key_is_made_once_private_and_checked() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = edgeserve_test_support::tempfile::tempdir().unwrap();
+        let store = StateStore::open(&dir.path().join("state")).unwrap();
+        let key = store.node_key().unwrap();
+        assert_eq!(store.node_key().unwrap(), key, "made once, then read");
+        let path = dir.path().join("state").join(NODE_KEY_FILE);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(
+            store
+                .node_key()
+                .unwrap_err()
+                .to_string()
+                .contains("chmod 600")
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&path, b"short").unwrap();
+        assert!(store.node_key().unwrap_err().to_string().contains("not 32"));
+        // A state folder others may write is refused outright.
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = StateStore::open(&open).unwrap_err().to_string();
+        assert!(err.contains("can be written by group or others"), "{err}");
+    }
 
     #[test]
     fn round_trips_and_rejects_garbage() {

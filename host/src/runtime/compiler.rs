@@ -9,12 +9,18 @@
 //! running away (a huge function, deep nesting) hits the child's limits
 //! and fails only its own load. The child hands back the serialized
 //! artifact, which the server loads exactly as it loads one from the AOT
-//! cache.
+//! cache, and trusts on the same terms: the server runs the very program
+//! it is (`/proc/self/exe`, not a path that may have been replaced), gives
+//! the child a one-time key on standard input ahead of the component, and
+//! loads the artifact only when it comes back sealed with that key over
+//! the component's sha256 and the server's own engine key.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
+
+use super::aot::{artifact_key, engine_key, open_artifact, seal_artifact};
 
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, OptLevel};
@@ -25,6 +31,8 @@ use crate::units::ByteSize;
 
 /// The exit code of a worker whose input is not a valid component.
 const EXIT_INVALID: i32 = 3;
+/// Bytes of the one-time key a worker reads before the component.
+const WORKER_KEY_LEN: usize = 32;
 /// The most of a worker's standard error kept for the error message.
 const STDERR_KEPT: usize = 4096;
 
@@ -107,13 +115,15 @@ pub(crate) enum Compiler {
 }
 
 impl Compiler {
-    /// Compiles `bytes`; also returns the serialized artifact when
-    /// `want_artifact` (a child always returns it).
+    /// Compiles `bytes` (whose sha256 is `digest`); also returns the
+    /// serialized artifact when `want_artifact` (a child always returns
+    /// it).
     pub(crate) fn compile(
         &self,
         engine: &Engine,
         settings: CompileSettings,
         bytes: &[u8],
+        digest: &str,
         want_artifact: bool,
     ) -> Result<(Component, Option<Vec<u8>>), LoadError> {
         match self {
@@ -133,21 +143,37 @@ impl Compiler {
                 Ok((component, artifact))
             }
             Compiler::Child { exe, limits } => {
-                let artifact = compile_in_child(exe, *limits, settings, bytes)?;
-                // SAFETY: the artifact is the output of `Component::serialize`
-                // in a worker of this same executable with the same compile
-                // settings, just as if compiled here; wasmtime checks its
-                // header against this engine before using it.
-                #[allow(unsafe_code, reason = "loading our own compile worker's artifact")]
-                match unsafe { Component::deserialize(engine, &artifact) } {
-                    Ok(component) => Ok((component, Some(artifact))),
+                let mut key = [0u8; WORKER_KEY_LEN];
+                ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
+                    .map_err(|_| LoadError::Compile("the system's random source failed".into()))?;
+                let sealed = compile_in_child(exe, *limits, settings, &key, bytes)?;
+                let opened =
+                    open_artifact(&artifact_key(&key), &engine_key(engine), digest, &sealed)
+                        .map_err(|e| e.to_string());
+                // SAFETY: the artifact came back sealed with this call's
+                // one-time key over this component's sha256 and this
+                // engine's key: it is `Component::serialize` output of this
+                // same program, for these bytes and these settings, just as
+                // if compiled here. wasmtime checks its header again.
+                #[allow(
+                    unsafe_code,
+                    reason = "loading our own compile worker's sealed artifact"
+                )]
+                let loaded = opened.and_then(|a| {
+                    unsafe { Component::deserialize(engine, a) }
+                        .map(|c| (c, a.to_vec()))
+                        .map_err(|e| format!("{e:#}"))
+                });
+                match loaded {
+                    Ok((component, artifact)) => Ok((component, Some(artifact))),
                     // The child saw another CPU than this process (only under
-                    // an emulator such as valgrind). The component compiled
-                    // within the child's limits, so compiling it here again
-                    // is bounded, and gives code that fits this process.
+                    // an emulator such as valgrind), so its engine key and
+                    // code differ. The component compiled within the child's
+                    // limits, so compiling it here again is bounded, and gives
+                    // code that fits this process.
                     Err(e) => {
-                        tracing::warn!(error = %format!("{e:#}"), "the compile worker's artifact does not fit this process; compiling in-process");
-                        Compiler::InProcess.compile(engine, settings, bytes, want_artifact)
+                        tracing::warn!(error = %e, "the compile worker's artifact does not fit this process; compiling in-process");
+                        Compiler::InProcess.compile(engine, settings, bytes, digest, want_artifact)
                     }
                 }
             }
@@ -155,14 +181,28 @@ impl Compiler {
     }
 }
 
-/// Runs `exe compile-worker` on `bytes` and returns its artifact.
+/// The program a compile worker runs: this very executable, by the
+/// kernel's handle on it, so a binary replaced on disk since the server
+/// started is never run as its worker.
+fn worker_program(exe: &std::path::Path) -> PathBuf {
+    let own = std::path::Path::new("/proc/self/exe");
+    if cfg!(target_os = "linux") && own.exists() {
+        own.to_path_buf()
+    } else {
+        exe.to_path_buf()
+    }
+}
+
+/// Runs `exe compile-worker` on `bytes` (after the one-time `key`) and
+/// returns its sealed artifact.
 fn compile_in_child(
     exe: &std::path::Path,
     limits: CompileLimits,
     settings: CompileSettings,
+    key: &[u8; WORKER_KEY_LEN],
     bytes: &[u8],
 ) -> Result<Vec<u8>, LoadError> {
-    let mut cmd = Command::new(exe);
+    let mut cmd = Command::new(worker_program(exe));
     cmd.arg("compile-worker");
     if let Some(reservation) = settings.pooled_memory {
         cmd.arg("--pooled-memory").arg(reservation.to_string());
@@ -191,7 +231,7 @@ fn compile_in_child(
         // writer and both readers get their own threads, and this one
         // waits for the artifact no longer than the time limit.
         scope.spawn(move || {
-            let _ = stdin.write_all(bytes);
+            let _ = stdin.write_all(key).and_then(|()| stdin.write_all(bytes));
         });
         let errors = scope.spawn(move || {
             let mut kept = Vec::new();
@@ -296,19 +336,30 @@ impl WorkerError {
     }
 }
 
-/// The child side: reads a component on standard input and writes its
-/// serialized artifact to standard output.
+/// The child side: reads a one-time key and a component on standard input
+/// and writes the component's serialized artifact, sealed with that key
+/// over the component's sha256 and this engine's key, to standard output.
 pub fn run_compile_worker(settings: CompileSettings) -> Result<(), WorkerError> {
-    let mut bytes = Vec::new();
+    let mut input = Vec::new();
     std::io::stdin()
-        .read_to_end(&mut bytes)
+        .read_to_end(&mut input)
         .map_err(|e| WorkerError::Failed(format!("cannot read the component: {e}")))?;
+    if input.len() < WORKER_KEY_LEN {
+        return Err(WorkerError::Failed("no key before the component".into()));
+    }
+    let (key, bytes) = input.split_at(WORKER_KEY_LEN);
     let engine = Engine::new(&settings.config())
         .map_err(|e| WorkerError::Failed(format!("cannot configure the engine: {e:#}")))?;
-    let artifact = Component::new(&engine, &bytes)
+    let artifact = Component::new(&engine, bytes)
         .and_then(|c| c.serialize())
         .map_err(|e| WorkerError::Invalid(format!("{e:#}")))?;
-    drop(bytes);
+    let artifact = seal_artifact(
+        &artifact_key(key),
+        &engine_key(&engine),
+        &super::digest(bytes),
+        &artifact,
+    );
+    drop(input);
     let mut out = std::io::stdout().lock();
     out.write_all(&artifact)
         .and_then(|()| out.flush())

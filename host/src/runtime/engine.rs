@@ -137,9 +137,14 @@ impl Runtime {
         self.compiler = Compiler::Child { exe, limits };
     }
 
-    /// Keeps compiled components in `dir` and loads them from there.
-    pub fn enable_aot_cache(&mut self, dir: std::path::PathBuf) -> std::io::Result<()> {
-        self.aot = Some(super::AotCache::new(dir, &self.engine)?);
+    /// Keeps compiled components in `dir` and loads them from there,
+    /// authenticated with the node's `secret`.
+    pub fn enable_aot_cache(
+        &mut self,
+        dir: std::path::PathBuf,
+        secret: &[u8],
+    ) -> Result<(), String> {
+        self.aot = Some(super::AotCache::new(dir, &self.engine, secret)?);
         Ok(())
     }
 
@@ -159,7 +164,7 @@ impl Runtime {
         }
         let compile = |want_artifact| {
             self.compiler
-                .compile(&self.engine, self.settings, bytes, want_artifact)
+                .compile(&self.engine, self.settings, bytes, digest, want_artifact)
         };
         let (component, outcome) = match &self.aot {
             Some(cache) => cache.load_or_compile(&self.engine, digest, compile)?,

@@ -10,7 +10,7 @@ mod loaded;
 mod pool;
 mod stats;
 
-pub use aot::{AotCache, AotOutcome};
+pub use aot::{AotCache, AotOutcome, ArtifactError, artifact_key, open_artifact, seal_artifact};
 pub use bindings::{MODEL_EXPORT, POLICY_EXPORT, WIT_VERSION};
 
 /// The WIT-side request and response, and their conversions, for the

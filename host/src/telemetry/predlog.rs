@@ -249,11 +249,13 @@ impl Writer {
         let model = record.model.as_str();
         if !self.open.contains_key(model) {
             let path = self.current(model);
-            std::fs::create_dir_all(self.dir.join(model))?;
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)?;
+            crate::fsutil::create_private_dir_all(&self.dir.join(model))?;
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).append(true);
+            // Logged inputs can be personal data: the node's own, 0600.
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let file = options.open(&path)?;
             let size = file.metadata()?.len();
             self.open
                 .insert(model.to_string(), (std::io::BufWriter::new(file), size));
@@ -316,7 +318,7 @@ impl Writer {
 impl PredictionLog {
     /// Starts the writer thread.
     pub fn start(cfg: &PredictionLogConfig, dir: PathBuf) -> std::io::Result<PredictionLog> {
-        std::fs::create_dir_all(&dir)?;
+        crate::fsutil::create_private_dir_all(&dir)?;
         let (tx, rx) = sync_channel(cfg.queue.max(1));
         let written = Arc::new(AtomicU64::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
