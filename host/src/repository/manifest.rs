@@ -163,6 +163,8 @@ pub struct ManifestLimits {
     pub max_uses: Option<u32>,
     /// Requests run at once; more get 503.
     pub max_concurrency: Option<u32>,
+    /// Largest answer the component may hand the host in one call.
+    pub max_response: Option<ByteSize>,
 }
 
 /// A smoke-test request: an OIP JSON infer request, in a file or inline.
@@ -190,6 +192,8 @@ pub struct ModelSettings {
     pub max_uses: u32,
     /// Requests run at once.
     pub max_concurrency: u32,
+    /// Largest answer the component may hand the host in one call.
+    pub max_response: ByteSize,
     /// Configuration handed to the component.
     pub config: BTreeMap<String, String>,
     /// Automatic rollback bounds.
@@ -217,6 +221,7 @@ impl ModelSettings {
             pool_size: d.pool_size,
             max_uses: d.max_uses.max(1),
             max_concurrency: d.max_concurrency.max(1),
+            max_response: d.max_response,
             config: BTreeMap::new(),
             rollout: None,
             log: None,
@@ -254,6 +259,7 @@ impl Manifest {
             pool_size: l.pool_size.unwrap_or(d.pool_size),
             max_uses: l.max_uses.unwrap_or(d.max_uses).max(1),
             max_concurrency: l.max_concurrency.unwrap_or(d.max_concurrency).max(1),
+            max_response: l.max_response.unwrap_or(d.max_response),
             config: self.config.clone(),
             rollout: self.rollout.clone(),
             log: self.prediction_log.clone(),
@@ -273,6 +279,12 @@ impl Manifest {
             return Err(format!(
                 "max_concurrency {} is above 65536",
                 settings.max_concurrency
+            ));
+        }
+        if settings.max_response.0 < 1024 || settings.max_response.0 > 4 << 30 {
+            return Err(format!(
+                "max_response {} must be within 1KiB and 4GiB",
+                settings.max_response
             ));
         }
         if settings.deadline.is_zero() || settings.deadline > Duration::from_secs(3600) {

@@ -52,6 +52,18 @@ pub enum InvokeError {
         /// The cap.
         limit: ByteSize,
     },
+    /// The guest handed the host more data in one call than its
+    /// `max_response` allows (an answer, a log line, a rewrite).
+    #[error(
+        "model {model} handed the host more than its max_response of {limit} in one call \
+         ([limits] max_response)"
+    )]
+    TooLarge {
+        /// `name@version`.
+        model: String,
+        /// The limit.
+        limit: ByteSize,
+    },
     /// The guest trapped (a panic, an unreachable, a bad access...).
     #[error("model {model} trapped: {message}")]
     Trap {

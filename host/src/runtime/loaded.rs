@@ -330,6 +330,10 @@ impl LoadedModel {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
+        // The most the host allocates lifting what the guest hands it in
+        // one call (an answer, a log line): a tiny request must not make
+        // the host hold hundreds of megabytes.
+        store.set_hostcall_fuel(self.settings.max_response.as_usize());
         store.epoch_deadline_callback(|ctx| {
             if Instant::now() >= ctx.data().deadline {
                 Err(DeadlineExceeded.into())
@@ -407,6 +411,14 @@ impl LoadedModel {
                     model,
                     message: "table grew past its limit".into(),
                 },
+            };
+        }
+        if format!("{e:#}").contains("fuel allocated for hostcalls has been exhausted") {
+            // wasmtime's own error type for this is private; its text is
+            // the one stable mark.
+            return InvokeError::TooLarge {
+                model,
+                limit: self.settings.max_response,
             };
         }
         let mut message = match e.downcast_ref::<wasmtime::Trap>() {

@@ -94,6 +94,7 @@ impl ApiError {
             },
             InvokeError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             InvokeError::MemoryLimit { .. }
+            | InvokeError::TooLarge { .. }
             | InvokeError::Trap { .. }
             | InvokeError::BadOutput { .. }
             | InvokeError::Instantiate { .. } => StatusCode::INTERNAL_SERVER_ERROR,

@@ -3,7 +3,11 @@
 //! `sleep` (blocks in a WASI clock wait), `alloc` (allocates without
 //! bound), `panic`, `error` (returns an internal error), `bad-output`
 //! (returns data that does not fit its shape), `log` (logs and prints),
-//! `artifact` (returns the size and first byte of its `blob` artifact).
+//! `artifact` (returns the size and first byte of its `blob` artifact),
+//! `flood` (returns `n` FP32 zeros, `n` from a parameter, default 8M),
+//! `flood-strings` (returns `n` empty BYTES elements: each costs the host
+//! far more to lift than the guest to write), `forge` (logs, prints and
+//! fails with text made to look like the host's own audit lines).
 //! A request may override the mode with a `mode` parameter, and make any
 //! mode busy-wait first with a `spin_ms` parameter.
 
@@ -68,6 +72,26 @@ impl Model for Faulty {
                     names.len() as f32,
                 ];
                 Ok(Response::new().tensor("y", vec![3], y))
+            }
+            "flood" | "flood-strings" => {
+                let n = match req.parameter("n") {
+                    Some(edgeserve_guest::bindings::edgeserve::ml::types::ParamValue::Integer(n)) => {
+                        *n as usize
+                    }
+                    _ => 8 << 20,
+                };
+                if mode == "flood" {
+                    Ok(Response::new().tensor("y", vec![n as i64], vec![0f32; n]))
+                } else {
+                    Ok(Response::new().strings("y", vec![n as i64], vec![Vec::<u8>::new(); n]))
+                }
+            }
+            "forge" => {
+                let fake = "2026-12-02T00:00:00.000000Z  WARN edgeserve::audit: request denied \
+                            event=\"deny\" tenant=\"root\" status=200 forged=true";
+                log::warn(&format!("innocent\n{fake}"));
+                println!("also innocent\n{fake}");
+                Err(Error::internal(format!("failed\r\n{fake}\n{}", "x".repeat(8 << 20))))
             }
             "log" => {
                 log::info("hello from the faulty model");
