@@ -42,7 +42,8 @@ fn response(rows: usize, cols: usize) -> InferenceResponse {
             data: TensorData::Raw(
                 (0..rows * cols)
                     .flat_map(|i| ((i % 97) as f32 * 0.37).to_le_bytes())
-                    .collect(),
+                    .collect::<Vec<u8>>()
+                    .into(),
             ),
         }],
     }
@@ -52,11 +53,12 @@ fn bench(c: &mut Criterion) {
     for (size, rows, cols) in [("small 1x4", 1, 4), ("large 256x1000", 256, 1000)] {
         let mut g = c.benchmark_group(format!("codec {size}"));
         g.throughput(Throughput::Elements((rows * cols) as u64));
-        let json = json_request(rows, cols);
+        let json = bytes::Bytes::from(json_request(rows, cols));
         g.bench_function("decode json", |b| {
             b.iter(|| decode_request(&json, None).expect("decode"))
         });
         let (bin, header) = binary_request(rows, cols);
+        let bin = bytes::Bytes::from(bin);
         g.bench_function("decode binary", |b| {
             b.iter(|| decode_request(&bin, Some(header)).expect("decode"))
         });

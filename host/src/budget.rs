@@ -1,16 +1,22 @@
-//! A lock-free counting budget for try-only admission: a request takes some
-//! units or is refused at once, and gives them back when its guard drops.
-//!
-//! The request path never waits for units, so it needs no waiter queue;
-//! a counting semaphore would take a lock on every release.
+//! A lock-free counting budget: a request takes some units (bytes, slots)
+//! and gives them back when its guard drops. Taking is one atomic update;
+//! only a taker that chose to wait for room (briefly, up to a deadline)
+//! registers to be woken, and a release wakes waiters only when there are
+//! any, so the common path never locks.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use tokio::sync::Notify;
 
 /// Units in use out of a fixed capacity.
 #[derive(Debug)]
 pub struct Budget {
     used: AtomicU64,
     capacity: u64,
+    /// Takers waiting for room.
+    waiters: AtomicUsize,
+    /// Signalled when units are given back while someone waits.
+    freed: Notify,
 }
 
 /// Units taken from a [`Budget`], given back on drop.
@@ -27,20 +33,66 @@ impl Budget {
         Budget {
             used: AtomicU64::new(0),
             capacity,
+            waiters: AtomicUsize::new(0),
+            freed: Notify::new(),
         }
     }
 
     /// Takes `units`, or `None` when fewer are free.
     pub fn try_take(&self, units: u64) -> Option<Taken<'_>> {
+        // `then`, not `then_some`: a guard built for a refusal would give
+        // back units it never took when dropped.
+        self.reserve(units).then(|| Taken {
+            budget: self,
+            units,
+        })
+    }
+
+    /// Takes `units`, waiting for room until `until`. `None` at the
+    /// deadline, or at once when `units` exceeds the whole capacity.
+    pub async fn take_by(&self, units: u64, until: tokio::time::Instant) -> Option<Taken<'_>> {
+        if units > self.capacity {
+            return None;
+        }
+        loop {
+            if let Some(t) = self.try_take(units) {
+                return Some(t);
+            }
+            let notified = self.freed.notified();
+            tokio::pin!(notified);
+            // Registered before looking again, so a release between the
+            // look and the wait is not missed.
+            notified.as_mut().enable();
+            self.waiters.fetch_add(1, Ordering::AcqRel);
+            let again = self.try_take(units);
+            let woken = match again {
+                Some(_) => Ok(()),
+                None => tokio::time::timeout_at(until, notified).await,
+            };
+            self.waiters.fetch_sub(1, Ordering::AcqRel);
+            if let Some(t) = again {
+                return Some(t);
+            }
+            woken.ok()?;
+        }
+    }
+
+    fn reserve(&self, units: u64) -> bool {
         self.used
             .fetch_update(Ordering::Acquire, Ordering::Relaxed, |used| {
                 used.checked_add(units).filter(|&n| n <= self.capacity)
             })
-            .ok()
-            .map(|_| Taken {
-                budget: self,
-                units,
-            })
+            .is_ok()
+    }
+
+    fn release(&self, units: u64) {
+        if units == 0 {
+            return;
+        }
+        self.used.fetch_sub(units, Ordering::Release);
+        if self.waiters.load(Ordering::Acquire) > 0 {
+            self.freed.notify_waiters();
+        }
     }
 
     /// The total capacity.
@@ -54,15 +106,54 @@ impl Budget {
     }
 }
 
+impl<'a> Taken<'a> {
+    /// Nothing taken yet from `budget` (grown later).
+    pub fn none(budget: &'a Budget) -> Taken<'a> {
+        Taken { budget, units: 0 }
+    }
+
+    /// Takes `more` units into this guard, waiting for room until `until`;
+    /// `false` (nothing changed) at the deadline or when the guard would
+    /// hold more than the whole capacity.
+    pub async fn grow_by(&mut self, more: u64, until: tokio::time::Instant) -> bool {
+        if self.budget.reserve(more) {
+            self.units += more;
+            return true;
+        }
+        if self.units.saturating_add(more) > self.budget.capacity {
+            return false;
+        }
+        match self.budget.take_by(more, until).await {
+            Some(extra) => {
+                self.units += extra.units;
+                std::mem::forget(extra);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Units held.
+    pub fn units(&self) -> u64 {
+        self.units
+    }
+
+    /// The budget they come from.
+    pub fn budget(&self) -> &'a Budget {
+        self.budget
+    }
+}
+
 impl Drop for Taken<'_> {
     fn drop(&mut self) {
-        self.budget.used.fetch_sub(self.units, Ordering::Release);
+        self.budget.release(self.units);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::Budget;
+    use std::time::Duration;
 
     #[test]
     fn takes_up_to_the_capacity_and_gives_back_on_drop() {
@@ -95,6 +186,40 @@ mod tests {
                 });
             }
         });
+        assert_eq!(b.used(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_gets_room_when_it_is_given_back_and_not_after_its_deadline() {
+        let b = Budget::new(10);
+        let held = b.try_take(8).unwrap();
+        let soon = tokio::time::Instant::now() + Duration::from_millis(30);
+        assert!(
+            b.take_by(5, soon).await.is_none(),
+            "no room before the deadline"
+        );
+        let later = tokio::time::Instant::now() + Duration::from_secs(10);
+        let (got, ()) = tokio::join!(b.take_by(5, later), async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            drop(held);
+        });
+        assert_eq!(got.map(|t| t.units()), Some(5));
+        assert!(
+            b.take_by(11, later).await.is_none(),
+            "more than the capacity"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_guard_grows_and_gives_everything_back() {
+        let b = Budget::new(10);
+        let until = tokio::time::Instant::now() + Duration::from_millis(10);
+        let mut t = super::Taken::none(&b);
+        assert!(t.grow_by(4, until).await);
+        assert!(t.grow_by(6, until).await);
+        assert!(!t.grow_by(1, until).await);
+        assert_eq!((t.units(), b.used()), (10, 10));
+        drop(t);
         assert_eq!(b.used(), 0);
     }
 }

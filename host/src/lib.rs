@@ -14,6 +14,7 @@
 //! - [`scaffold`]: `edgeserve new` and `edgeserve build`, from a model project to a version folder.
 
 pub mod admin;
+pub mod allocator;
 pub mod budget;
 pub mod client;
 pub mod config;

@@ -20,7 +20,9 @@ use edgeserve::repository;
 use edgeserve::rescore::{RescoreOptions, rescore, table};
 use edgeserve::runtime::{CompileLimits, Runtime};
 use edgeserve::security::{Authenticator, PolicyChains, Tenants, hash_api_key};
-use edgeserve::server::{AppState, ClientAuth, ListenerOptions, handle, load_tls_config, serve};
+use edgeserve::server::{
+    AppState, ClientAuth, ListenerOptions, RequestLimits, handle, load_tls_config, serve,
+};
 use edgeserve::telemetry::{Metrics, PredictionLog, Tracing};
 use edgeserve::units::ByteSize;
 use std::sync::atomic::Ordering;
@@ -178,6 +180,7 @@ fn run_hash_key() -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    edgeserve::allocator::tune_for_serving();
     let cli = Cli::parse();
     if let Command::CompileWorker(args) = &cli.command {
         let settings = edgeserve::runtime::CompileSettings {
@@ -307,6 +310,7 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         &cfg.tenants,
         cfg.auth.default_tenant.as_deref(),
         cfg.auth.require_tenant,
+        cfg.server.max_inflight_body.0,
     )
     .map_err(|e| anyhow::anyhow!("[[tenants]]: {e}"))?;
     if !tenants.is_empty()
@@ -405,11 +409,9 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     let state = Arc::new(
         AppState::new(
             deployer.registry().clone(),
-            cfg.server.max_body,
-            cfg.server.body_read_timeout.0,
+            RequestLimits::for_server(&cfg.server),
         )
         .with_prediction_log(predlog.clone())
-        .with_body_budget(cfg.server.max_inflight_body)
         .with_security(auth, tenants, chains)
         .with_telemetry(metrics.clone(), tracer.clone()),
     );
@@ -458,12 +460,7 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             predlog: Some(predlog.clone()),
             metrics: metrics.clone(),
         });
-        let opts = ListenerOptions {
-            header_read_timeout: cfg.server.header_read_timeout.0,
-            shutdown_timeout: cfg.server.shutdown_timeout.0,
-            max_connections: 64,
-            tls: None,
-        };
+        let opts = ListenerOptions::for_admin(&cfg.admin, &cfg.server, None);
         let rx = stop_rx.clone();
         tokio::spawn(async move {
             let handler = move |req, _conn| admin::handle(admin_state.clone(), req);
@@ -473,12 +470,7 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
 
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("listening on {scheme}://{addr}");
-    let opts = ListenerOptions {
-        header_read_timeout: cfg.server.header_read_timeout.0,
-        shutdown_timeout: cfg.server.shutdown_timeout.0,
-        max_connections: cfg.server.max_connections,
-        tls,
-    };
+    let opts = ListenerOptions::for_server(&cfg.server, tls);
     {
         let state = state.clone();
         tokio::spawn(async move {

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use bytes::Bytes;
+
 /// Element type of a tensor (the Open Inference Protocol set).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DataType {
@@ -97,18 +99,147 @@ impl fmt::Display for DataType {
 /// Tensor contents.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TensorData {
-    /// Fixed-size elements, little-endian, row-major.
-    Raw(Vec<u8>),
-    /// One byte string per element (`BYTES`).
-    Strings(Vec<Vec<u8>>),
+    /// Fixed-size elements, little-endian, row-major. Often a slice of the
+    /// request body it arrived in (binary tensor data is not copied).
+    Raw(Bytes),
+    /// One byte string per element (`BYTES`), stored flat.
+    Strings(Strings),
 }
 
 impl TensorData {
-    /// Approximate payload size in bytes.
+    /// Payload size in bytes as the binary extension writes it (BYTES
+    /// elements with their 4-byte lengths).
     pub fn byte_len(&self) -> usize {
         match self {
             TensorData::Raw(b) => b.len(),
-            TensorData::Strings(s) => s.iter().map(|e| e.len() + 4).sum(),
+            TensorData::Strings(s) => s.total_bytes() + 4 * s.len(),
+        }
+    }
+}
+
+/// The elements of a `BYTES` tensor, flat: one buffer holding every
+/// element (often the request body they arrived in, with their length
+/// prefixes between them), and where each element starts and ends in it.
+/// A million short strings are two allocations, not a million.
+#[derive(Clone, Default)]
+pub struct Strings {
+    bytes: Bytes,
+    spans: Vec<(usize, usize)>,
+}
+
+impl PartialEq for Strings {
+    fn eq(&self, other: &Strings) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Strings {}
+
+impl fmt::Debug for Strings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(String::from_utf8_lossy))
+            .finish()
+    }
+}
+
+impl Strings {
+    /// No elements.
+    pub fn new() -> Strings {
+        Strings::default()
+    }
+
+    /// Elements at `spans` (start, end) of `bytes`; `None` unless every
+    /// span lies within it.
+    pub fn from_spans(bytes: Bytes, spans: Vec<(usize, usize)>) -> Option<Strings> {
+        let fits = spans.iter().all(|&(s, e)| s <= e && e <= bytes.len());
+        fits.then_some(Strings { bytes, spans })
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Element `i`.
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        let &(start, end) = self.spans.get(i)?;
+        self.bytes.get(start..end)
+    }
+
+    /// The elements in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        self.spans
+            .iter()
+            .map(|&(s, e)| self.bytes.get(s..e).unwrap_or_default())
+    }
+
+    /// Bytes of all elements together.
+    pub fn total_bytes(&self) -> usize {
+        self.spans.iter().map(|&(s, e)| e - s).sum()
+    }
+
+    /// Host memory the element index takes (the buffer is often shared
+    /// with the request body).
+    pub fn index_memory(&self) -> usize {
+        self.spans.len() * std::mem::size_of::<(usize, usize)>()
+    }
+}
+
+impl<S: AsRef<[u8]>> FromIterator<S> for Strings {
+    fn from_iter<I: IntoIterator<Item = S>>(items: I) -> Strings {
+        let mut b = StringsBuilder::default();
+        for item in items {
+            b.push(item.as_ref());
+        }
+        b.finish()
+    }
+}
+
+/// Builds [`Strings`] one element at a time, copying each into one
+/// buffer.
+#[derive(Debug, Default)]
+pub struct StringsBuilder {
+    bytes: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+}
+
+impl StringsBuilder {
+    /// Room for `elements` elements of `bytes` bytes in all.
+    pub fn with_capacity(elements: usize, bytes: usize) -> StringsBuilder {
+        StringsBuilder {
+            bytes: Vec::with_capacity(bytes),
+            spans: Vec::with_capacity(elements),
+        }
+    }
+
+    /// Appends one element.
+    pub fn push(&mut self, element: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(element);
+        self.spans.push((start, self.bytes.len()));
+    }
+
+    /// The number of elements so far.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether no element was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The finished elements.
+    pub fn finish(self) -> Strings {
+        Strings {
+            bytes: Bytes::from(self.bytes),
+            spans: self.spans,
         }
     }
 }

@@ -90,13 +90,13 @@ async fn handle(req: Request<hyper::body::Incoming>) -> Result<Response<Full<Byt
                 name: "probabilities".into(),
                 datatype: DataType::F32,
                 shape: vec![n as i64, 3],
-                data: TensorData::Raw(probs),
+                data: TensorData::Raw(probs.into()),
             },
             Tensor {
                 name: "label".into(),
                 datatype: DataType::Bytes,
                 shape: vec![n as i64],
-                data: TensorData::Strings(labels),
+                data: TensorData::Strings(labels.into_iter().collect()),
             },
         ],
     };

@@ -136,10 +136,12 @@ pub struct ServerConfig {
     /// then the decoded tensors (503 when a request cannot get room within
     /// `budget_wait`).
     pub max_inflight_body: ByteSize,
-    /// Of that memory, what the requests of one client address may hold.
-    pub max_inflight_body_per_peer: ByteSize,
-    /// Of that memory, what the requests of one connection may hold.
-    pub max_inflight_body_per_connection: ByteSize,
+    /// Of that memory, what the requests of one client address may hold
+    /// (default: half of it, and at least one `max_body`).
+    pub max_inflight_body_per_peer: Option<ByteSize>,
+    /// Of that memory, what the requests of one connection may hold
+    /// (default: the per-address share).
+    pub max_inflight_body_per_connection: Option<ByteSize>,
     /// How long a request waits for room in those budgets before it is
     /// refused.
     pub budget_wait: HumanDuration,
@@ -182,14 +184,35 @@ pub struct ServerConfig {
     pub tls_client_cert_required: bool,
 }
 
+impl ServerConfig {
+    /// What one client address's requests may hold: the setting, or half
+    /// of `max_inflight_body` but at least one `max_body`.
+    pub fn peer_memory(&self) -> ByteSize {
+        self.max_inflight_body_per_peer.unwrap_or_else(|| {
+            ByteSize(
+                (self.max_inflight_body.0 / 2)
+                    .max(self.max_body.0)
+                    .min(self.max_inflight_body.0),
+            )
+        })
+    }
+
+    /// What one connection's requests may hold: the setting, or the
+    /// per-address share.
+    pub fn connection_memory(&self) -> ByteSize {
+        self.max_inflight_body_per_connection
+            .unwrap_or_else(|| self.peer_memory())
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body: ByteSize(32 << 20),
             max_inflight_body: ByteSize(256 << 20),
-            max_inflight_body_per_peer: ByteSize(64 << 20),
-            max_inflight_body_per_connection: ByteSize(32 << 20),
+            max_inflight_body_per_peer: None,
+            max_inflight_body_per_connection: None,
             budget_wait: HumanDuration(Duration::from_secs(1)),
             max_decoded: ByteSize(128 << 20),
             header_read_timeout: HumanDuration(Duration::from_secs(10)),

@@ -231,18 +231,22 @@ impl ServeConfig {
                 format!("{}; it must hold at least one max_body", e.problem),
             )
         })?;
-        size(
-            "[server] max_inflight_body_per_peer",
-            s.max_inflight_body_per_peer,
-            64 * KIB,
-            s.max_inflight_body.0,
-        )?;
-        size(
-            "[server] max_inflight_body_per_connection",
-            s.max_inflight_body_per_connection,
-            64 * KIB,
-            s.max_inflight_body.0,
-        )?;
+        if let Some(peer) = s.max_inflight_body_per_peer {
+            size(
+                "[server] max_inflight_body_per_peer",
+                peer,
+                64 * KIB,
+                s.max_inflight_body.0,
+            )?;
+        }
+        if let Some(conn) = s.max_inflight_body_per_connection {
+            size(
+                "[server] max_inflight_body_per_connection",
+                conn,
+                64 * KIB,
+                s.peer_memory().0,
+            )?;
+        }
         duration(
             "[server] budget_wait",
             s.budget_wait,

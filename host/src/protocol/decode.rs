@@ -1,8 +1,16 @@
 //! Request decoding: JSON header, typed flattening of (nested) `data`
 //! arrays, and the binary tensor data extension.
+//!
+//! Decoding is two steps so that memory is budgeted before it is spent:
+//! [`parse_request`] reads the JSON header and works out what the decoded
+//! request will take ([`ParsedRequest::memory`]: its tensors on the host
+//! and their copy handed to the model), then [`ParsedRequest::decode`]
+//! builds the tensors. Binary tensor data is taken as slices of the body,
+//! never copied; BYTES elements are stored flat.
 
 use std::fmt;
 
+use bytes::Bytes;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -10,14 +18,22 @@ use serde_json::{Map, Value};
 
 use super::ProtocolError;
 use crate::tensor::{
-    DataType, InferenceRequest, ParamValue, Parameters, RequestedOutput, Tensor, TensorData,
-    element_count,
+    DataType, InferenceRequest, ParamValue, Parameters, RequestedOutput, Strings, StringsBuilder,
+    Tensor, TensorData, element_count,
 };
 
 /// HTTP header that carries the length of the JSON part of a request or
 /// response using the binary tensor data extension.
 pub const HEADER_LENGTH: http::HeaderName =
     http::HeaderName::from_static("inference-header-content-length");
+
+/// Longest request id accepted.
+const MAX_ID: usize = 1024;
+/// Most dimensions a tensor's shape may have.
+const MAX_RANK: usize = 64;
+/// What one BYTES element costs beyond its bytes: its span on the host,
+/// and the vector (header and allocation) of the copy handed to the model.
+const BYTES_ELEMENT_COST: usize = 16 + 24 + 16;
 
 #[derive(Deserialize)]
 struct WireRequest<'a> {
@@ -49,29 +65,65 @@ struct WireOutput {
     parameters: Option<Map<String, Value>>,
 }
 
-/// Decodes an infer request body. `header_len` is the value of the
+/// One input whose header is read: where its data is and what it costs.
+struct PlannedInput<'a> {
+    name: String,
+    datatype: DataType,
+    shape: Vec<i64>,
+    count: usize,
+    source: Source<'a>,
+}
+
+/// Where an input's data is.
+enum Source<'a> {
+    /// JSON `data`.
+    Json(&'a RawValue),
+    /// `binary_data_size` bytes of the binary section.
+    Binary(Bytes),
+}
+
+/// A request whose JSON header is read and checked, and whose decoded size
+/// is known; no tensor data is decoded yet.
+pub struct ParsedRequest<'a> {
+    id: Option<String>,
+    parameters: Parameters,
+    outputs: Vec<RequestedOutput>,
+    inputs: Vec<PlannedInput<'a>>,
+    memory: usize,
+}
+
+/// Reads an infer request's JSON header. `header_len` is the value of the
 /// `Inference-Header-Content-Length` header when the client used the binary
-/// extension; the bytes after the JSON header are the tensors' binary data.
-pub fn decode_request(
-    body: &[u8],
+/// extension; the bytes after the JSON header are the tensors' binary data
+/// (taken as slices of `body`).
+pub fn parse_request(
+    body: &Bytes,
     header_len: Option<usize>,
-) -> Result<InferenceRequest, ProtocolError> {
-    let (json, mut binary) = match header_len {
+) -> Result<ParsedRequest<'_>, ProtocolError> {
+    let (json, binary) = match header_len {
         Some(n) if n > body.len() => {
             return Err(ProtocolError::Binary(format!(
                 "Inference-Header-Content-Length is {n} but the body has only {} bytes",
                 body.len()
             )));
         }
-        Some(n) => body.split_at(n),
-        None => (body, &[][..]),
+        Some(n) => (&body[..n], body.slice(n..)),
+        None => (&body[..], Bytes::new()),
     };
     let wire: WireRequest<'_> =
         serde_json::from_slice(json).map_err(|e| ProtocolError::Json(e.to_string()))?;
-
+    if wire.id.as_ref().is_some_and(|id| id.len() > MAX_ID) {
+        return Err(ProtocolError::Json(format!(
+            "the request id is longer than {MAX_ID} bytes"
+        )));
+    }
+    let mut binary = binary;
     let mut inputs = Vec::with_capacity(wire.inputs.len());
+    let mut memory = 0usize;
     for input in wire.inputs {
-        inputs.push(decode_input(input, &mut binary)?);
+        let planned = plan_input(input, &mut binary)?;
+        memory = memory.saturating_add(planned.memory());
+        inputs.push(planned);
     }
     if !binary.is_empty() {
         return Err(ProtocolError::Binary(format!(
@@ -79,9 +131,7 @@ pub fn decode_request(
             binary.len()
         )));
     }
-
     let parameters = convert_params(wire.parameters.unwrap_or_default());
-    let binary_output = param_bool(&parameters, "binary_data_output").unwrap_or(false);
     let outputs = wire
         .outputs
         .into_iter()
@@ -93,16 +143,96 @@ pub fn decode_request(
             }
         })
         .collect();
-    Ok(InferenceRequest {
+    Ok(ParsedRequest {
         id: wire.id,
         parameters,
-        inputs,
         outputs,
-        binary_output,
+        inputs,
+        memory,
     })
 }
 
-fn decode_input(input: WireInput<'_>, binary: &mut &[u8]) -> Result<Tensor, ProtocolError> {
+/// Decodes an infer request body in one step (see [`parse_request`]).
+pub fn decode_request(
+    body: &Bytes,
+    header_len: Option<usize>,
+) -> Result<InferenceRequest, ProtocolError> {
+    parse_request(body, header_len)?.decode()
+}
+
+impl ParsedRequest<'_> {
+    /// Bytes of memory the decoded request will take: its tensor data on
+    /// the host (none for binary data, which stays in the body) and the
+    /// copy the model is handed, BYTES elements counted with their
+    /// per-element overhead. Bounded by a small multiple of the body's size
+    /// however the header lies about shapes.
+    pub fn memory(&self) -> usize {
+        self.memory
+    }
+
+    /// Decodes every input's data.
+    pub fn decode(self) -> Result<InferenceRequest, ProtocolError> {
+        let mut inputs = Vec::with_capacity(self.inputs.len());
+        for input in self.inputs {
+            let bad = |reason: String| ProtocolError::Input {
+                input: input.name.clone(),
+                reason,
+            };
+            let data = match input.source {
+                Source::Json(raw) => decode_json_data(input.datatype, input.count, raw),
+                Source::Binary(bytes) => decode_binary(input.datatype, input.count, bytes),
+            }
+            .map_err(bad)?;
+            inputs.push(Tensor {
+                name: input.name,
+                datatype: input.datatype,
+                shape: input.shape,
+                data,
+            });
+        }
+        let binary_output = param_bool(&self.parameters, "binary_data_output").unwrap_or(false);
+        Ok(InferenceRequest {
+            id: self.id,
+            parameters: self.parameters,
+            inputs,
+            outputs: self.outputs,
+            binary_output,
+        })
+    }
+}
+
+impl PlannedInput<'_> {
+    /// What this input's decoded data and its copy for the model take.
+    /// Elements are counted from the data actually sent, not from a shape
+    /// the client may inflate (a mismatch fails decoding anyway).
+    fn memory(&self) -> usize {
+        match (&self.source, self.datatype.element_size()) {
+            // Stays in the body; the model's copy is a plain buffer.
+            (Source::Binary(b), Some(_)) => b.len(),
+            // Stays in the body too (spans into it); every element needs at
+            // least 4 bytes (its length).
+            (Source::Binary(b), None) => {
+                let elements = self.count.min(b.len() / 4);
+                b.len()
+                    .saturating_add(elements.saturating_mul(BYTES_ELEMENT_COST))
+            }
+            // Every JSON element needs at least 2 bytes ("0," or "\"\"").
+            (Source::Json(raw), size) => {
+                let text = raw.get().len();
+                let elements = self.count.min(text / 2 + 1);
+                match size {
+                    Some(size) => elements.saturating_mul(size).saturating_mul(2),
+                    None => (2 * text).saturating_add(elements.saturating_mul(BYTES_ELEMENT_COST)),
+                }
+            }
+        }
+    }
+}
+
+fn plan_input<'a>(
+    input: WireInput<'a>,
+    binary: &mut Bytes,
+) -> Result<PlannedInput<'a>, ProtocolError> {
     let name = input.name;
     let datatype = DataType::parse(&input.datatype).ok_or_else(|| ProtocolError::Datatype {
         input: name.clone(),
@@ -112,6 +242,12 @@ fn decode_input(input: WireInput<'_>, binary: &mut &[u8]) -> Result<Tensor, Prot
         input: name.clone(),
         reason,
     };
+    if input.shape.len() > MAX_RANK {
+        return Err(bad(format!(
+            "shape has {} dimensions; at most {MAX_RANK} are accepted",
+            input.shape.len()
+        )));
+    }
     let count = element_count(&input.shape).ok_or_else(|| {
         bad(format!(
             "shape {:?} has a negative dimension or is too large",
@@ -124,8 +260,7 @@ fn decode_input(input: WireInput<'_>, binary: &mut &[u8]) -> Result<Tensor, Prot
         Some((_, ParamValue::Int(n))) if *n >= 0 => Some(*n as usize),
         Some(_) => return Err(bad("binary_data_size must be a non-negative integer".into())),
     };
-
-    let data = match (binary_size, input.data) {
+    let source = match (binary_size, input.data) {
         (Some(_), Some(_)) => {
             return Err(bad(
                 "has both 'data' and binary_data_size; send one or the other".into(),
@@ -139,23 +274,23 @@ fn decode_input(input: WireInput<'_>, binary: &mut &[u8]) -> Result<Tensor, Prot
                     binary.len()
                 )));
             }
-            let (mine, rest) = binary.split_at(size);
-            *binary = rest;
-            decode_binary(datatype, count, mine).map_err(bad)?
+            Source::Binary(binary.split_to(size))
         }
-        (None, Some(raw)) => decode_json_data(datatype, count, raw).map_err(bad)?,
+        (None, Some(raw)) => Source::Json(raw),
     };
-    Ok(Tensor {
+    Ok(PlannedInput {
         name,
         datatype,
         shape: input.shape,
-        data,
+        count,
+        source,
     })
 }
 
-/// Binary tensor data: raw little-endian elements, or for BYTES a 4-byte
-/// little-endian length before each element.
-fn decode_binary(datatype: DataType, count: usize, bytes: &[u8]) -> Result<TensorData, String> {
+/// Binary tensor data: raw little-endian elements (kept as the slice of the
+/// body they arrived in), or for BYTES a 4-byte little-endian length before
+/// each element.
+fn decode_binary(datatype: DataType, count: usize, bytes: Bytes) -> Result<TensorData, String> {
     match datatype.element_size() {
         Some(size) => {
             let want = count.checked_mul(size).ok_or("shape too large")?;
@@ -168,33 +303,35 @@ fn decode_binary(datatype: DataType, count: usize, bytes: &[u8]) -> Result<Tenso
             if datatype == DataType::Bool && bytes.iter().any(|&b| b > 1) {
                 return Err("BOOL elements must be 0 or 1".into());
             }
-            Ok(TensorData::Raw(bytes.to_vec()))
+            Ok(TensorData::Raw(bytes))
         }
         None => {
-            let mut rest = bytes;
-            let mut out = Vec::with_capacity(count.min(bytes.len() / 4));
-            while !rest.is_empty() {
-                if rest.len() < 4 {
+            // Each element stays where it arrived; only its span is kept.
+            let mut spans = Vec::with_capacity(count.min(bytes.len() / 4));
+            let mut at = 0usize;
+            while at < bytes.len() {
+                let Some(len) = bytes.get(at..at + 4) else {
                     return Err("truncated BYTES element length".into());
-                }
-                let (len, tail) = rest.split_at(4);
+                };
                 let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-                if len > tail.len() {
+                let start = at + 4;
+                if len > bytes.len() - start {
                     return Err(format!(
                         "BYTES element of {len} bytes overruns the binary data"
                     ));
                 }
-                let (elem, tail) = tail.split_at(len);
-                out.push(elem.to_vec());
-                rest = tail;
+                spans.push((start, start + len));
+                at = start + len;
             }
-            if out.len() != count {
+            if spans.len() != count {
                 return Err(format!(
                     "shape needs {count} BYTES elements but the binary data holds {}",
-                    out.len()
+                    spans.len()
                 ));
             }
-            Ok(TensorData::Strings(out))
+            Strings::from_spans(bytes, spans)
+                .map(TensorData::Strings)
+                .ok_or_else(|| "BYTES element spans out of range".to_string())
         }
     }
 }
@@ -223,7 +360,7 @@ struct Sink {
     datatype: DataType,
     count: usize,
     raw: Vec<u8>,
-    strings: Vec<Vec<u8>>,
+    strings: StringsBuilder,
 }
 
 impl Sink {
@@ -234,21 +371,21 @@ impl Sink {
                 datatype,
                 count: 0,
                 raw: Vec::with_capacity(cap * size),
-                strings: Vec::new(),
+                strings: StringsBuilder::default(),
             },
             None => Sink {
                 datatype,
                 count: 0,
                 raw: Vec::new(),
-                strings: Vec::with_capacity(cap),
+                strings: StringsBuilder::with_capacity(cap, 0),
             },
         }
     }
 
     fn finish(self) -> TensorData {
         match self.datatype {
-            DataType::Bytes => TensorData::Strings(self.strings),
-            _ => TensorData::Raw(self.raw),
+            DataType::Bytes => TensorData::Strings(self.strings.finish()),
+            _ => TensorData::Raw(Bytes::from(self.raw)),
         }
     }
 
@@ -375,7 +512,7 @@ impl<'de> Visitor<'de> for FlatSeed<'_> {
         if self.sink.datatype != DataType::Bytes {
             return Err(E::custom(self.sink.mismatch("string")));
         }
-        self.sink.strings.push(v.as_bytes().to_vec());
+        self.sink.strings.push(v.as_bytes());
         self.sink.count += 1;
         Ok(())
     }
@@ -429,7 +566,7 @@ mod tests {
             r#"{"inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[1,2.5,3,4]}]}"#,
             r#"{"inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[[1,2.5],[3,4]]}]}"#,
         ] {
-            let req = decode_request(body.as_bytes(), None).unwrap();
+            let req = decode_request(&Bytes::from(body), None).unwrap();
             assert_eq!(f32s(&req.inputs[0].data), vec![1.0, 2.5, 3.0, 4.0]);
         }
     }
@@ -439,11 +576,11 @@ mod tests {
         let body = r#"{"id":"r1","inputs":[{"name":"t","shape":[2],"datatype":"BYTES","data":["hi","yo"]}],
             "outputs":[{"name":"label","parameters":{"binary_data":true}}],
             "parameters":{"binary_data_output":false}}"#;
-        let req = decode_request(body.as_bytes(), None).unwrap();
+        let req = decode_request(&Bytes::from(body), None).unwrap();
         assert_eq!(req.id.as_deref(), Some("r1"));
         assert_eq!(
             req.inputs[0].data,
-            TensorData::Strings(vec![b"hi".to_vec(), b"yo".to_vec()])
+            TensorData::Strings(["hi", "yo"].iter().collect())
         );
         assert_eq!(req.outputs[0].binary, Some(true));
         assert!(!req.binary_output);
@@ -483,7 +620,7 @@ mod tests {
             ),
         ];
         for (body, want) in cases {
-            let err = decode_request(body.as_bytes(), None)
+            let err = decode_request(&Bytes::from(body), None)
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(want), "{body}: {err}");
@@ -501,18 +638,85 @@ mod tests {
         body.extend(b"hi");
         body.extend(1u32.to_le_bytes());
         body.extend(b"y");
+        let body = Bytes::from(body);
         let req = decode_request(&body, Some(header.len())).unwrap();
         assert_eq!(f32s(&req.inputs[0].data), vec![1.5, -2.0]);
         assert_eq!(
             req.inputs[1].data,
-            TensorData::Strings(vec![b"hi".to_vec(), b"y".to_vec()])
+            TensorData::Strings(["hi", "y"].iter().collect())
         );
 
         // One byte too many, too few, and a header length past the end.
-        let mut extra = body.clone();
+        let mut extra = body.to_vec();
         extra.push(0);
-        assert!(decode_request(&extra, Some(header.len())).is_err());
-        assert!(decode_request(&body[..body.len() - 1], Some(header.len())).is_err());
+        assert!(decode_request(&extra.into(), Some(header.len())).is_err());
+        assert!(decode_request(&body.slice(..body.len() - 1), Some(header.len())).is_err());
         assert!(decode_request(&body, Some(body.len() + 1)).is_err());
+    }
+
+    #[test]
+    fn binary_tensors_are_slices_of_the_body() {
+        let header = r#"{"inputs":[{"name":"x","shape":[2],"datatype":"FP32","parameters":{"binary_data_size":8}}]}"#;
+        let mut body = header.as_bytes().to_vec();
+        body.extend(1.5f32.to_le_bytes());
+        body.extend(2.5f32.to_le_bytes());
+        let body = Bytes::from(body);
+        let req = decode_request(&body, Some(header.len())).unwrap();
+        let TensorData::Raw(data) = &req.inputs[0].data else {
+            panic!("raw")
+        };
+        assert_eq!(data.as_ptr(), body[header.len()..].as_ptr(), "no copy");
+    }
+
+    #[test]
+    fn memory_is_known_before_decoding_and_bounded_by_the_body() {
+        // 1M BYTES elements of one byte each: what they will take is
+        // counted (with their per-element cost) before any is decoded.
+        let n = 1usize << 20;
+        let header = format!(
+            r#"{{"inputs":[{{"name":"s","shape":[{n}],"datatype":"BYTES","parameters":{{"binary_data_size":{}}}}}]}}"#,
+            5 * n
+        );
+        let mut body = header.as_bytes().to_vec();
+        for _ in 0..n {
+            body.extend(1u32.to_le_bytes());
+            body.push(b'a');
+        }
+        let body = Bytes::from(body);
+        let parsed = parse_request(&body, Some(header.len())).unwrap();
+        assert!(
+            parsed.memory() >= n * BYTES_ELEMENT_COST,
+            "{}",
+            parsed.memory()
+        );
+        let TensorData::Strings(s) = &parsed.decode().unwrap().inputs[0].data else {
+            panic!("strings")
+        };
+        assert_eq!(s.len(), n);
+        assert_eq!(s.index_memory(), 16 * n, "one span per element, no copy");
+        assert_eq!(s.get(n - 1), Some(&b"a"[..]));
+        // A shape that claims far more elements than the data holds does
+        // not inflate the estimate past the body's size.
+        let lie =
+            r#"{"inputs":[{"name":"x","shape":[1000000000000],"datatype":"FP64","data":[1,2]}]}"#;
+        let lie = Bytes::from(lie);
+        let parsed = parse_request(&lie, None).unwrap();
+        assert!(parsed.memory() <= 16 * lie.len(), "{}", parsed.memory());
+        assert!(parsed.decode().is_err());
+    }
+
+    #[test]
+    fn refuses_long_ids_and_deep_shapes() {
+        let id = "i".repeat(2000);
+        let body = format!(r#"{{"id":"{id}","inputs":[]}}"#);
+        assert!(decode_request(&Bytes::from(body), None).is_err());
+        let shape = vec!["1"; 65].join(",");
+        let body = format!(
+            r#"{{"inputs":[{{"name":"x","shape":[{shape}],"datatype":"FP32","data":[1]}}]}}"#
+        );
+        let err = decode_request(&Bytes::from(body), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dimensions"), "{err}");
     }
 }

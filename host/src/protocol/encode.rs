@@ -61,6 +61,8 @@ pub fn encode_response(
     request: &InferenceRequest,
     response: &InferenceResponse,
 ) -> EncodedResponse {
+    // JSON strings cannot carry bytes that are not UTF-8: such a BYTES
+    // output goes in binary (never silently altered), whatever was asked.
     let binary_for = |t: &Tensor| {
         request
             .outputs
@@ -68,6 +70,7 @@ pub fn encode_response(
             .find(|o| o.name == t.name)
             .and_then(|o| o.binary)
             .unwrap_or(request.binary_output)
+            || !json_safe(&t.data)
     };
 
     let mut out = Vec::with_capacity(256);
@@ -139,11 +142,19 @@ pub fn write_tensor_json(out: &mut Vec<u8>, t: &Tensor) {
     out.push(b'}');
 }
 
+/// Whether JSON can carry this data exactly (BYTES elements must be UTF-8).
+fn json_safe(data: &TensorData) -> bool {
+    match data {
+        TensorData::Raw(_) => true,
+        TensorData::Strings(items) => items.iter().all(|s| std::str::from_utf8(s).is_ok()),
+    }
+}
+
 fn write_binary(out: &mut Vec<u8>, data: &TensorData) {
     match data {
         TensorData::Raw(bytes) => out.extend_from_slice(bytes),
         TensorData::Strings(items) => {
-            for item in items {
+            for item in items.iter() {
                 out.extend((item.len() as u32).to_le_bytes());
                 out.extend_from_slice(item);
             }
@@ -234,14 +245,15 @@ mod tests {
                         [0.25f32, 0.75]
                             .iter()
                             .flat_map(|f| f.to_le_bytes())
-                            .collect(),
+                            .collect::<Vec<u8>>()
+                            .into(),
                     ),
                 },
                 Tensor {
                     name: "label".into(),
                     datatype: DataType::Bytes,
                     shape: vec![1],
-                    data: TensorData::Strings(vec![b"cat".to_vec()]),
+                    data: TensorData::Strings(["cat"].iter().collect()),
                 },
             ],
         }
@@ -296,5 +308,17 @@ mod tests {
         let enc = encode_response("m", "1", &req, &response());
         let n = enc.header_len.unwrap();
         assert_eq!(&enc.body[n + 8..], &[3, 0, 0, 0, b'c', b'a', b't']);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_go_in_binary_unchanged() {
+        let mut r = response();
+        r.outputs[1].data = TensorData::Strings([&b"\xff\xfe raw"[..]].into_iter().collect());
+        let enc = encode_response("m", "1", &InferenceRequest::default(), &r);
+        let n = enc.header_len.expect("binary section");
+        let v: serde_json::Value = serde_json::from_slice(&enc.body[..n]).unwrap();
+        assert_eq!(v["outputs"][0]["data"], json!([0.25, 0.75]));
+        assert_eq!(v["outputs"][1]["parameters"]["binary_data_size"], 4 + 6);
+        assert_eq!(&enc.body[n + 4..], b"\xff\xfe raw");
     }
 }

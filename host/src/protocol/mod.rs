@@ -6,7 +6,7 @@ mod decode;
 mod encode;
 mod validate;
 
-pub use decode::{HEADER_LENGTH, decode_request};
+pub use decode::{HEADER_LENGTH, ParsedRequest, decode_request, parse_request};
 pub use encode::{EncodedResponse, encode_metadata, encode_response, write_tensor_json};
 pub(crate) use validate::select_outputs;
 pub use validate::{check_inputs_fit, check_outputs, check_request};

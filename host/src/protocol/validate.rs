@@ -145,7 +145,7 @@ mod tests {
             name: name.into(),
             datatype: dt,
             shape,
-            data: TensorData::Raw(vec![]),
+            data: TensorData::Raw(Default::default()),
         }
     }
 
@@ -188,7 +188,7 @@ mod tests {
     #[test]
     fn checks_output_sizes() {
         let mut t = input("p", DataType::F32, vec![1, 2]);
-        t.data = TensorData::Raw(vec![0; 8]);
+        t.data = TensorData::Raw(vec![0; 8].into());
         let mut r = InferenceResponse {
             parameters: vec![],
             outputs: vec![t],

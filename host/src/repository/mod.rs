@@ -293,7 +293,8 @@ async fn run_smoke_test(
             ));
         }
     };
-    let mut req = decode_request(&text, None).map_err(|e| RepoError::Smoke(e.to_string()))?;
+    let mut req =
+        decode_request(&text.into(), None).map_err(|e| RepoError::Smoke(e.to_string()))?;
     check_request(&model.metadata, &req).map_err(|e| RepoError::Smoke(e.to_string()))?;
     model
         .infer(&mut req, "smoke-test".into())

@@ -113,7 +113,7 @@ fn parse(records: Vec<Value>, model: Option<&str>) -> Result<(String, Vec<Logged
 /// Tensors in the log's JSON form, decoded with the protocol's own decoder.
 fn tensors(id: &str, list: &Value) -> Result<Vec<Tensor>, String> {
     let body = serde_json::json!({ "id": id, "inputs": list }).to_string();
-    decode_request(body.as_bytes(), None)
+    decode_request(&body.into(), None)
         .map(|r| r.inputs)
         .map_err(|e| e.to_string())
 }

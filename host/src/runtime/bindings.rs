@@ -141,8 +141,12 @@ fn tensor_to_wit(t: Tensor) -> wit::Tensor {
         datatype: t.datatype.into(),
         shape: t.shape,
         data: match t.data {
-            TensorData::Raw(b) => wit::TensorData::Raw(b),
-            TensorData::Strings(s) => wit::TensorData::Strings(s),
+            // No copy when the buffer is the tensor's alone (JSON-decoded
+            // data); a slice of a request body is copied.
+            TensorData::Raw(b) => wit::TensorData::Raw(Vec::from(b)),
+            TensorData::Strings(s) => {
+                wit::TensorData::Strings(s.iter().map(<[u8]>::to_vec).collect())
+            }
         },
     }
 }
@@ -153,8 +157,8 @@ fn tensor_from_wit(t: wit::Tensor) -> Tensor {
         datatype: t.datatype.into(),
         shape: t.shape,
         data: match t.data {
-            wit::TensorData::Raw(b) => TensorData::Raw(b),
-            wit::TensorData::Strings(s) => TensorData::Strings(s),
+            wit::TensorData::Raw(b) => TensorData::Raw(b.into()),
+            wit::TensorData::Strings(s) => TensorData::Strings(s.iter().collect()),
         },
     }
 }

@@ -171,7 +171,7 @@ impl Runtime {
             None => (compile(false)?.0, super::AotOutcome::NoCache),
         };
         if !matches!(outcome, super::AotOutcome::Hit) {
-            release_freed_memory();
+            crate::allocator::release_freed();
         }
         let mut recent = self.recent();
         if recent.len() >= RECENT_COMPONENTS {
@@ -198,19 +198,5 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.ticker_stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Hands memory the allocator holds but no longer uses back to the OS.
-/// Compiling in-process frees tens of megabytes in the compile threads'
-/// malloc arenas, which glibc keeps (a node that compiled its models at start
-/// idled at 36 MB instead of 20 MB); loading a compile worker's artifact
-/// frees its buffer, tens of MB for the ONNX runner.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim takes no pointers and only returns free pages.
-    #[allow(unsafe_code, reason = "glibc's malloc_trim, no arguments to get wrong")]
-    unsafe {
-        libc::malloc_trim(0);
     }
 }

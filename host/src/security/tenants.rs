@@ -20,6 +20,10 @@ pub struct TenantConfig {
     pub rate: Option<f64>,
     /// Requests allowed at once above the rate (default: one second's worth).
     pub burst: Option<u32>,
+    /// Memory its requests in flight may hold at once (bodies and decoded
+    /// tensors). Default: half the server's `max_inflight_body` when more
+    /// than one tenant is configured, so no tenant can take it all.
+    pub max_inflight_body: Option<crate::units::ByteSize>,
 }
 
 fn all_models() -> Vec<String> {
@@ -70,6 +74,8 @@ impl Bucket {
 struct Tenant {
     models: Vec<String>,
     bucket: Option<Bucket>,
+    /// Memory its requests in flight may hold, in bytes.
+    memory: Option<crate::budget::Budget>,
 }
 
 /// The configured tenants. With none configured, every identity passes.
@@ -121,6 +127,7 @@ impl Tenants {
         cfg: &[TenantConfig],
         default_tenant: Option<&str>,
         require_tenant: Option<bool>,
+        server_memory: u64,
     ) -> Result<Tenants, String> {
         let mut map = HashMap::new();
         for t in cfg {
@@ -139,9 +146,15 @@ impl Tenants {
                     return Err(format!("tenant '{}': rate {rate} must be above 0", t.name));
                 }
             };
+            let memory = match t.max_inflight_body {
+                Some(b) => Some(b.0),
+                None if cfg.len() > 1 => Some(server_memory / 2),
+                None => None,
+            };
             let tenant = Tenant {
                 models: t.models.clone(),
                 bucket,
+                memory: memory.map(crate::budget::Budget::new),
             };
             if map.insert(t.name.clone(), tenant).is_some() {
                 return Err(format!("tenant '{}' is configured twice", t.name));
@@ -173,6 +186,11 @@ impl Tenants {
     /// Whether `name` is a configured tenant.
     pub fn contains(&self, name: &str) -> bool {
         self.map.contains_key(name)
+    }
+
+    /// The memory budget of a configured tenant, when it has one.
+    pub fn budget(&self, name: &str) -> Option<&crate::budget::Budget> {
+        self.map.get(name)?.memory.as_ref()
     }
 
     /// The tenant whose rules apply to a caller whose identity names
@@ -271,7 +289,7 @@ mod tests {
 
     #[test]
     fn access_and_unknown_tenants() {
-        let t = Tenants::new(&[acme()], None, None).unwrap();
+        let t = Tenants::new(&[acme()], None, None, 1 << 20).unwrap();
         assert!(t.admit("acme", "iris").is_ok());
         assert_eq!(t.admit("acme", "sentiment").unwrap_err().status, 403);
         assert_eq!(t.admit("other", "iris").unwrap_err().status, 403);
@@ -283,6 +301,7 @@ mod tests {
             models: vec!["iris".into()],
             rate: None,
             burst: None,
+            max_inflight_body: None,
         }
     }
 
@@ -290,7 +309,7 @@ mod tests {
     fn callers_without_a_tenant_never_skip_the_rules() {
         let acme_id: std::sync::Arc<str> = "acme".into();
         // Tenants configured: no tenant is a refusal by default.
-        let t = Tenants::new(&[acme()], None, None).unwrap();
+        let t = Tenants::new(&[acme()], None, None, 1 << 20).unwrap();
         assert_eq!(t.tenant_of(None, false).unwrap_err().status, 401);
         assert_eq!(t.tenant_of(None, true).unwrap_err().status, 403);
         assert_eq!(
@@ -298,17 +317,17 @@ mod tests {
             TenantOf::Tenant(acme_id.clone())
         );
         // A default tenant takes them in, under its own rules.
-        let t = Tenants::new(&[acme()], Some("acme"), None).unwrap();
+        let t = Tenants::new(&[acme()], Some("acme"), None, 1 << 20).unwrap();
         assert_eq!(t.tenant_of(None, false).unwrap(), TenantOf::Tenant(acme_id));
         // Only an explicit opt-out lets them through unruled.
-        let t = Tenants::new(&[acme()], None, Some(false)).unwrap();
+        let t = Tenants::new(&[acme()], None, Some(false), 1 << 20).unwrap();
         assert_eq!(t.tenant_of(None, true).unwrap(), TenantOf::Exempt);
         // No tenants: no rules.
         assert_eq!(
             Tenants::none().tenant_of(None, false).unwrap(),
             TenantOf::Unruled
         );
-        assert!(Tenants::new(&[acme()], Some("nobody"), None).is_err());
-        assert!(Tenants::new(&[], None, Some(true)).is_err());
+        assert!(Tenants::new(&[acme()], Some("nobody"), None, 1 << 20).is_err());
+        assert!(Tenants::new(&[], None, Some(true), 1 << 20).is_err());
     }
 }

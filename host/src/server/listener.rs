@@ -1,31 +1,56 @@
 //! Accept loop: plain TCP or TLS, HTTP/1.1 with keep-alive and HTTP/2
-//! (h2c by prior knowledge, or ALPN over TLS), bounded header read time,
-//! and graceful shutdown that drains in-flight requests.
+//! (h2c by prior knowledge, or ALPN over TLS), and the limits that keep one
+//! client from holding what others need: connections served at once and
+//! per client address, a bounded time to send the first byte, the TLS
+//! handshake and request headers, and an idle timeout that closes a
+//! connection (HTTP/1.1 or HTTP/2) with no request in flight. Shutdown
+//! stops accepting and drains in-flight requests.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
-
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
+use hyper::service::service_fn;
 use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use super::peers::{PeerSlot, PeerTable};
+use crate::budget::Budget;
 
 /// What the listener knows about a connection, handed to the handler with
 /// each of its requests.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct ConnInfo {
     /// The client's address.
     pub peer: std::net::SocketAddr,
     /// Subject common name of a verified TLS client certificate.
     pub client_cert_cn: Option<Arc<str>>,
+    /// Memory this connection's requests in flight may take, in bytes.
+    pub budget: Budget,
+    /// Memory the requests of this client address may take (shared by
+    /// its connections).
+    pub peer_budget: Option<Arc<Budget>>,
+}
+
+impl ConnInfo {
+    /// A connection from `peer` that only the server-wide budget limits
+    /// (for handlers driven without a listener).
+    pub fn unlimited(peer: std::net::SocketAddr) -> ConnInfo {
+        ConnInfo {
+            peer,
+            client_cert_cn: None,
+            budget: Budget::new(u64::MAX),
+            peer_budget: None,
+        }
+    }
 }
 
 /// The subject common name of the first (leaf) certificate, if it parses
@@ -40,15 +65,119 @@ fn leaf_common_name(certs: Option<&[rustls::pki_types::CertificateDer<'_>]>) -> 
 /// Listener behaviour.
 #[derive(Clone, Debug)]
 pub struct ListenerOptions {
-    /// Time a client has to send request headers (and finish a TLS
-    /// handshake).
+    /// Time a client has to send its first byte, finish a TLS handshake,
+    /// and send each request's headers.
     pub header_read_timeout: Duration,
+    /// A connection with no request in flight for this long is closed.
+    pub idle_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
     /// Connections served at once.
     pub max_connections: u32,
+    /// Connections one client address may hold.
+    pub max_connections_per_peer: u32,
+    /// Memory (bytes) the requests of one connection may hold at once.
+    pub connection_memory: u64,
+    /// Memory (bytes) the requests of one client address may hold at once.
+    pub peer_memory: u64,
     /// TLS settings; plain TCP when `None`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl ListenerOptions {
+    /// The data plane's listener, as `[server]` sets it.
+    pub fn for_server(
+        s: &crate::config::ServerConfig,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> ListenerOptions {
+        ListenerOptions {
+            header_read_timeout: s.header_read_timeout.0,
+            idle_timeout: s.idle_timeout.0,
+            shutdown_timeout: s.shutdown_timeout.0,
+            max_connections: s.max_connections,
+            max_connections_per_peer: s.max_connections_per_peer,
+            connection_memory: s.connection_memory().0,
+            peer_memory: s.peer_memory().0,
+            tls,
+        }
+    }
+
+    /// The admin listener: its own connection limits (its slots are taken
+    /// before authentication, so one client must not hold them all).
+    pub fn for_admin(
+        a: &crate::config::AdminConfig,
+        s: &crate::config::ServerConfig,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> ListenerOptions {
+        ListenerOptions {
+            header_read_timeout: s.header_read_timeout.0,
+            idle_timeout: a.idle_timeout.0,
+            shutdown_timeout: s.shutdown_timeout.0,
+            max_connections: a.max_connections,
+            max_connections_per_peer: a.max_connections_per_peer,
+            connection_memory: a.max_upload.0,
+            peer_memory: a.max_upload.0,
+            tls,
+        }
+    }
+}
+
+/// How long a connection told to close may take to finish its requests.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+/// Requests in flight on one connection, and when the last one ended.
+#[derive(Debug)]
+struct Activity {
+    in_flight: AtomicUsize,
+    /// Milliseconds after `opened` when the connection last became idle.
+    idle_since_ms: AtomicU64,
+    opened: Instant,
+}
+
+/// Counts a request as in flight until it is answered (or dropped).
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn new(activity: &Arc<Activity>) -> InFlight {
+        activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(activity.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let a = &self.0;
+        a.idle_since_ms
+            .store(a.opened.elapsed().as_millis() as u64, Ordering::Release);
+        a.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Activity {
+    /// When the connection will have been idle for `idle`, or `None` while
+    /// a request is in flight.
+    fn idle_deadline(&self, idle: Duration) -> Option<Instant> {
+        (self.in_flight.load(Ordering::Acquire) == 0).then(|| {
+            self.opened + Duration::from_millis(self.idle_since_ms.load(Ordering::Acquire)) + idle
+        })
+    }
+}
+
+/// Connections being served, so shutdown can wait for them.
+#[derive(Debug, Default)]
+struct Live {
+    count: AtomicUsize,
+    drained: tokio::sync::Notify,
+}
+
+struct LiveGuard(Arc<Live>);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.drained.notify_waiters();
+        }
+    }
 }
 
 /// Serves connections with `handler` until `shutdown` resolves, then stops
@@ -76,11 +205,15 @@ where
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(256)
+        .max_pending_accept_reset_streams(64)
+        .max_local_error_reset_streams(256)
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(10));
     let builder = Arc::new(builder);
     let tls = opts.tls.clone().map(TlsAcceptor::from);
-    let graceful = GracefulShutdown::new();
+    let peers = PeerTable::new(opts.max_connections_per_peer, opts.peer_memory);
+    let live = Arc::new(Live::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let connections = Arc::new(tokio::sync::Semaphore::new(
         opts.max_connections.max(1) as usize
     ));
@@ -108,79 +241,45 @@ where
             },
             () = &mut shutdown => break,
         };
-        let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        let service = move |info: Arc<ConnInfo>| {
-            service_fn(move |req: Request<Incoming>| {
-                let fut = handler(req, info.clone());
-                async move { Ok::<_, std::convert::Infallible>(fut.await) }
-            })
+        let Some(slot) = peers.admit(peer.ip()) else {
+            tracing::debug!(%peer, "this client address holds its most connections; closing");
+            continue;
         };
-        let builder = builder.clone();
+        let _ = stream.set_nodelay(true);
+        live.count.fetch_add(1, Ordering::AcqRel);
+        let conn = Connection {
+            peer,
+            slot,
+            live: LiveGuard(live.clone()),
+            permit,
+            builder: builder.clone(),
+            opts: opts.clone(),
+            stop: stop_rx.clone(),
+        };
+        let handler = handler.clone();
         match &tls {
             None => {
-                // A client that connects and sends nothing must not hold a
-                // connection slot: hyper's protocol detection has no timer.
-                let first_byte = opts.header_read_timeout;
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let mut probe = [0u8; 1];
-                    if !matches!(
-                        tokio::time::timeout(first_byte, stream.peek(&mut probe)).await,
-                        Ok(Ok(1))
-                    ) {
-                        tracing::debug!(%peer, "no request bytes in time; closing");
-                        return;
-                    }
-                    let info = Arc::new(ConnInfo {
-                        peer,
-                        client_cert_cn: None,
-                    });
-                    let conn = builder
-                        .serve_connection(TokioIo::new(stream), service(info))
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                    drop(permit);
-                });
+                tokio::spawn(conn.serve_plain(stream, handler));
             }
             Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let timeout = opts.header_read_timeout;
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await
-                    {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let info = Arc::new(ConnInfo {
-                        peer,
-                        client_cert_cn: leaf_common_name(stream.get_ref().1.peer_certificates()),
-                    });
-                    let conn = builder
-                        .serve_connection(TokioIo::new(stream), service(info))
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                    drop(permit);
-                });
+                tokio::spawn(conn.serve_tls(stream, acceptor.clone(), handler));
             }
         }
     }
 
     drop(listener);
     tracing::info!("shutting down: no new connections, draining in-flight requests");
-    match tokio::time::timeout(opts.shutdown_timeout, graceful.shutdown()).await {
+    let _ = stop_tx.send(true);
+    let drained = async {
+        loop {
+            let notified = live.drained.notified();
+            if live.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    };
+    match tokio::time::timeout(opts.shutdown_timeout, drained).await {
         Ok(()) => {
             tracing::info!("all connections drained");
             true
@@ -189,5 +288,130 @@ where
             tracing::warn!(timeout = ?opts.shutdown_timeout, "shutdown timeout passed with requests still in flight");
             false
         }
+    }
+}
+
+/// One accepted connection and everything it holds until it closes.
+struct Connection {
+    peer: std::net::SocketAddr,
+    slot: PeerSlot,
+    live: LiveGuard,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    opts: ListenerOptions,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Connection {
+    /// Serves a plain TCP connection; a client that connects and sends
+    /// nothing does not hold a slot (hyper's protocol detection has no
+    /// timer).
+    async fn serve_plain<H, F>(self, stream: tokio::net::TcpStream, handler: H)
+    where
+        H: Fn(Request<Incoming>, Arc<ConnInfo>) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    {
+        let mut probe = [0u8; 1];
+        let first = tokio::time::timeout(self.opts.header_read_timeout, stream.peek(&mut probe));
+        if !matches!(first.await, Ok(Ok(1))) {
+            tracing::debug!(peer = %self.peer, "no request bytes in time; closing");
+            return;
+        }
+        self.drive(stream, None, handler).await;
+    }
+
+    /// Serves a TLS connection once its handshake finishes in time.
+    async fn serve_tls<H, F>(self, stream: tokio::net::TcpStream, acceptor: TlsAcceptor, handler: H)
+    where
+        H: Fn(Request<Incoming>, Arc<ConnInfo>) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    {
+        let stream = match tokio::time::timeout(
+            self.opts.header_read_timeout,
+            acceptor.accept(stream),
+        )
+        .await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!(peer = %self.peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(peer = %self.peer, "TLS handshake timed out");
+                return;
+            }
+        };
+        let cn = leaf_common_name(stream.get_ref().1.peer_certificates());
+        self.drive(stream, cn, handler).await;
+    }
+
+    /// Runs HTTP on the connection until the client closes it, it stays
+    /// idle past `idle_timeout`, or the server shuts down; then lets its
+    /// requests finish (within a grace period) and frees its slots.
+    async fn drive<I, H, F>(mut self, io: I, client_cert_cn: Option<Arc<str>>, handler: H)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        H: Fn(Request<Incoming>, Arc<ConnInfo>) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    {
+        let info = Arc::new(ConnInfo {
+            peer: self.peer,
+            client_cert_cn,
+            budget: Budget::new(self.opts.connection_memory),
+            peer_budget: Some(self.slot.budget.clone()),
+        });
+        let activity = Arc::new(Activity {
+            in_flight: AtomicUsize::new(0),
+            idle_since_ms: AtomicU64::new(0),
+            opened: Instant::now(),
+        });
+        let service = {
+            let activity = activity.clone();
+            service_fn(move |req: Request<Incoming>| {
+                let in_flight = InFlight::new(&activity);
+                let fut = handler(req, info.clone());
+                async move {
+                    let resp = fut.await;
+                    drop(in_flight);
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
+            })
+        };
+        let conn = self
+            .builder
+            .serve_connection(TokioIo::new(io), service)
+            .into_owned();
+        tokio::pin!(conn);
+        let idle = self.opts.idle_timeout;
+        let ending = loop {
+            let wake = activity
+                .idle_deadline(idle)
+                .unwrap_or_else(|| Instant::now() + idle);
+            tokio::select! {
+                done = conn.as_mut() => {
+                    if let Err(e) = done {
+                        tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
+                    }
+                    break None;
+                }
+                () = tokio::time::sleep_until(wake.into()) => {
+                    if activity.idle_deadline(idle).is_some_and(|d| d <= Instant::now()) {
+                        tracing::debug!(peer = %self.peer, ?idle, "idle connection; closing");
+                        break Some(CLOSE_GRACE);
+                    }
+                }
+                _ = self.stop.wait_for(|stop| *stop) => break Some(self.opts.shutdown_timeout),
+            }
+        };
+        if let Some(grace) = ending {
+            // HTTP/2: GOAWAY; HTTP/1.1: close after the current response.
+            // A client that never reads its answers is dropped after that.
+            conn.as_mut().graceful_shutdown();
+            if tokio::time::timeout(grace, conn.as_mut()).await.is_err() {
+                tracing::debug!(peer = %self.peer, "connection did not close in time; dropped");
+            }
+        }
+        drop((self.permit, self.slot, self.live));
     }
 }

@@ -1,14 +1,18 @@
 //! The data plane: listener (plain or TLS, HTTP/1.1 and HTTP/2) and the
 //! Open Inference Protocol routes.
 
+mod body;
 mod error;
 mod listener;
+mod memory;
+mod peers;
 mod routes;
 mod tls;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+pub use body::BodyRules;
 pub use error::ApiError;
 pub use listener::{ConnInfo, ListenerOptions, serve};
 pub use routes::handle;
@@ -27,11 +31,8 @@ use crate::units::ByteSize;
 pub struct AppState {
     /// The deployment table.
     pub registry: Arc<Registry>,
-    /// Largest request body, in bytes.
-    pub max_body: usize,
-    max_body_display: String,
-    /// Time allowed to receive a request body.
-    pub body_read_timeout: std::time::Duration,
+    /// How much memory requests may take, and how bodies are received.
+    pub limits: RequestLimits,
     /// Whether `/v2/health/ready` says ready (false while draining).
     pub ready: AtomicBool,
     next_id: AtomicU64,
@@ -40,8 +41,9 @@ pub struct AppState {
     shadow_permits: Arc<tokio::sync::Semaphore>,
     /// The prediction log, when enabled.
     pub predlog: Option<Arc<PredictionLog>>,
-    /// KiB of request bodies that may be in memory at once.
-    body_budget: crate::budget::Budget,
+    /// Bytes all requests in flight may hold: bodies as they arrive, then
+    /// their decoded tensors.
+    memory: crate::budget::Budget,
     /// Checks credentials.
     pub auth: Authenticator,
     /// Tenant access and quotas.
@@ -54,37 +56,58 @@ pub struct AppState {
     pub tracing: Option<Arc<Tracing>>,
 }
 
-/// Default memory budget for request bodies in flight (256 MiB).
-const DEFAULT_BODY_BUDGET_KIB: u64 = 256 * 1024;
+/// The memory and body limits of the data plane.
+#[derive(Clone, Debug)]
+pub struct RequestLimits {
+    /// How bodies are received.
+    pub body: BodyRules,
+    /// Bytes all requests in flight may hold.
+    pub memory: ByteSize,
+    /// How long a request waits for room before it is refused.
+    pub budget_wait: std::time::Duration,
+    /// Largest decoded request, in bytes.
+    pub max_decoded: ByteSize,
+}
+
+impl RequestLimits {
+    /// The limits `[server]` sets.
+    pub fn for_server(s: &crate::config::ServerConfig) -> RequestLimits {
+        RequestLimits {
+            body: BodyRules {
+                max_body: s.max_body.as_usize(),
+                read_timeout: s.body_read_timeout.0,
+                idle_timeout: s.body_idle_timeout.0,
+                min_rate: s.body_min_rate.0,
+            },
+            memory: s.max_inflight_body,
+            budget_wait: s.budget_wait.0,
+            max_decoded: s.max_decoded,
+        }
+    }
+}
 
 /// Shadow calls that may run at once; more are dropped (and counted).
 const SHADOW_IN_FLIGHT: usize = 64;
 
 impl AppState {
-    /// State for a registry, a body size limit and a body read timeout.
-    pub fn new(
-        registry: Arc<Registry>,
-        max_body: ByteSize,
-        body_read_timeout: std::time::Duration,
-    ) -> Self {
+    /// State for a registry and the data plane's limits.
+    pub fn new(registry: Arc<Registry>, limits: RequestLimits) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or_default();
         AppState {
             registry,
-            max_body: max_body.as_usize(),
-            max_body_display: max_body.to_string(),
-            body_read_timeout,
+            memory: crate::budget::Budget::new(limits.memory.0),
+            chains: PolicyChains::new(Vec::new(), limits.body.max_body),
+            limits,
             ready: AtomicBool::new(true),
             next_id: AtomicU64::new(1),
             id_prefix: format!("{:x}", (nanos as u64) ^ u64::from(std::process::id())),
             shadow_permits: Arc::new(tokio::sync::Semaphore::new(SHADOW_IN_FLIGHT)),
             predlog: None,
-            body_budget: crate::budget::Budget::new(DEFAULT_BODY_BUDGET_KIB),
             auth: Authenticator::disabled(),
             tenants: Tenants::none(),
-            chains: PolicyChains::new(Vec::new(), max_body.as_usize()),
             metrics: None,
             tracing: None,
         }
@@ -114,21 +137,20 @@ impl AppState {
         self
     }
 
-    /// Sets the memory budget shared by request bodies in flight.
-    pub fn with_body_budget(mut self, budget: ByteSize) -> Self {
-        self.body_budget = crate::budget::Budget::new((budget.0 / 1024).max(1));
-        self
-    }
-
-    /// Reserves room for a body of `bytes`; 503 when the budget is spent.
-    pub(crate) fn reserve_body(&self, bytes: usize) -> Result<crate::budget::Taken<'_>, ApiError> {
-        let kib = (bytes.div_ceil(1024) as u64).clamp(1, self.body_budget.capacity());
-        self.body_budget.try_take(kib).ok_or_else(|| ApiError {
-            status: http::StatusCode::SERVICE_UNAVAILABLE,
-            message: "the server is receiving too many request bodies at once; retry later".into(),
-            retry_after: Some(1),
-            challenge: false,
-        })
+    /// The memory a new request will hold, counted against the server's,
+    /// its connection's, its client address's and its tenant's budgets.
+    pub(crate) fn request_memory<'a>(
+        &'a self,
+        conn: Option<&'a listener::ConnInfo>,
+        tenant: Option<&str>,
+    ) -> memory::RequestMemory<'a> {
+        memory::RequestMemory::new(
+            &self.memory,
+            conn.map(|c| &c.budget),
+            conn.and_then(|c| c.peer_budget.as_deref()),
+            tenant.and_then(|t| self.tenants.budget(t)),
+            self.limits.budget_wait,
+        )
     }
 
     /// Records inferences of models that ask for it in `log`.

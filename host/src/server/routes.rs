@@ -5,14 +5,15 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Body;
 
 use super::AppState;
 use super::error::ApiError;
 use super::listener::ConnInfo;
+use super::memory::RequestMemory;
 use crate::protocol::{
-    HEADER_LENGTH, check_request, decode_request, encode_metadata, encode_response, select_outputs,
+    HEADER_LENGTH, check_request, encode_metadata, encode_response, parse_request, select_outputs,
 };
 use crate::registry::ModelRules;
 use crate::runtime::policy_abi::{self, RequestContext};
@@ -21,6 +22,7 @@ use crate::security::{
     AuthMethod, ChainError, Identity, Stage, TenantOf, audit_auth_failure, audit_denial,
 };
 use crate::telemetry::{INFER_ROUTES, Metrics, Record, RequestTrace, Stage as TraceStage};
+use crate::tensor::InferenceRequest;
 use opentelemetry::KeyValue;
 use std::time::Instant;
 
@@ -472,14 +474,17 @@ fn chain_refusal(
     )
 }
 
-/// Reads the request body within the size, memory-budget and time limits.
-/// Returns the body, the binary header length, and the budget permit that
-/// must live until the body is decoded.
-async fn read_body<'s, B>(
-    state: &'s AppState,
+/// Reads and decodes an inference request within the data plane's limits:
+/// the body's size, time, gaps and rate, and the request's memory (body
+/// bytes as they arrive, then the decoded tensors, counted before they are
+/// built). `memory` holds it all until the request ends.
+async fn read_request<B>(
+    state: &AppState,
     req: Request<B>,
     started: Instant,
-) -> Result<(Bytes, Option<usize>, crate::budget::Taken<'s>), ApiError>
+    memory: &mut RequestMemory<'_>,
+    tenant: Option<&str>,
+) -> Result<InferenceRequest, ApiError>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -510,53 +515,30 @@ where
                 })?,
         ),
     };
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "request body is larger than the {} limit",
-                state.max_body_display
-            ),
-        )
-    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > state.max_body as u64) {
-        return Err(too_large());
+    let body = state
+        .limits
+        .body
+        .read(req.into_body(), declared, started, memory, tenant)
+        .await?;
+    let parsed = parse_request(&body, header_len)?;
+    let need = parsed.memory() as u64;
+    if need > state.limits.max_decoded.0 {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the decoded request would take {} of memory, above the {} limit ([server] \
+                 max_decoded); send a smaller batch, or binary tensors",
+                crate::units::ByteSize(need),
+                state.limits.max_decoded
+            ),
+        ));
     }
-    // Bodies being received and decoded share one memory budget, so many
-    // concurrent uploads cannot exhaust the node; a body of unknown length
-    // reserves the largest allowed.
-    let budget = state.reserve_body(declared.map_or(state.max_body, |l| l as usize))?;
-    let collect = Limited::new(req.into_body(), state.max_body).collect();
-    let deadline = tokio::time::Instant::from_std(started + state.body_read_timeout);
-    let body = tokio::time::timeout_at(deadline, collect)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                format!(
-                    "request body not received within {:?}",
-                    state.body_read_timeout
-                ),
-            )
-        })?
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                too_large()
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read request body: {e}"),
-                )
-            }
-        })?
-        .to_bytes();
-    Ok((body, header_len, budget))
+    memory.grow(need, tenant).await?;
+    Ok(parsed.decode()?)
 }
 
 /// The encoded response, with the content type (and binary header length)
@@ -619,9 +601,11 @@ where
 
     // Stage times are read only for a traced request.
     let t_decode = stamp(trace);
-    let (body, header_len, budget) = read_body(state, req, started).await?;
-    let mut request = decode_request(&body, header_len)?;
-    drop((body, budget));
+    // Held until the answer is built: binary tensors are slices of the
+    // body, and the decoded request lives until then.
+    let tenant = identity.tenant.clone();
+    let mut memory = state.request_memory(conn, tenant.as_deref());
+    let mut request = read_request(state, req, started, &mut memory, tenant.as_deref()).await?;
     check_request(&model.metadata, &request)?;
     let mut id = request
         .id
