@@ -204,3 +204,90 @@ fn a_burst_against_a_tiny_queue_drops_records_not_requests() {
         .join("all");
     assert_eq!(read_log(&dir).unwrap().0.len() as u64, written);
 }
+
+/// Large requests logged at `sample = 1`: each record keeps at most
+/// `max_record_tensors` of tensors (the rest is cut and said so), and the
+/// queue holds at most `queue_bytes`, so the log cannot pile up requests in
+/// memory (40 such requests once held 1.15 GiB).
+#[test]
+fn large_requests_are_cut_and_the_queue_is_bounded_in_bytes() {
+    let repo = Repo::new().unwrap();
+    repo.add(
+        "echo",
+        "1",
+        components::FAULTY,
+        "[limits]\nmemory = \"64MiB\"\n[config]\nmode = \"echo\"\n[prediction_log]\nsample = 1.0\n",
+    )
+    .unwrap();
+    let (s, _cfg) = start(
+        &repo,
+        "[prediction_log]\nmax_record_tensors = \"64KiB\"\nqueue_bytes = \"1MiB\"\n",
+    );
+    let c = Client::new();
+    let before = s.rss_kib().unwrap();
+    // 4 MiB of FP32 in binary, echoed back: 8 MiB of tensors per record.
+    let n = 1 << 20;
+    let header = json!({"inputs": [{"name": "x", "shape": [n], "datatype": "FP32",
+        "parameters": {"binary_data_size": 4 * n}}]})
+    .to_string();
+    let mut body = header.clone().into_bytes();
+    body.extend(std::iter::repeat_n(0u8, 4 * n));
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..10 {
+                    let r = c
+                        .post(s.url("/v2/models/echo/infer"))
+                        .header("inference-header-content-length", header.len())
+                        .body(body.clone())
+                        .send()
+                        .unwrap();
+                    assert_eq!(r.status().as_u16(), 200);
+                }
+            });
+        }
+    });
+    let (written, dropped) = wait_written(&c, &s, 40);
+    assert_eq!(written + dropped, 40);
+    let status: Value = c
+        .get(s.admin_url("/admin/v1/models"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(status["prediction_log"]["truncated"], 40, "{status}");
+    let after = s.rss_kib().unwrap();
+    assert!(
+        after < before + 200 * 1024,
+        "RSS {before} -> {after} KiB with a 1 MiB queue"
+    );
+    // A small request is still logged whole.
+    let small =
+        json!({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "data": [1, 2]}]});
+    let r = c
+        .post(s.url("/v2/models/echo/infer"))
+        .json(&small)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    wait_written(&c, &s, 41);
+    let (records, _) =
+        edgeserve::telemetry::read_log(&s.state_dir.as_ref().unwrap().path().join("predictions"))
+            .unwrap();
+    let cut: Vec<&Value> = records.iter().filter(|r| !r["cut"].is_null()).collect();
+    assert_eq!(cut.len() as u64, written.min(40));
+    for r in &cut {
+        assert_eq!(r["cut"]["inputs_bytes"], 4 * n, "{r}");
+        assert_eq!(r["cut"]["outputs_bytes"], 4 * n, "{r}");
+        assert!(
+            r.get("inputs").is_none() && r.get("outputs").is_none(),
+            "{r}"
+        );
+    }
+    let whole = records
+        .iter()
+        .find(|r| r["cut"].is_null())
+        .expect("the small one");
+    assert_eq!(whole["inputs"][0]["data"], json!([1.0, 2.0]));
+    assert_eq!(whole["outputs"][0]["data"], json!([1.0, 2.0]));
+}

@@ -165,6 +165,8 @@ where
                     "dir": log.dir().display().to_string(),
                     "written": log.written.load(std::sync::atomic::Ordering::Relaxed),
                     "dropped": log.dropped.load(std::sync::atomic::Ordering::Relaxed),
+                    "truncated": log.truncated.load(std::sync::atomic::Ordering::Relaxed),
+                    "queued_bytes": log.queued_bytes(),
                 });
             }
             reply(StatusCode::OK, status)

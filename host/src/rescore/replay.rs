@@ -103,7 +103,11 @@ fn parse(records: Vec<Value>, model: Option<&str>) -> Result<(String, Vec<Logged
             version: r["version"].as_str().unwrap_or_default().to_string(),
             latency_us: r["latency_us"].as_f64().unwrap_or_default(),
             ok: r["outcome"] == "ok",
-            inputs: r.get("inputs").cloned(),
+            // A record whose tensors were cut for size cannot be replayed.
+            inputs: r
+                .get("inputs")
+                .filter(|_| r.get("cut").is_none_or(Value::is_null))
+                .cloned(),
             outputs: r.get("outputs").cloned().unwrap_or(Value::Array(vec![])),
         })
         .collect();

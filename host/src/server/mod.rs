@@ -265,6 +265,7 @@ impl AppState {
                     outputs: outcome.map(|r| r.outputs).unwrap_or_default(),
                     tenant: None,
                     shadow: Some(record),
+                    cut: None,
                 });
             }
             drop(permit);

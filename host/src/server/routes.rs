@@ -715,6 +715,7 @@ where
                 .unwrap_or_default(),
             tenant: identity.tenant.as_deref().map(String::from),
             shadow: None,
+            cut: None,
         });
     }
     let mut response = result?;

@@ -447,7 +447,10 @@ fn register_observables(
         meter
             .u64_observable_counter("edgeserve.prediction_log.records")
             .with_unit("{record}")
-            .with_description("Prediction-log records, by result: written or dropped")
+            .with_description(
+                "Prediction-log records, by result: written, dropped (queue full), or \
+                 truncated (written with tensors left out for their size)",
+            )
             .with_callback(move |obs| {
                 obs.observe(
                     log.written.load(Ordering::Relaxed),
@@ -456,6 +459,10 @@ fn register_observables(
                 obs.observe(
                     log.dropped.load(Ordering::Relaxed),
                     &[KeyValue::new("result", "dropped")],
+                );
+                obs.observe(
+                    log.truncated.load(Ordering::Relaxed),
+                    &[KeyValue::new("result", "truncated")],
                 );
             })
             .build();

@@ -1,10 +1,13 @@
 //! The prediction log: per model, a sampled JSON Lines record of each
 //! inference (request id, time, model, version, inputs, outputs, latency,
-//! outcome), written by a background thread fed through a bounded channel,
-//! so the request path never waits and never touches a file. A full channel
-//! drops the record and counts it. Files rotate by size and old ones are
-//! deleted past a retention count. A torn last line (a crash mid-write) is
-//! skipped on read.
+//! outcome), written by a background thread fed through a queue bounded in
+//! records and in bytes, so the request path never waits and never touches
+//! a file, and a burst of large requests cannot pile up in memory. A full
+//! queue drops the record and counts it. A record keeps at most
+//! `max_record_tensors` bytes of tensors: inputs or outputs past that are
+//! left out, and the record says how many bytes were cut. Files rotate by
+//! size and old ones are deleted past a retention count. A torn last line
+//! (a crash mid-write) is skipped on read.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -17,7 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 
 use crate::protocol::write_tensor_json;
-use crate::tensor::Tensor;
+use crate::tensor::{Tensor, TensorData};
 use crate::units::ByteSize;
 
 /// Server-wide prediction log settings (`[prediction_log]`).
@@ -110,6 +113,35 @@ pub struct Record {
     pub tenant: Option<String>,
     /// Set on the record of a shadow call: how it compared with the primary.
     pub shadow: Option<ShadowRecord>,
+    /// Tensor bytes left out of the record (set when it is queued).
+    pub cut: Option<Cut>,
+}
+
+/// Tensors left out of a record for its size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Cut {
+    /// Bytes of inputs left out (all inputs, or none, are kept).
+    pub inputs_bytes: usize,
+    /// Bytes of outputs left out (all outputs, or none, are kept).
+    pub outputs_bytes: usize,
+}
+
+fn tensor_bytes(ts: &[Tensor]) -> usize {
+    ts.iter().map(|t| t.data.byte_len()).sum()
+}
+
+/// A copy of a tensor that owns its data: a logged tensor must not keep
+/// alive the whole request body it was a slice of.
+fn detached(t: &Tensor) -> Tensor {
+    Tensor {
+        name: t.name.clone(),
+        datatype: t.datatype,
+        shape: t.shape.clone(),
+        data: match &t.data {
+            TensorData::Raw(b) => TensorData::Raw(bytes::Bytes::copy_from_slice(b)),
+            TensorData::Strings(s) => TensorData::Strings(s.iter().collect()),
+        },
+    }
 }
 
 /// How a shadow's answer compared with the primary's.
@@ -126,6 +158,40 @@ pub struct ShadowRecord {
 }
 
 impl Record {
+    /// Keeps inputs, then outputs, while they fit in `max` bytes of tensor
+    /// data; what does not fit is left out and noted in `cut`. Kept
+    /// tensors are copied out of the request body they may point into.
+    fn bound(&mut self, max: usize) {
+        let mut cut = Cut::default();
+        let mut room = max;
+        if let Some(inputs) = &self.inputs {
+            let bytes = tensor_bytes(inputs);
+            if bytes > room {
+                cut.inputs_bytes = bytes;
+                self.inputs = None;
+            } else {
+                room -= bytes;
+                self.inputs = Some(inputs.iter().map(detached).collect());
+            }
+        }
+        let bytes = tensor_bytes(&self.outputs);
+        if bytes > room {
+            cut.outputs_bytes = bytes;
+            self.outputs.clear();
+        } else {
+            self.outputs = self.outputs.iter().map(detached).collect();
+        }
+        self.cut = (cut != Cut::default()).then_some(cut);
+    }
+
+    /// Memory the record takes while it waits for the writer.
+    fn memory(&self) -> u64 {
+        let text = self.id.len() + self.model.len() + self.version.len();
+        let text = text + self.error.as_ref().map_or(0, String::len);
+        let tensors = self.inputs.as_deref().map_or(0, tensor_bytes) + tensor_bytes(&self.outputs);
+        (256 + text + tensors) as u64
+    }
+
     fn to_line(&self) -> Vec<u8> {
         let ms = self
             .time
@@ -145,6 +211,7 @@ impl Record {
             "tenant": self.tenant,
             "role": if self.shadow.is_some() { "shadow" } else { "primary" },
             "shadow": self.shadow,
+            "cut": self.cut,
         })
         .to_string();
         out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
@@ -161,7 +228,11 @@ impl Record {
         if let Some(inputs) = &self.inputs {
             tensors(&mut out, "inputs", inputs);
         }
-        tensors(&mut out, "outputs", &self.outputs);
+        // Cut outputs are left out, not written empty: a reader must not
+        // take "no outputs" for the model's answer.
+        if self.cut.is_none_or(|c| c.outputs_bytes == 0) {
+            tensors(&mut out, "outputs", &self.outputs);
+        }
         out.extend_from_slice(b"}\n");
         out
     }
@@ -173,8 +244,8 @@ impl Record {
     reason = "almost every message is a record; boxing would add an allocation per record"
 )]
 enum Message {
-    /// A record to write.
-    Record(Record),
+    /// A record to write, and the memory it holds in the queue.
+    Record(Record, u64),
     /// Write everything queued before this, flush, then acknowledge.
     Flush(SyncSender<()>),
 }
@@ -190,6 +261,14 @@ pub struct PredictionLog {
     pub written: Arc<AtomicU64>,
     /// Records dropped because the queue was full (or writing failed).
     pub dropped: Arc<AtomicU64>,
+    /// Records written with tensors left out for their size.
+    pub truncated: AtomicU64,
+    /// Bytes of records waiting for the writer.
+    queued: Arc<AtomicU64>,
+    /// The most bytes that may wait.
+    queue_bytes: u64,
+    /// The most tensor bytes one record keeps.
+    max_record_tensors: usize,
     counter: AtomicU64,
 }
 
@@ -208,6 +287,7 @@ struct Writer {
     open: HashMap<String, (std::io::BufWriter<std::fs::File>, u64)>,
     written: Arc<AtomicU64>,
     dropped: Arc<AtomicU64>,
+    queued: Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -296,7 +376,11 @@ impl Writer {
         while let Ok(msg) = rx.recv() {
             let mut acks = Vec::new();
             let mut handle = |w: &mut Self, msg| match msg {
-                Message::Record(record) => w.write_counted(&record),
+                Message::Record(record, size) => {
+                    w.write_counted(&record);
+                    drop(record);
+                    w.queued.fetch_sub(size, Ordering::Relaxed);
+                }
                 Message::Flush(ack) => acks.push(ack),
             };
             handle(&mut self, msg);
@@ -322,6 +406,7 @@ impl PredictionLog {
         let (tx, rx) = sync_channel(cfg.queue.max(1));
         let written = Arc::new(AtomicU64::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
+        let queued = Arc::new(AtomicU64::new(0));
         let writer = Writer {
             dir: dir.clone(),
             max_size: cfg.max_file_size.0.max(1024),
@@ -329,6 +414,7 @@ impl PredictionLog {
             open: HashMap::new(),
             written: written.clone(),
             dropped: dropped.clone(),
+            queued: queued.clone(),
         };
         std::thread::Builder::new()
             .name("edgeserve-predlog".into())
@@ -338,6 +424,10 @@ impl PredictionLog {
             dir,
             written,
             dropped,
+            truncated: AtomicU64::new(0),
+            queued,
+            queue_bytes: cfg.queue_bytes.0,
+            max_record_tensors: cfg.max_record_tensors.as_usize(),
             counter: AtomicU64::new(0),
         })
     }
@@ -373,14 +463,30 @@ impl PredictionLog {
             .is_ok()
     }
 
-    /// Queues a record; never blocks (a full queue drops and counts it).
-    pub fn submit(&self, record: Record) {
-        match self.tx.try_send(Message::Record(record)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+    /// Queues a record, its tensors bounded by `max_record_tensors`;
+    /// never blocks (a queue full of records or of bytes drops and counts
+    /// it).
+    pub fn submit(&self, mut record: Record) {
+        record.bound(self.max_record_tensors);
+        if record.cut.is_some() {
+            self.truncated.fetch_add(1, Ordering::Relaxed);
         }
+        let size = record.memory();
+        let before = self.queued.fetch_add(size, Ordering::Relaxed);
+        if before + size > self.queue_bytes {
+            self.queued.fetch_sub(size, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.tx.try_send(Message::Record(record, size)).is_err() {
+            self.queued.fetch_sub(size, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes of records waiting for the writer now.
+    pub fn queued_bytes(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
     }
 }
 
