@@ -299,7 +299,8 @@ def swaps(args, results):
             while not stop.is_set():
                 v = 3 - v
                 c = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=10)
-                c.request("PUT", "/admin/v1/models/iris/primary", json.dumps({"version": str(v)}))
+                c.request("PUT", "/admin/v1/models/iris/primary", json.dumps({"version": str(v)}),
+                          {"Content-Type": "application/json"})
                 if c.getresponse().status == 200:
                     count[0] += 1
                 stop.wait(1.0)

@@ -8,19 +8,33 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use base64::Engine as _;
 use clap::{Args, Subcommand};
-use edgeserve::client::{AdminClient, Answer};
+use edgeserve::client::{AdminClient, Answer, ClientTls};
 use http::Method;
 use serde_json::{Value, json};
 
 /// Where the admin API is.
 #[derive(Args, Debug)]
 pub(crate) struct AdminTarget {
-    /// Admin API URL.
+    /// Admin API URL (http:// on loopback, https:// elsewhere).
     #[arg(long, env = "EDGESERVE_ADMIN", default_value = "http://127.0.0.1:8082")]
     admin: String,
     /// Bearer token.
     #[arg(long, env = "EDGESERVE_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// PEM bundle of the CAs that sign the node's admin certificate
+    /// (https; default: the public web roots).
+    #[arg(long, env = "EDGESERVE_ADMIN_CA")]
+    ca: Option<PathBuf>,
+    /// PEM client certificate, when the node requires one (https).
+    #[arg(long, env = "EDGESERVE_ADMIN_CERT", requires = "key")]
+    cert: Option<PathBuf>,
+    /// PEM private key of --cert.
+    #[arg(long, env = "EDGESERVE_ADMIN_KEY", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Longest wait for the node's answer, in seconds (a deploy answers
+    /// once its component is compiled and checked).
+    #[arg(long, env = "EDGESERVE_ADMIN_TIMEOUT", default_value_t = 600)]
+    timeout: u64,
     /// Print the server's JSON answer.
     #[arg(long)]
     json: bool,
@@ -240,7 +254,17 @@ pub(crate) async fn run(cmd: AdminCommand) -> Result<ExitCode> {
             None,
         ),
     };
-    let client = AdminClient::new(&target.admin, target.token.clone())?;
+    let tls = ClientTls {
+        ca: target.ca.clone(),
+        cert: target.cert.clone(),
+        key: target.key.clone(),
+    };
+    let client = AdminClient::new(
+        &target.admin,
+        target.token.clone(),
+        &tls,
+        std::time::Duration::from_secs(target.timeout.max(1)),
+    )?;
     let answer = match client.call(method.clone(), &path, body.as_ref()).await {
         Ok(a) => a,
         Err(e) => {

@@ -1,17 +1,32 @@
-//! A small client for the admin API, used by the CLI's deploy commands.
+//! A small client for the admin API, used by the CLI's deploy commands:
+//! plain HTTP on loopback, or HTTPS (a private CA, or the public roots)
+//! with an optional client certificate; bounded connect and answer times.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// How long connecting (and the TLS handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a call did not get an answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The URL is not `http://host:port`.
-    #[error("admin URL {0:?} must look like http://127.0.0.1:8082")]
+    /// The URL is not `http(s)://host:port`.
+    #[error("admin URL {0:?} must look like http://127.0.0.1:8082 or https://node:8082")]
     Url(String),
+    /// The TLS files cannot be used.
+    #[error("admin TLS: {0}")]
+    Tls(String),
     /// The server could not be reached or the exchange failed.
     #[error("cannot reach the admin API at {url}: {message}")]
     Connect {
@@ -31,29 +46,135 @@ pub struct Answer {
     pub body: Value,
 }
 
+/// TLS files for an `https://` admin URL.
+#[derive(Clone, Debug, Default)]
+pub struct ClientTls {
+    /// PEM bundle of the CAs that sign the node's certificate (default: the
+    /// public web roots).
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate, when the node requires one.
+    pub cert: Option<PathBuf>,
+    /// Its PEM private key.
+    pub key: Option<PathBuf>,
+}
+
 /// The admin API at one address.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AdminClient {
     base: String,
     authority: String,
     token: Option<String>,
+    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for AdminClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token.
+        f.debug_struct("AdminClient")
+            .field("base", &self.base)
+            .field("tls", &self.tls.is_some())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path)
+        .map_err(|e| ClientError::Tls(format!("cannot read {}: {e}", path.display())))
+}
+
+fn connector(files: &ClientTls) -> Result<tokio_rustls::TlsConnector, ClientError> {
+    let bad = |e: &dyn std::fmt::Display| ClientError::Tls(e.to_string());
+    let mut roots = rustls::RootCertStore::empty();
+    match &files.ca {
+        Some(ca) => {
+            for cert in CertificateDer::pem_slice_iter(&read(ca)?) {
+                roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+            }
+            if roots.is_empty() {
+                return Err(ClientError::Tls(format!(
+                    "{} holds no PEM certificate",
+                    ca.display()
+                )));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(&e))?
+        .with_root_certificates(roots);
+    let mut config = match (&files.cert, &files.key) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_slice_iter(&read(cert)?)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(&e))?;
+            let key = PrivateKeyDer::from_pem_slice(&read(key)?).map_err(|e| bad(&e))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| bad(&e))?
+        }
+        (None, None) => builder.with_no_client_auth(),
+        _ => {
+            return Err(ClientError::Tls(
+                "a client certificate needs both --cert and --key".into(),
+            ));
+        }
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
 impl AdminClient {
-    /// A client for `url` (`http://host:port`), with an optional token.
-    pub fn new(url: &str, token: Option<String>) -> Result<AdminClient, ClientError> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| ClientError::Url(url.to_string()))?;
+    /// A client for `url` (`http://host:port` or `https://host:port`),
+    /// with an optional token, TLS files for `https`, and the longest it
+    /// waits for an answer.
+    pub fn new(
+        url: &str,
+        token: Option<String>,
+        tls: &ClientTls,
+        timeout: Duration,
+    ) -> Result<AdminClient, ClientError> {
+        let (secure, rest) = match url.split_once("://") {
+            Some(("http", rest)) => (false, rest),
+            Some(("https", rest)) => (true, rest),
+            _ => return Err(ClientError::Url(url.to_string())),
+        };
         let authority = rest.trim_end_matches('/').to_string();
         if authority.is_empty() || authority.contains('/') {
             return Err(ClientError::Url(url.to_string()));
         }
+        let tls = if secure {
+            let host = authority
+                .strip_prefix('[')
+                .and_then(|r| r.split(']').next())
+                .unwrap_or_else(|| {
+                    authority
+                        .rsplit_once(':')
+                        .map_or(authority.as_str(), |(h, _)| h)
+                });
+            let name = ServerName::try_from(host.to_string())
+                .map_err(|_| ClientError::Url(url.to_string()))?;
+            Some((connector(tls)?, name))
+        } else {
+            None
+        };
         Ok(AdminClient {
-            base: format!("http://{authority}"),
+            base: format!("{}://{authority}", if secure { "https" } else { "http" }),
             authority,
             token: token.filter(|t| !t.is_empty()),
+            tls,
+            timeout,
         })
+    }
+
+    fn fail(&self, message: impl std::fmt::Display) -> ClientError {
+        ClientError::Connect {
+            url: self.base.clone(),
+            message: message.to_string(),
+        }
     }
 
     /// Sends one request with an optional JSON body.
@@ -63,16 +184,45 @@ impl AdminClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, ClientError> {
-        let fail = |message: String| ClientError::Connect {
-            url: self.base.clone(),
-            message,
+        let connect = async {
+            let tcp = tokio::net::TcpStream::connect(&self.authority)
+                .await
+                .map_err(|e| self.fail(e))?;
+            match &self.tls {
+                None => Ok::<_, ClientError>(Box::new(tcp) as Box<dyn Io>),
+                Some((connector, name)) => {
+                    let tls = connector
+                        .connect(name.clone(), tcp)
+                        .await
+                        .map_err(|e| self.fail(format!("TLS: {e}")))?;
+                    Ok(Box::new(tls) as Box<dyn Io>)
+                }
+            }
         };
-        let stream = tokio::net::TcpStream::connect(&self.authority)
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|_| self.fail(format!("no connection within {CONNECT_TIMEOUT:?}")))??;
+        let exchange = self.exchange(stream, method, path, body);
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| {
+                self.fail(format!(
+                    "no answer within {:?} (--timeout; a deploy compiles its component first)",
+                    self.timeout
+                ))
+            })?
+    }
+
+    async fn exchange(
+        &self,
+        stream: Box<dyn Io>,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, ClientError> {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| self.fail(e))?;
         tokio::spawn(conn);
         let payload = body.map(|b| b.to_string()).unwrap_or_default();
         let mut req = Request::builder()
@@ -85,17 +235,14 @@ impl AdminClient {
         }
         let req = req
             .body(Full::new(Bytes::from(payload)))
-            .map_err(|e| fail(e.to_string()))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| self.fail(e))?;
+        let resp = sender.send_request(req).await.map_err(|e| self.fail(e))?;
         let status = resp.status().as_u16();
         let bytes = resp
             .into_body()
             .collect()
             .await
-            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| self.fail(e))?
             .to_bytes();
         Ok(Answer {
             status,
@@ -103,3 +250,7 @@ impl AdminClient {
         })
     }
 }
+
+/// A plain or TLS stream.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}

@@ -274,10 +274,20 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         );
     }
     let token_set = cfg.admin.token.as_deref().is_some_and(|t| !t.is_empty());
-    if cfg.admin.enabled && !cfg.admin.listen.ip().is_loopback() && !token_set {
+    let admin_off_loopback = cfg.admin.enabled && !cfg.admin.listen.ip().is_loopback();
+    if admin_off_loopback && !token_set {
         bail!(
             "the admin API would listen on {} without a token: set EDGESERVE_ADMIN_TOKEN (or \
              [admin] token), or keep the admin listener on a loopback address",
+            cfg.admin.listen
+        );
+    }
+    let admin_tls = admin_tls(&cfg.admin)?;
+    if admin_off_loopback && admin_tls.is_none() && !cfg.admin.plaintext_off_loopback {
+        bail!(
+            "the admin API would listen on {} over plain HTTP, sending its deploy-capable token \
+             in clear: set [admin] tls_cert and tls_key, or keep it on a loopback address (set \
+             [admin] plaintext_off_loopback = true only behind a network that encrypts)",
             cfg.admin.listen
         );
     }
@@ -444,8 +454,9 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     let admin_task = admin.map(|l| {
         let admin_addr = l.local_addr().ok();
         if let Some(a) = admin_addr {
+            let scheme = if admin_tls.is_some() { "https" } else { "http" };
             tracing::info!(
-                "admin API at http://{a} (token {})",
+                "admin API at {scheme}://{a} (token {})",
                 if token_set {
                     "required"
                 } else {
@@ -455,15 +466,18 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         }
         let admin_state = Arc::new(AdminState {
             deployer: deployer.clone(),
-            auth: Auth::new(cfg.admin.token.clone()),
+            auth: Auth::new(cfg.admin.token.clone(), cfg.admin.metrics_token.clone()),
             max_upload: cfg.admin.max_upload.as_usize(),
             predlog: Some(predlog.clone()),
             metrics: metrics.clone(),
+            allowed_hosts: cfg.admin.allowed_hosts.clone(),
         });
-        let opts = ListenerOptions::for_admin(&cfg.admin, &cfg.server, None);
+        let opts = ListenerOptions::for_admin(&cfg.admin, &cfg.server, admin_tls);
         let rx = stop_rx.clone();
         tokio::spawn(async move {
-            let handler = move |req, _conn| admin::handle(admin_state.clone(), req);
+            let handler = move |req, conn: Arc<edgeserve::server::ConnInfo>| {
+                admin::handle(admin_state.clone(), req, Some(conn.peer))
+            };
             serve(l, handler, opts, stopped(rx)).await
         })
     });
@@ -503,6 +517,24 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     .await;
     tracing::info!(drained, "stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The admin listener's TLS settings, when `[admin]` has a certificate.
+fn admin_tls(a: &edgeserve::config::AdminConfig) -> Result<Option<Arc<rustls::ServerConfig>>> {
+    let client_auth = a.tls_client_ca.clone().map(|ca_bundle| ClientAuth {
+        ca_bundle,
+        required: a.tls_client_cert_required,
+    });
+    match (&a.tls_cert, &a.tls_key) {
+        (Some(c), Some(k)) => Ok(Some(
+            load_tls_config(c, k, client_auth.as_ref()).context("admin TLS setup")?,
+        )),
+        (None, None) if client_auth.is_some() => {
+            bail!("[admin] tls_client_ca needs admin TLS: set [admin] tls_cert and tls_key too")
+        }
+        (None, None) => Ok(None),
+        _ => bail!("admin TLS needs both [admin] tls_cert and tls_key"),
+    }
 }
 
 async fn shutdown_signal() {

@@ -58,9 +58,12 @@ fn admin(c: &Client, s: &Server, method: &str, path: &str, body: Option<Value>) 
         "POST" => c.post(url),
         _ => c.delete(url),
     };
+    // Every change carries a JSON content type (the admin API refuses one
+    // without: a web page could send it cross-origin).
     let req = match body {
         Some(b) => req.json(&b),
-        None => req,
+        None if method == "GET" => req,
+        None => req.header("content-type", "application/json"),
     };
     let r = req.send().unwrap();
     let status = r.status().as_u16();
@@ -634,11 +637,15 @@ fn kill_9_at_random_points_keeps_the_acknowledged_state() {
                         Op::Canary(v, w) => c
                             .put(url("/canary"))
                             .json(&json!({"version": v.to_string(), "weight": w})),
-                        Op::ClearCanary => c.delete(url("/canary")),
+                        Op::ClearCanary => c
+                            .delete(url("/canary"))
+                            .header("content-type", "application/json"),
                         Op::Shadow(v) => c
                             .put(url("/shadow"))
                             .json(&json!({"version": v.to_string()})),
-                        Op::ClearShadow => c.delete(url("/shadow")),
+                        Op::ClearShadow => c
+                            .delete(url("/shadow"))
+                            .header("content-type", "application/json"),
                         Op::Deploy(v) => c
                             .put(url(&format!("/versions/{v}")))
                             .json(&json!({"path": staging})),

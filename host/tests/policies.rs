@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use edgeserve_test_support::{Repo, Server, components, repo_root, run, tempfile};
+use edgeserve_test_support::{Repo, Server, TestCa, components, repo_root, run, tempfile};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
@@ -499,36 +499,6 @@ policy = "tag"
     }
 }
 
-fn ca(name: &str) -> (rcgen::CertificateParams, rcgen::KeyPair, rcgen::Certificate) {
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    (params, key, cert)
-}
-
-/// A certificate (PEM) and its key (PEM) for `cn`, signed by the CA.
-fn leaf(
-    ca_params: &rcgen::CertificateParams,
-    ca_key: &rcgen::KeyPair,
-    cn: &str,
-    sans: &[&str],
-) -> (String, String) {
-    let mut params =
-        rcgen::CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, cn);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let issuer = rcgen::Issuer::from_params(ca_params, ca_key);
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
-
 fn tls_client(root: &str, identity: Option<(&str, &str)>) -> Client {
     let mut b = Client::builder()
         .timeout(Duration::from_secs(10))
@@ -543,17 +513,12 @@ fn tls_client(root: &str, identity: Option<(&str, &str)>) -> Client {
 
 #[test]
 fn identity_from_tls_client_certificates() {
-    let (ca_params, ca_key, ca_cert) = ca("edgeserve test CA");
-    let (rogue_params, rogue_key, _) = ca("some other CA");
-    let (server_cert, server_key) = leaf(
-        &ca_params,
-        &ca_key,
-        "edgeserve",
-        &["127.0.0.1", "localhost"],
-    );
-    let svc = leaf(&ca_params, &ca_key, "svc-b", &[]);
-    let unmapped = leaf(&ca_params, &ca_key, "svc-z", &[]);
-    let evil = leaf(&rogue_params, &rogue_key, "svc-b", &[]);
+    let ca = TestCa::new("edgeserve test CA");
+    let rogue = TestCa::new("some other CA");
+    let (server_cert, server_key) = ca.leaf("edgeserve", &["127.0.0.1", "localhost"]);
+    let svc = ca.leaf("svc-b", &[]);
+    let unmapped = ca.leaf("svc-z", &[]);
+    let evil = rogue.leaf("svc-b", &[]);
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, text: &str| {
         let p: PathBuf = dir.path().join(name);
@@ -563,7 +528,7 @@ fn identity_from_tls_client_certificates() {
     let (cert, key, ca_path) = (
         write("server.pem", &server_cert),
         write("server.key", &server_key),
-        write("ca.pem", &ca_cert.pem()),
+        write("ca.pem", &ca.pem()),
     );
     let repo = Repo::new().unwrap();
     add_policy(
@@ -591,7 +556,7 @@ policy = "tag"
     let s = start(&repo, dir.path(), &base);
     assert_eq!(s.scheme, "https");
     let body = x_body(&[1.0], json!({}));
-    let root = ca_cert.pem();
+    let root = ca.pem();
 
     let c = tls_client(&root, Some((&svc.0, &svc.1)));
     assert_eq!(post(&c, &s, "m", &body, &[]).status, 200);

@@ -13,7 +13,9 @@ use anyhow::{Context, Result, bail};
 
 pub use tempfile;
 
+mod certs;
 mod prometheus;
+pub use certs::TestCa;
 pub use prometheus::Prometheus;
 
 /// Paths of the built guest components, one constant each.
@@ -90,6 +92,8 @@ pub struct Server {
     pub addr: String,
     /// The admin API address, when it serves one.
     pub admin_addr: Option<String>,
+    /// `http` or `https` for the admin API.
+    pub admin_scheme: &'static str,
     /// The state folder the test harness made for it (when the test did
     /// not pass `--state-dir`).
     pub state_dir: Option<tempfile::TempDir>,
@@ -161,17 +165,24 @@ impl Server {
                 let rest = &text[pos + "listening on ".len()..];
                 let url = rest.lines().next().unwrap_or_default().trim();
                 let (scheme, addr) = url.split_once("://").context("listening line")?;
-                let admin_addr = text.find("admin API at http://").map(|p| {
-                    text[p + "admin API at http://".len()..]
+                let admin = text.find("admin API at ").map(|p| {
+                    let url = text[p + "admin API at ".len()..]
                         .split_whitespace()
                         .next()
-                        .unwrap_or_default()
-                        .to_string()
+                        .unwrap_or_default();
+                    match url.split_once("://") {
+                        Some(("https", a)) => ("https", a.to_string()),
+                        Some((_, a)) => ("http", a.to_string()),
+                        None => ("http", url.to_string()),
+                    }
                 });
+                let admin_scheme = admin.as_ref().map_or("http", |(s, _)| *s);
+                let admin_addr = admin.map(|(_, a)| a);
                 return Ok(Server {
                     child,
                     addr: addr.to_string(),
                     admin_addr,
+                    admin_scheme,
                     state_dir,
                     scheme: if scheme == "https" { "https" } else { "http" },
                     log,
@@ -190,10 +201,11 @@ impl Server {
         }
     }
 
-    /// `http://admin_addr/path`.
+    /// `http(s)://admin_addr/path`.
     pub fn admin_url(&self, path: &str) -> String {
         format!(
-            "http://{}{}",
+            "{}://{}{}",
+            self.admin_scheme,
             self.admin_addr.as_deref().unwrap_or("admin-disabled"),
             path
         )

@@ -15,6 +15,7 @@
 //! | POST | `/admin/v1/models/{m}/rollback` | back to the previous primary |
 
 mod auth;
+mod guard;
 
 use std::sync::Arc;
 
@@ -26,7 +27,7 @@ use hyper::body::Body;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub use auth::{Auth, AuthError};
+pub use auth::{Auth, AuthError, Scope};
 
 use crate::deploy::{DeployError, Deployer};
 use crate::repository::{MANIFEST_FILE, Manifest};
@@ -44,6 +45,8 @@ pub struct AdminState {
     pub predlog: Option<Arc<crate::telemetry::PredictionLog>>,
     /// Metrics rendered at `/metrics`, when enabled.
     pub metrics: Option<Arc<crate::telemetry::Metrics>>,
+    /// `Host` names accepted besides IP addresses and `localhost`.
+    pub allowed_hosts: Vec<String>,
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
@@ -123,20 +126,33 @@ struct VersionBody {
     weight: Option<u8>,
 }
 
-/// Handles one admin request. Generic over the body for in-process tests.
-pub async fn handle<B>(state: Arc<AdminState>, req: Request<B>) -> Response<Full<Bytes>>
+/// Handles one admin request that arrived from `peer` (`None` when a test
+/// drives the handler in-process). Every refusal and every change is
+/// audited with the connection's own peer address (never a header a client
+/// can write). Generic over the body for in-process tests.
+pub async fn handle<B>(
+    state: Arc<AdminState>,
+    req: Request<B>,
+    peer: Option<std::net::SocketAddr>,
+) -> Response<Full<Bytes>>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let peer = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_string();
-    if let Err(e) = state.auth.check(req.headers()) {
-        tracing::warn!(target: "edgeserve::audit", path = %req.uri().path(), reason = %e, forwarded_for = %peer, "admin authentication failed");
+    let client = peer.map_or_else(|| "-".to_string(), |p| p.to_string());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    if let Err(r) = guard::check(&method, req.uri(), req.headers(), &state.allowed_hosts) {
+        tracing::warn!(target: "edgeserve::audit", event = "admin_refused", method = method.as_str(), path = path.as_str(), reason = r.message.as_str(), client = client.as_str(), "admin request refused");
+        return error(r.status, r.message);
+    }
+    let scope = if method == Method::GET && path == "/metrics" {
+        Scope::Metrics
+    } else {
+        Scope::Admin
+    };
+    if let Err(e) = state.auth.check(req.headers(), scope) {
+        tracing::warn!(target: "edgeserve::audit", event = "admin_auth_failure", method = method.as_str(), path = path.as_str(), reason = %e, client = client.as_str(), "admin authentication failed");
         let mut resp = error(StatusCode::UNAUTHORIZED, e.to_string());
         resp.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -144,8 +160,25 @@ where
         );
         return resp;
     }
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let resp = route(&state, req, &method, &path).await;
+    if method != Method::GET {
+        tracing::info!(target: "edgeserve::audit", event = "admin_change", method = method.as_str(), path = path.as_str(), status = resp.status().as_u16(), client = client.as_str(), "admin change");
+    }
+    resp
+}
+
+/// Routes an admitted admin request.
+async fn route<B>(
+    state: &AdminState,
+    req: Request<B>,
+    method: &Method,
+    path: &str,
+) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let method = method.clone();
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let d = &state.deployer;
     let changed = |name: &str, r: Result<String, DeployError>| match r {
@@ -156,7 +189,7 @@ where
         Err(e) => deploy_error(e),
     };
     match (&method, segs.as_slice()) {
-        (&Method::GET, ["metrics"]) => metrics(&state),
+        (&Method::GET, ["metrics"]) => metrics(state),
         (&Method::GET, ["admin", "v1", "health"]) => reply(StatusCode::OK, json!({"ok": true})),
         (&Method::GET, ["admin", "v1", "models"]) => {
             let mut status = d.status();
@@ -176,7 +209,7 @@ where
             None => error(StatusCode::NOT_FOUND, format!("unknown model '{name}'")),
         },
         (&Method::PUT, ["admin", "v1", "models", name, "versions", v]) => {
-            let body: DeployBody = match read_json(&state, req).await {
+            let body: DeployBody = match read_json(state, req).await {
                 Ok(b) => b,
                 Err(resp) => return resp,
             };
@@ -210,7 +243,7 @@ where
                 what @ ("primary" | "canary" | "shadow"),
             ],
         ) => {
-            let body: VersionBody = match read_json(&state, req).await {
+            let body: VersionBody = match read_json(state, req).await {
                 Ok(b) => b,
                 Err(resp) => return resp,
             };
