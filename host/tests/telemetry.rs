@@ -209,11 +209,17 @@ fn a_real_prometheus_server_scrapes_the_metrics() {
 
 /// The test OTLP receiver: (process, port, output file).
 fn otlp_receiver(dir: &Path) -> (Child, u16, std::path::PathBuf) {
+    otlp_receiver_with(dir, &[])
+}
+
+/// The receiver with extra arguments (e.g. `--tls-cert`).
+fn otlp_receiver_with(dir: &Path, extra: &[&str]) -> (Child, u16, std::path::PathBuf) {
     let out = dir.join("otlp.jsonl");
     let mut child = Command::new(python_env())
         .arg(repo_root().join("tests/python/otlp_receiver.py"))
         .args(["--port", "0", "--out"])
         .arg(&out)
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -738,4 +744,46 @@ fn rescore_replays_a_real_log_against_identical_and_different_candidates() {
     .unwrap();
     assert_ne!(code, 0);
     assert!(err.contains("--model"), "{err}");
+}
+
+/// An `https://` collector with a private CA: the exporters speak TLS
+/// (rustls on ring) and trust `[telemetry] otlp_ca`.
+#[test]
+fn otlp_export_over_https_to_a_collector_with_a_private_ca() {
+    let repo = Repo::new().unwrap();
+    repo.add_example("iris", "1", components::IRIS).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = edgeserve_test_support::TestCa::new("collector CA");
+    let (cert, key) = ca.leaf("collector", &["127.0.0.1"]);
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let (cert, key, ca_pem) = (
+        write("c.pem", &cert),
+        write("c.key", &key),
+        write("ca.pem", &ca.pem()),
+    );
+    let (mut receiver, port, out) =
+        otlp_receiver_with(dir.path(), &["--tls-cert", &cert, "--tls-key", &key]);
+    let s = start(
+        &repo,
+        dir.path(),
+        &format!(
+            "[telemetry]\notlp_endpoint = \"https://127.0.0.1:{port}\"\notlp_ca = \"{ca_pem}\"\nexport_interval = \"200ms\"\n"
+        ),
+    );
+    let c = client();
+    assert_eq!(score_iris(&c, &s, &[5.1, 3.5, 1.4, 0.2], &[]), 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = false;
+    while Instant::now() < deadline && !seen {
+        seen = exports(&out).iter().any(|e| {
+            e["signal"] == "metrics" && e.to_string().contains("edgeserve.inference.count")
+        });
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = receiver.kill();
+    assert!(seen, "no metrics arrived over https:\n{}", s.log());
 }

@@ -2,7 +2,7 @@
 official OpenTelemetry protobuf definitions (the `opentelemetry-proto`
 package) and appends one JSON line per export request to a file.
 
-    python otlp_receiver.py --out exports.jsonl [--port 0]
+    python otlp_receiver.py --out exports.jsonl [--port 0] [--tls-cert C --tls-key K]
 
 It listens on 127.0.0.1 (port 0 picks a free one) and prints
 `listening on <port>` to stdout once it accepts connections. It serves
@@ -30,6 +30,7 @@ import argparse
 import base64
 import gzip
 import json
+import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -181,10 +182,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="JSON Lines file to append to")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free one)")
+    parser.add_argument("--tls-cert", help="PEM certificate: serve HTTPS (with --tls-key)")
+    parser.add_argument("--tls-key", help="PEM private key for --tls-cert")
     args = parser.parse_args()
     Receiver.out = open(args.out, "a", encoding="utf-8")
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Receiver)
     server.daemon_threads = True
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print(f"listening on {server.server_address[1]}", flush=True)
     try:
         server.serve_forever()

@@ -171,6 +171,7 @@ impl Metrics {
         if let Some(endpoint) = &cfg.otlp_endpoint {
             let exporter = opentelemetry_otlp::MetricExporter::builder()
                 .with_http()
+                .with_http_client(super::otlp_client::otlp_http_client(cfg)?)
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                 .with_endpoint(format!("{}/v1/metrics", endpoint.trim_end_matches('/')))
                 .with_timeout(Duration::from_secs(10))

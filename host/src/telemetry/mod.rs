@@ -5,6 +5,7 @@
 
 mod drift;
 mod metrics;
+mod otlp_client;
 mod predlog;
 pub mod prometheus;
 mod shadow;
@@ -44,6 +45,9 @@ pub struct TelemetryConfig {
     pub trace_sample_ratio: f64,
     /// `service.name` of every signal.
     pub service_name: String,
+    /// PEM bundle of the CAs that sign an `https://` collector's
+    /// certificate (default: the public web roots).
+    pub otlp_ca: Option<std::path::PathBuf>,
 }
 
 impl Default for TelemetryConfig {
@@ -54,6 +58,7 @@ impl Default for TelemetryConfig {
             export_interval: HumanDuration(std::time::Duration::from_secs(10)),
             trace_sample_ratio: 0.01,
             service_name: "edgeserve".into(),
+            otlp_ca: None,
         }
     }
 }

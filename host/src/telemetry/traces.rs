@@ -103,6 +103,7 @@ impl Tracing {
         }
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
+            .with_http_client(super::otlp_client::otlp_http_client(cfg)?)
             .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
             .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
             .with_timeout(Duration::from_secs(10))
