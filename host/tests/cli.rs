@@ -86,3 +86,58 @@ fn help_names_the_commands_and_flags() {
         assert!(out.contains(needle), "{out}");
     }
 }
+
+/// Operator slips in the configuration stop the start with the key that is
+/// wrong, instead of panicking later (a zero guard interval once panicked
+/// the rollout guard; an absurd body timeout overflowed every request's
+/// clock).
+#[test]
+fn invalid_settings_stop_the_start_with_their_key() {
+    let repo = Repo::new().unwrap();
+    repo.add_example("iris", "1", components::IRIS).unwrap();
+    let dir = edgeserve_test_support::tempfile::tempdir().unwrap();
+    for (text, key) in [
+        (
+            "[state]\nguard_interval = \"0s\"\n",
+            "[state] guard_interval: 0s is outside",
+        ),
+        (
+            "[server]\nbody_read_timeout = \"9999999999h\"\n",
+            "[server] body_read_timeout",
+        ),
+        (
+            "[server]\nmax_connections_per_peer = 0\n",
+            "[server] max_connections_per_peer",
+        ),
+        (
+            "[model_defaults]\nmemory = \"64GiB\"\n",
+            "[model_defaults] memory",
+        ),
+    ] {
+        let cfg = dir.path().join("edgeserve.toml");
+        std::fs::write(&cfg, text).unwrap();
+        let state = dir.path().join("state");
+        let (code, _, err) = run(
+            BIN,
+            &[
+                "serve",
+                "--repository",
+                repo.path().to_str().unwrap(),
+                "--config",
+                cfg.to_str().unwrap(),
+                "--state-dir",
+                state.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--no-admin",
+            ],
+        )
+        .unwrap();
+        assert_eq!(code, 1, "{text}: {err}");
+        assert!(
+            err.contains("invalid configuration") && err.contains(key),
+            "{text}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

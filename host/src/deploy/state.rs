@@ -25,6 +25,43 @@ pub struct DeployState {
     pub models: BTreeMap<String, ModelState>,
 }
 
+impl DeployState {
+    /// Reads a state file's contents: JSON of this format, every version a
+    /// positive number, canary weights within 0-100, model names usable as
+    /// folder names.
+    pub fn parse(bytes: &[u8]) -> Result<DeployState, String> {
+        let state: DeployState = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if state.format != FORMAT {
+            return Err(format!("format {} is not {FORMAT}", state.format));
+        }
+        for (name, m) in &state.models {
+            if !crate::repository::valid_name(name) {
+                return Err(format!("model name {name:?} is not a valid name"));
+            }
+            let versions = m
+                .primary
+                .iter()
+                .chain(m.canary.as_ref().map(|c| &c.version))
+                .chain(&m.shadow)
+                .chain(&m.previous)
+                .chain(&m.deployed)
+                .chain(&m.removed);
+            if let Some(zero) = versions.into_iter().find(|&&v| v == 0) {
+                return Err(format!(
+                    "model {name}: version {zero} is not a positive number"
+                ));
+            }
+            if let Some(c) = m.canary.filter(|c| c.weight > 100) {
+                return Err(format!(
+                    "model {name}: canary weight {} is above 100",
+                    c.weight
+                ));
+            }
+        }
+        Ok(state)
+    }
+}
+
 /// One model's deployment state.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -161,18 +198,7 @@ impl StateStore {
             }
             Err(e) => return Err(io(&path)(e)),
         };
-        let state: DeployState =
-            serde_json::from_slice(&text).map_err(|e| StateError::Invalid {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        if state.format != FORMAT {
-            return Err(StateError::Invalid {
-                path,
-                message: format!("format {} is not {FORMAT}", state.format),
-            });
-        }
-        Ok(state)
+        DeployState::parse(&text).map_err(|message| StateError::Invalid { path, message })
     }
 
     /// Writes the state atomically.

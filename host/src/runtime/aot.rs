@@ -106,7 +106,7 @@ pub fn open_artifact<'a>(
 ) -> Result<&'a [u8], ArtifactError> {
     let body = file
         .strip_prefix(MAGIC)
-        .filter(|b| b.len() > TAG_LEN)
+        .filter(|b| b.len() >= TAG_LEN)
         .ok_or(ArtifactError::Format)?;
     let (tag, artifact) = body.split_at(TAG_LEN);
     let expected = sign(key, engine_key, digest, artifact);
@@ -307,6 +307,13 @@ mod tests {
         assert_eq!(
             open_artifact(&key, "engine-a", "digest-1", MAGIC),
             Err(ArtifactError::Format)
+        );
+        // Any artifact length round-trips, the empty one too (found by
+        // the aot_artifact fuzz target).
+        let empty = seal_artifact(&key, "engine-a", "digest-1", b"");
+        assert_eq!(
+            open_artifact(&key, "engine-a", "digest-1", &empty),
+            Ok(&b""[..])
         );
         // The engine key is stable for one engine and names its settings.
         assert_eq!(
