@@ -152,8 +152,9 @@ def client(port, plan, start, count, out):
 def burst(port, plan, offset, n, clients):
     """`n` requests from `clients` processes; merged stats."""
     q = multiprocessing.Queue()
-    per = n // clients
-    procs = [multiprocessing.Process(target=client, args=(port, plan, offset + k * per, per, q))
+    counts = [n // clients + (1 if k < n % clients else 0) for k in range(clients)]
+    starts = [offset + sum(counts[:k]) for k in range(clients)]
+    procs = [multiprocessing.Process(target=client, args=(port, plan, starts[k], counts[k], q))
              for k in range(clients)]
     for p in procs:
         p.start()
@@ -167,7 +168,7 @@ def burst(port, plan, offset, n, clients):
             m = merged.setdefault(name, [0, 0])
             m[0] += sent
             m[1] += bad
-    return merged, reconnects, per * clients
+    return merged, reconnects, n
 
 
 def main():
