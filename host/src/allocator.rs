@@ -52,7 +52,8 @@ pub fn release_after_large_request() {
         .as_millis() as u64
         + 1;
     let last = LAST_TRIM_MS.load(Ordering::Relaxed);
-    if now.saturating_sub(last) < 1000
+    // 0: never trimmed, so the first large request trims at once.
+    if (last != 0 && now.saturating_sub(last) < 1000)
         || LAST_TRIM_MS
             .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
             .is_err()

@@ -61,25 +61,32 @@ impl Budget {
             let notified = self.freed.notified();
             tokio::pin!(notified);
             // Registered before looking again, so a release between the
-            // look and the wait is not missed.
+            // look and the wait is not missed. The waiter count and `used`
+            // are sequentially consistent on both sides (count up, then
+            // look; give back, then read the count): otherwise, on weakly
+            // ordered CPUs, a waiter could see the budget full while the
+            // releaser sees no waiter, and neither would act.
             notified.as_mut().enable();
-            self.waiters.fetch_add(1, Ordering::AcqRel);
+            self.waiters.fetch_add(1, Ordering::SeqCst);
             let again = self.try_take(units);
             let woken = match again {
                 Some(_) => Ok(()),
                 None => tokio::time::timeout_at(until, notified).await,
             };
-            self.waiters.fetch_sub(1, Ordering::AcqRel);
+            self.waiters.fetch_sub(1, Ordering::SeqCst);
             if let Some(t) = again {
                 return Some(t);
             }
-            woken.ok()?;
+            if woken.is_err() {
+                // One last look at the deadline.
+                return self.try_take(units);
+            }
         }
     }
 
     fn reserve(&self, units: u64) -> bool {
         self.used
-            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |used| {
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
                 used.checked_add(units).filter(|&n| n <= self.capacity)
             })
             .is_ok()
@@ -89,8 +96,8 @@ impl Budget {
         if units == 0 {
             return;
         }
-        self.used.fetch_sub(units, Ordering::Release);
-        if self.waiters.load(Ordering::Acquire) > 0 {
+        self.used.fetch_sub(units, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
             self.freed.notify_waiters();
         }
     }
@@ -138,6 +145,13 @@ impl<'a> Taken<'a> {
         self.units
     }
 
+    /// Gives back `units` of what this guard holds (at most all of it).
+    pub fn shrink(&mut self, units: u64) {
+        let n = units.min(self.units);
+        self.units -= n;
+        self.budget.release(n);
+    }
+
     /// The budget they come from.
     pub fn budget(&self) -> &'a Budget {
         self.budget
@@ -145,6 +159,31 @@ impl<'a> Taken<'a> {
 }
 
 impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        self.budget.release(self.units);
+    }
+}
+
+/// Units taken from a shared [`Budget`] by a guard that may outlive the
+/// borrow (it moves into a background task); given back on drop.
+#[derive(Debug)]
+#[must_use = "the units are given back when the guard drops"]
+pub struct OwnedTaken {
+    budget: std::sync::Arc<Budget>,
+    units: u64,
+}
+
+impl Budget {
+    /// Takes `units` into an owned guard, or `None` when fewer are free.
+    pub fn try_take_owned(self: &std::sync::Arc<Self>, units: u64) -> Option<OwnedTaken> {
+        self.reserve(units).then(|| OwnedTaken {
+            budget: self.clone(),
+            units,
+        })
+    }
+}
+
+impl Drop for OwnedTaken {
     fn drop(&mut self) {
         self.budget.release(self.units);
     }

@@ -147,14 +147,7 @@ impl AdminClient {
             return Err(ClientError::Url(url.to_string()));
         }
         let tls = if secure {
-            let host = authority
-                .strip_prefix('[')
-                .and_then(|r| r.split(']').next())
-                .unwrap_or_else(|| {
-                    authority
-                        .rsplit_once(':')
-                        .map_or(authority.as_str(), |(h, _)| h)
-                });
+            let host = crate::admin::host_name(&authority);
             let name = ServerName::try_from(host.to_string())
                 .map_err(|_| ClientError::Url(url.to_string()))?;
             Some((connector(tls)?, name))

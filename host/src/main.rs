@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use edgeserve::admin::{self, AdminState, Auth};
+use edgeserve::admin::{self, AdminState};
 use edgeserve::config::{ModelDefaults, ServeConfig};
 use edgeserve::deploy::{Deployer, StateStore, run_guard, watch_repository};
 use edgeserve::repository;
@@ -321,6 +321,7 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         cfg.auth.default_tenant.as_deref(),
         cfg.auth.require_tenant,
         cfg.server.max_inflight_body.0,
+        cfg.server.max_body.0,
     )
     .map_err(|e| anyhow::anyhow!("[[tenants]]: {e}"))?;
     if !tenants.is_empty()
@@ -464,19 +465,17 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
                 }
             );
         }
-        let admin_state = Arc::new(AdminState {
-            deployer: deployer.clone(),
-            auth: Auth::new(cfg.admin.token.clone(), cfg.admin.metrics_token.clone()),
-            max_upload: cfg.admin.max_upload.as_usize(),
-            predlog: Some(predlog.clone()),
-            metrics: metrics.clone(),
-            allowed_hosts: cfg.admin.allowed_hosts.clone(),
-        });
+        let admin_state = Arc::new(AdminState::for_config(
+            &cfg,
+            deployer.clone(),
+            Some(predlog.clone()),
+            metrics.clone(),
+        ));
         let opts = ListenerOptions::for_admin(&cfg.admin, &cfg.server, admin_tls);
         let rx = stop_rx.clone();
         tokio::spawn(async move {
             let handler = move |req, conn: Arc<edgeserve::server::ConnInfo>| {
-                admin::handle(admin_state.clone(), req, Some(conn.peer))
+                admin::handle(admin_state.clone(), req, Some(conn))
             };
             serve(l, handler, opts, stopped(rx)).await
         })

@@ -278,15 +278,33 @@ impl Registry {
         Ok((model, entry.rules.clone()))
     }
 
-    /// The version numbers of a model served on the data plane.
+    /// The version numbers of a model a caller may address: every loaded
+    /// one, those carrying traffic, or only the primary, as
+    /// `version_pinning` says.
     pub fn model_versions(&self, name: &str) -> Vec<String> {
         let table = self.table.load();
         Self::model_entry(&table, name)
-            .map(ModelEntry::version_names)
+            .map(|e| self.addressable(e))
             .unwrap_or_default()
     }
 
-    /// The primary (or canary) of a deployed policy, for policy chains.
+    /// The versions of `entry` a caller may address.
+    fn addressable(&self, entry: &ModelEntry) -> Vec<String> {
+        let primary = entry.primary_version();
+        entry
+            .versions
+            .keys()
+            .filter(|&&v| match self.pinning() {
+                VersionPinning::All => true,
+                VersionPinning::Serving => entry.carries_traffic(v).is_some(),
+                VersionPinning::None => Some(v) == primary,
+            })
+            .map(u64::to_string)
+            .collect()
+    }
+
+    /// The primary (or canary) of a deployed policy, for policy chains;
+    /// never a model component.
     pub fn policy(&self, name: &str) -> Option<Arc<LoadedModel>> {
         let table = self.table.load();
         let entry = table
@@ -296,6 +314,7 @@ impl Registry {
         self.choose(entry)
             .flatten()
             .or_else(|| entry.primary().cloned())
+            .filter(|m| m.kind == Kind::Policy)
     }
 
     /// The canary, when this request falls in its share.
@@ -349,7 +368,7 @@ impl Registry {
             return Err(RouteError::UnknownVersion {
                 name: name.to_string(),
                 version: version.unwrap_or("(primary)").to_string(),
-                available: entry.version_names().join(", "),
+                available: self.addressable(entry).join(", "),
             });
         };
         if let Some(v) = version {

@@ -115,6 +115,15 @@ impl TensorData {
             TensorData::Strings(s) => s.total_bytes() + 4 * s.len(),
         }
     }
+
+    /// Host memory an owned copy of the data takes (BYTES with their
+    /// spans).
+    pub fn memory(&self) -> usize {
+        match self {
+            TensorData::Raw(b) => b.len(),
+            TensorData::Strings(s) => s.total_bytes() + s.index_memory(),
+        }
+    }
 }
 
 /// The elements of a `BYTES` tensor, flat: one buffer holding every

@@ -28,10 +28,12 @@ pub fn bounded(text: &str, max: usize) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\\' => out.push_str("\\\\"),
-            // C0 and C1 controls, DEL, and the Unicode line and paragraph
-            // separators: anything a terminal or a log reader could take as
-            // the end of a line or an escape sequence.
-            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
+            // C0 and C1 controls, DEL, the Unicode line and paragraph
+            // separators, and the invisible format characters (bidi
+            // overrides and isolates, zero-width marks, the BOM): anything a
+            // terminal or log reader could take as a line end or an escape
+            // sequence, or that reorders how a line displays.
+            c if c.is_control() || is_invisible_format(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
             }
             c => out.push(c),
@@ -41,6 +43,20 @@ pub fn bounded(text: &str, max: usize) -> String {
         let _ = write!(out, "… ({} more bytes cut)", text.len() - end);
     }
     out
+}
+
+/// Unicode format (Cf) characters a log reader may act on, and the line
+/// and paragraph separators.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}'
+        | '\u{061c}'
+        | '\u{180e}'
+        | '\u{200b}'..='\u{200f}'
+        | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}'
+        | '\u{feff}'
+        | '\u{fff9}'..='\u{fffb}')
 }
 
 #[cfg(test)]
@@ -57,6 +73,8 @@ mod tests {
             outside_text("a\r\u{1b}[31mb\u{2028}"),
             "a\\r\\u{1b}[31mb\\u{2028}"
         );
+        // A right-to-left override cannot reorder the line.
+        assert_eq!(outside_text("ok\u{202e}txt.exe"), "ok\\u{202e}txt.exe");
         assert_eq!(outside_text("back\\slash"), "back\\\\slash");
         assert_eq!(outside_text("plain café"), "plain café");
     }

@@ -301,3 +301,33 @@ fn an_api_key_naming_an_unknown_tenant_is_a_start_up_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_model_version_under_a_policy_name_is_refused_at_start() {
+    let repo = Repo::new().unwrap();
+    add_deny_policy(&repo);
+    // Someone drops a model component in as deny-all@2: were it loaded,
+    // it would become the "policy" and answer for it.
+    add_echo(&repo, "deny-all", "2", "");
+    add_echo(
+        &repo,
+        "m",
+        "1",
+        "[[policies]]\npolicy = \"deny-all\"\nstages = [\"request\"]",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&repo, dir.path(), "");
+    let c = client();
+    // The policy still runs, from its only policy version.
+    let (status, body) = call(&c, &s, "POST", "/v2/models/m/infer", &[]);
+    assert_eq!(status, 403, "{body}");
+    assert!(error(&body).contains("rogue says no"), "{body}");
+    // And the model component is not served under the policy's name.
+    let (status, body) = call(&c, &s, "POST", "/v2/models/deny-all/infer", &[]);
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        s.log().contains("a name holds one kind"),
+        "the refusal is logged:\n{}",
+        s.log()
+    );
+}

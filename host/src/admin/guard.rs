@@ -1,6 +1,8 @@
 //! Checks every admin request passes before its token is even looked at:
 //! it must name this node (a `Host` that is an IP address, `localhost` or
-//! a configured name), must not come from a web page of another origin,
+//! a configured name), must not come from a web page of another origin
+//! (an `Origin` must be exactly the request's own host and port: the admin
+//! API serves no pages, so in practice any browser request is refused),
 //! and a change must carry a JSON body type. A browser on the node, or a
 //! page that rebinds its DNS name to the node, can then never roll back a
 //! model: it cannot send JSON cross-origin without a preflight this API
@@ -23,7 +25,7 @@ fn refused(status: StatusCode, message: String) -> Refused {
 
 /// The host part of a `Host` value or an origin's authority (brackets of
 /// an IPv6 literal removed, port dropped).
-fn host_name(authority: &str) -> &str {
+pub(crate) fn host_name(authority: &str) -> &str {
     if let Some(rest) = authority.strip_prefix('[') {
         return rest.split(']').next().unwrap_or_default();
     }
@@ -49,13 +51,17 @@ pub(crate) fn check(
     headers: &HeaderMap,
     allowed_hosts: &[String],
 ) -> Result<(), Refused> {
-    let host = headers
+    let Some(host) = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .or_else(|| uri.authority().map(http::uri::Authority::as_str));
-    if let Some(host) = host
-        && !is_this_node(host_name(host), allowed_hosts)
-    {
+        .or_else(|| uri.authority().map(http::uri::Authority::as_str))
+    else {
+        return Err(refused(
+            StatusCode::BAD_REQUEST,
+            "a request must name the host it is for (Host)".into(),
+        ));
+    };
+    if !is_this_node(host_name(host), allowed_hosts) {
         return Err(refused(
             StatusCode::FORBIDDEN,
             format!(
@@ -68,7 +74,9 @@ pub(crate) fn check(
     if let Some(origin) = headers.get(header::ORIGIN) {
         let text = origin.to_str().unwrap_or("null");
         let authority = text.split_once("://").map_or(text, |(_, rest)| rest);
-        if text == "null" || !is_this_node(host_name(authority), allowed_hosts) {
+        // Same origin only: another service on this node (another port) is
+        // another origin, and so is a rebinding name.
+        if !authority.eq_ignore_ascii_case(host) {
             return Err(refused(
                 StatusCode::FORBIDDEN,
                 format!(
@@ -145,6 +153,22 @@ mod tests {
         assert_eq!(
             check(&Method::POST, &uri, &h, &[]).unwrap_err().status,
             StatusCode::FORBIDDEN
+        );
+        // Another service on this node is another origin.
+        let h = headers(&[
+            ("host", "127.0.0.1:8082"),
+            ("origin", "http://127.0.0.1:3000"),
+            ("content-type", "application/json"),
+        ]);
+        assert_eq!(
+            check(&Method::POST, &uri, &h, &[]).unwrap_err().status,
+            StatusCode::FORBIDDEN
+        );
+        // No Host at all: refused.
+        let h = headers(&[("content-type", "application/json")]);
+        assert_eq!(
+            check(&Method::POST, &uri, &h, &[]).unwrap_err().status,
+            StatusCode::BAD_REQUEST
         );
         let h = headers(&[("host", "127.0.0.1:8082"), ("content-type", "text/plain")]);
         assert_eq!(

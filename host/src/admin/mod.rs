@@ -22,12 +22,13 @@ use std::sync::Arc;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Body;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub use auth::{Auth, AuthError, Scope};
+pub(crate) use guard::host_name;
 
 use crate::deploy::{DeployError, Deployer};
 use crate::repository::{MANIFEST_FILE, Manifest};
@@ -47,6 +48,39 @@ pub struct AdminState {
     pub metrics: Option<Arc<crate::telemetry::Metrics>>,
     /// `Host` names accepted besides IP addresses and `localhost`.
     pub allowed_hosts: Vec<String>,
+    /// How upload bodies are received (size, time, gaps, rate).
+    pub uploads: crate::server::BodyRules,
+    /// Memory all uploads in flight may hold, in bytes.
+    pub upload_memory: crate::budget::Budget,
+}
+
+impl AdminState {
+    /// The admin API of a node configured by `cfg`.
+    pub fn for_config(
+        cfg: &crate::config::ServeConfig,
+        deployer: Arc<Deployer>,
+        predlog: Option<Arc<crate::telemetry::PredictionLog>>,
+        metrics: Option<Arc<crate::telemetry::Metrics>>,
+    ) -> AdminState {
+        let a = &cfg.admin;
+        AdminState {
+            deployer,
+            auth: Auth::new(a.token.clone(), a.metrics_token.clone()),
+            max_upload: a.max_upload.as_usize(),
+            predlog,
+            metrics,
+            allowed_hosts: a.allowed_hosts.clone(),
+            uploads: crate::server::BodyRules {
+                max_body: a.max_upload.as_usize(),
+                read_timeout: a.upload_timeout.0,
+                idle_timeout: cfg.server.body_idle_timeout.0,
+                min_rate: cfg.server.body_min_rate.0,
+                keys: ("[admin] max_upload", "[admin] upload_timeout"),
+            },
+            // Two uploads at once, each with what is built from it.
+            upload_memory: crate::budget::Budget::new(a.max_upload.0.saturating_mul(4)),
+        }
+    }
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
@@ -133,13 +167,15 @@ struct VersionBody {
 pub async fn handle<B>(
     state: Arc<AdminState>,
     req: Request<B>,
-    peer: Option<std::net::SocketAddr>,
+    conn: Option<Arc<crate::server::ConnInfo>>,
 ) -> Response<Full<Bytes>>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let client = peer.map_or_else(|| "-".to_string(), |p| p.to_string());
+    let client = conn
+        .as_ref()
+        .map_or_else(|| "-".to_string(), |c| c.peer.to_string());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     if let Err(r) = guard::check(&method, req.uri(), req.headers(), &state.allowed_hosts) {
@@ -160,7 +196,7 @@ where
         );
         return resp;
     }
-    let resp = route(&state, req, &method, &path).await;
+    let resp = route(&state, req, &method, &path, conn.as_deref()).await;
     if method != Method::GET {
         tracing::info!(target: "edgeserve::audit", event = "admin_change", method = method.as_str(), path = path.as_str(), status = resp.status().as_u16(), client = client.as_str(), "admin change");
     }
@@ -173,12 +209,21 @@ async fn route<B>(
     req: Request<B>,
     method: &Method,
     path: &str,
+    conn: Option<&crate::server::ConnInfo>,
 ) -> Response<Full<Bytes>>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let method = method.clone();
+    // Held until the change is done: an upload and what is built from it.
+    let mut memory = crate::server::RequestMemory::new(
+        &state.upload_memory,
+        conn.map(|c| &c.budget),
+        conn.and_then(|c| c.peer_budget.as_deref()),
+        None,
+        std::time::Duration::ZERO,
+    );
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let d = &state.deployer;
     let changed = |name: &str, r: Result<String, DeployError>| match r {
@@ -209,7 +254,7 @@ where
             None => error(StatusCode::NOT_FOUND, format!("unknown model '{name}'")),
         },
         (&Method::PUT, ["admin", "v1", "models", name, "versions", v]) => {
-            let body: DeployBody = match read_json(state, req).await {
+            let body: DeployBody = match read_json(state, req, &mut memory).await {
                 Ok(b) => b,
                 Err(resp) => return resp,
             };
@@ -243,7 +288,7 @@ where
                 what @ ("primary" | "canary" | "shadow"),
             ],
         ) => {
-            let body: VersionBody = match read_json(state, req).await {
+            let body: VersionBody = match read_json(state, req, &mut memory).await {
                 Ok(b) => b,
                 Err(resp) => return resp,
             };
@@ -310,30 +355,29 @@ fn deploy_files(body: DeployBody) -> Result<DeploySource, DeployError> {
     }
 }
 
+/// Reads a JSON body within the upload rules, counted as it arrives in
+/// `memory` (the connection's, its client address's and all uploads'
+/// budgets), which the caller holds until the request is done.
 async fn read_json<T: serde::de::DeserializeOwned, B>(
     state: &AdminState,
     req: Request<B>,
+    memory: &mut crate::server::RequestMemory<'_>,
 ) -> Result<T, Response<Full<Bytes>>>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let body = Limited::new(req.into_body(), state.max_upload)
-        .collect()
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<u64>().ok());
+    let started = std::time::Instant::now();
+    let body = state
+        .uploads
+        .read(req.into_body(), declared, started, memory, None)
         .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "upload is larger than max_upload",
-                )
-            } else {
-                error(StatusCode::BAD_REQUEST, format!("cannot read body: {e}"))
-            }
-        })?
-        .to_bytes();
+        .map_err(|e| error(e.status, e.message))?;
     serde_json::from_slice(&body)
         .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
 }

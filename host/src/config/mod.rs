@@ -54,6 +54,9 @@ pub struct AdminConfig {
     pub token: Option<String>,
     /// Largest deploy upload.
     pub max_upload: ByteSize,
+    /// Time to send a whole upload (its pieces must also keep the server's
+    /// `body_idle_timeout` and `body_min_rate`).
+    pub upload_timeout: HumanDuration,
     /// Read-only bearer token accepted at `/metrics` only, for scrapers
     /// (the admin token works there too).
     pub metrics_token: Option<String>,
@@ -88,6 +91,7 @@ impl Default for AdminConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8082)),
             token: None,
             max_upload: ByteSize(256 << 20),
+            upload_timeout: HumanDuration(Duration::from_secs(600)),
             metrics_token: None,
             tls_cert: None,
             tls_key: None,

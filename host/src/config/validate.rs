@@ -172,24 +172,12 @@ impl ServeConfig {
     /// Every tenant the configuration names is one of the `[[tenants]]`
     /// (when there are any): a typo must not leave a key without rules.
     fn validate_tenants(&self) -> Result<(), InvalidSetting> {
-        let known = |t: &str| self.tenants.iter().any(|c| c.name == t);
-        if let Some(tenant) = &self.auth.default_tenant
-            && !known(tenant)
-        {
-            return Err(bad(
-                "[auth] default_tenant",
-                format!("'{tenant}' is not one of the [[tenants]]"),
-            ));
-        }
+        // default_tenant and require_tenant are checked where the tenants
+        // are built (security::Tenants::new).
         if self.tenants.is_empty() {
-            if self.auth.require_tenant == Some(true) {
-                return Err(bad(
-                    "[auth] require_tenant",
-                    "needs [[tenants]] to map callers to",
-                ));
-            }
             return Ok(());
         }
+        let known = |t: &str| self.tenants.iter().any(|c| c.name == t);
         let named = self
             .auth
             .api_keys
@@ -297,6 +285,12 @@ impl ServeConfig {
     fn validate_admin(&self) -> Result<(), InvalidSetting> {
         let a = &self.admin;
         size("[admin] max_upload", a.max_upload, 1, 16 * GIB)?;
+        duration(
+            "[admin] upload_timeout",
+            a.upload_timeout,
+            10 * MS,
+            Duration::from_secs(24 * 3600),
+        )?;
         count(
             "[admin] max_connections",
             u64::from(a.max_connections),
@@ -414,8 +408,8 @@ mod tests {
             ),
             ("[admin]\ntoken = \"short\"", "[admin] token"),
             (
-                "[auth]\ndefault_tenant = \"nobody\"",
-                "[auth] default_tenant",
+                "[[auth.api_keys]]\nname = \"k\"\nsha256 = \"x\"\ntenant = \"nobody\"\n[[tenants]]\nname = \"acme\"",
+                "[[auth.api_keys]]",
             ),
         ] {
             let err = check(text).expect_err(text);

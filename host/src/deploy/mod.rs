@@ -201,12 +201,17 @@ impl Deployer {
                     if src.dir.starts_with(store.dir()) {
                         m.source = DEPLOYED.to_string();
                     }
-                    table
-                        .models
-                        .entry(src.name.clone())
-                        .or_default()
-                        .versions
-                        .insert(src.version, Arc::new(m));
+                    let entry = table.models.entry(src.name.clone()).or_default();
+                    // A name holds models or policies, never both; the
+                    // version found later is the one refused.
+                    if let Some(conflict) = kind_conflict(entry, &m) {
+                        refused.push(Refusal {
+                            what: format!("{}@{}", src.name, src.version),
+                            error: RepoError::Manifest(conflict),
+                        });
+                        continue;
+                    }
+                    entry.versions.insert(src.version, Arc::new(m));
                 }
                 Err(error) => refused.push(Refusal {
                     what: format!("{}@{}", src.name, src.version),

@@ -11,10 +11,10 @@
 use std::fmt;
 
 use bytes::Bytes;
-use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+
+use super::wire::{WireInput, WireRequest, params_memory};
 
 use super::ProtocolError;
 use crate::tensor::{
@@ -29,41 +29,9 @@ pub const HEADER_LENGTH: http::HeaderName =
 
 /// Longest request id accepted.
 const MAX_ID: usize = 1024;
-/// Most dimensions a tensor's shape may have.
-const MAX_RANK: usize = 64;
 /// What one BYTES element costs beyond its bytes: its span on the host,
 /// and the vector (header and allocation) of the copy handed to the model.
 const BYTES_ELEMENT_COST: usize = 16 + 24 + 16;
-
-#[derive(Deserialize)]
-struct WireRequest<'a> {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    parameters: Option<Map<String, Value>>,
-    #[serde(borrow)]
-    inputs: Vec<WireInput<'a>>,
-    #[serde(default)]
-    outputs: Vec<WireOutput>,
-}
-
-#[derive(Deserialize)]
-struct WireInput<'a> {
-    name: String,
-    shape: Vec<i64>,
-    datatype: String,
-    #[serde(default)]
-    parameters: Option<Map<String, Value>>,
-    #[serde(default, borrow)]
-    data: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct WireOutput {
-    name: String,
-    #[serde(default)]
-    parameters: Option<Map<String, Value>>,
-}
 
 /// One input whose header is read: where its data is and what it costs.
 struct PlannedInput<'a> {
@@ -72,6 +40,8 @@ struct PlannedInput<'a> {
     shape: Vec<i64>,
     count: usize,
     source: Source<'a>,
+    /// What its header entry (name, shape, parameters) takes.
+    header: usize,
 }
 
 /// Where an input's data is.
@@ -118,9 +88,9 @@ pub fn parse_request(
         )));
     }
     let mut binary = binary;
-    let mut inputs = Vec::with_capacity(wire.inputs.len());
+    let mut inputs = Vec::with_capacity(wire.inputs.0.len());
     let mut memory = 0usize;
-    for input in wire.inputs {
+    for input in wire.inputs.0 {
         let planned = plan_input(input, &mut binary)?;
         memory = memory.saturating_add(planned.memory());
         inputs.push(planned);
@@ -131,12 +101,15 @@ pub fn parse_request(
             binary.len()
         )));
     }
-    let parameters = convert_params(wire.parameters.unwrap_or_default());
+    let parameters = wire.parameters.map(|p| p.0).unwrap_or_default();
+    memory = memory.saturating_add(params_memory(&parameters));
     let outputs = wire
         .outputs
+        .0
         .into_iter()
         .map(|o| {
-            let params = convert_params(o.parameters.unwrap_or_default());
+            let params = o.parameters.map(|p| p.0).unwrap_or_default();
+            memory = memory.saturating_add(64 + o.name.len() + params_memory(&params));
             RequestedOutput {
                 name: o.name,
                 binary: param_bool(&params, "binary_data"),
@@ -206,6 +179,10 @@ impl PlannedInput<'_> {
     /// Elements are counted from the data actually sent, not from a shape
     /// the client may inflate (a mismatch fails decoding anyway).
     fn memory(&self) -> usize {
+        self.header.saturating_add(self.data_memory())
+    }
+
+    fn data_memory(&self) -> usize {
         match (&self.source, self.datatype.element_size()) {
             // Stays in the body; the model's copy is a plain buffer.
             (Source::Binary(b), Some(_)) => b.len(),
@@ -242,19 +219,14 @@ fn plan_input<'a>(
         input: name.clone(),
         reason,
     };
-    if input.shape.len() > MAX_RANK {
-        return Err(bad(format!(
-            "shape has {} dimensions; at most {MAX_RANK} are accepted",
-            input.shape.len()
-        )));
-    }
-    let count = element_count(&input.shape).ok_or_else(|| {
+    let shape = input.shape.0;
+    let count = element_count(&shape).ok_or_else(|| {
         bad(format!(
-            "shape {:?} has a negative dimension or is too large",
-            input.shape
+            "shape {shape:?} has a negative dimension or is too large"
         ))
     })?;
-    let params = convert_params(input.parameters.unwrap_or_default());
+    let params = input.parameters.map(|p| p.0).unwrap_or_default();
+    let header = 128 + name.len() + 8 * shape.len() + params_memory(&params);
     let binary_size = match params.iter().find(|(k, _)| k == "binary_data_size") {
         None => None,
         Some((_, ParamValue::Int(n))) if *n >= 0 => Some(*n as usize),
@@ -281,9 +253,10 @@ fn plan_input<'a>(
     Ok(PlannedInput {
         name,
         datatype,
-        shape: input.shape,
+        shape,
         count,
         source,
+        header,
     })
 }
 
@@ -341,7 +314,9 @@ fn decode_json_data(
     count: usize,
     raw: &RawValue,
 ) -> Result<TensorData, String> {
-    let mut sink = Sink::new(datatype, count);
+    // Room for what the text can hold (every element takes at least two
+    // bytes of it), never for what the shape merely claims.
+    let mut sink = Sink::new(datatype, count.min(raw.get().len() / 2 + 1));
     let mut de = serde_json::Deserializer::from_str(raw.get());
     FlatSeed { sink: &mut sink }
         .deserialize(&mut de)
@@ -364,8 +339,8 @@ struct Sink {
 }
 
 impl Sink {
-    fn new(datatype: DataType, count: usize) -> Self {
-        let cap = count.min(1 << 20);
+    fn new(datatype: DataType, room: usize) -> Self {
+        let cap = room.min(1 << 20);
         match datatype.element_size() {
             Some(size) => Sink {
                 datatype,
@@ -516,24 +491,6 @@ impl<'de> Visitor<'de> for FlatSeed<'_> {
         self.sink.count += 1;
         Ok(())
     }
-}
-
-fn convert_params(map: Map<String, Value>) -> Parameters {
-    map.into_iter()
-        .filter_map(|(k, v)| {
-            let value = match v {
-                Value::Bool(b) => ParamValue::Bool(b),
-                Value::String(s) => ParamValue::Text(s),
-                Value::Number(n) => match n.as_i64() {
-                    Some(i) => ParamValue::Int(i),
-                    None => ParamValue::Float(n.as_f64()?),
-                },
-                // Nested values have no place in the protocol's parameters.
-                _ => return None,
-            };
-            Some((k, value))
-        })
-        .collect()
 }
 
 fn param_bool(params: &Parameters, key: &str) -> Option<bool> {

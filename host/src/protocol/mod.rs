@@ -5,6 +5,7 @@
 mod decode;
 mod encode;
 mod validate;
+mod wire;
 
 pub use decode::{HEADER_LENGTH, ParsedRequest, decode_request, parse_request};
 pub use encode::{EncodedResponse, encode_metadata, encode_response, write_tensor_json};

@@ -21,8 +21,9 @@ pub struct TenantConfig {
     /// Requests allowed at once above the rate (default: one second's worth).
     pub burst: Option<u32>,
     /// Memory its requests in flight may hold at once (bodies and decoded
-    /// tensors). Default: half the server's `max_inflight_body` when more
-    /// than one tenant is configured, so no tenant can take it all.
+    /// tensors). Default: half the server's `max_inflight_body` (but at
+    /// least one `max_body`) when more than one tenant is configured, so
+    /// no tenant can take it all.
     pub max_inflight_body: Option<crate::units::ByteSize>,
 }
 
@@ -128,6 +129,7 @@ impl Tenants {
         default_tenant: Option<&str>,
         require_tenant: Option<bool>,
         server_memory: u64,
+        max_body: u64,
     ) -> Result<Tenants, String> {
         let mut map = HashMap::new();
         for t in cfg {
@@ -147,8 +149,17 @@ impl Tenants {
                 }
             };
             let memory = match t.max_inflight_body {
+                Some(b) if b.0 < max_body.min(server_memory) || b.0 > server_memory => {
+                    return Err(format!(
+                        "tenant '{}': max_inflight_body {b} must hold one max_body ({}) and fit \
+                         in the server's max_inflight_body ({})",
+                        t.name,
+                        crate::units::ByteSize(max_body),
+                        crate::units::ByteSize(server_memory)
+                    ));
+                }
                 Some(b) => Some(b.0),
-                None if cfg.len() > 1 => Some(server_memory / 2),
+                None if cfg.len() > 1 => Some((server_memory / 2).max(max_body).min(server_memory)),
                 None => None,
             };
             let tenant = Tenant {
@@ -181,11 +192,6 @@ impl Tenants {
     /// Whether any tenant is configured.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
-    }
-
-    /// Whether `name` is a configured tenant.
-    pub fn contains(&self, name: &str) -> bool {
-        self.map.contains_key(name)
     }
 
     /// The memory budget of a configured tenant, when it has one.
@@ -228,8 +234,17 @@ impl Tenants {
 
     /// Whether `tenant` may call `model` (no quota taken): 403 when not.
     pub fn may_call(&self, tenant: &str, model: &str) -> Result<(), Refusal> {
+        self.allowed(tenant, model).map(|_| ())
+    }
+
+    /// The tenant, when it is known and may call `model`.
+    fn allowed(&self, tenant: &str, model: &str) -> Result<&Tenant, Refusal> {
         let Some(t) = self.map.get(tenant) else {
-            return Err(unknown(tenant));
+            return Err(Refusal {
+                status: 403,
+                reason: format!("tenant '{tenant}' is not known to this server"),
+                retry_after: None,
+            });
         };
         if !t.models.iter().any(|m| m == "*" || m == model) {
             return Err(Refusal {
@@ -238,16 +253,13 @@ impl Tenants {
                 retry_after: None,
             });
         }
-        Ok(())
+        Ok(t)
     }
 
     /// Admits a request of `tenant` to `model`, or refuses it: 403 for an
     /// unknown tenant or a model it may not call, 429 over its quota.
     pub fn admit(&self, tenant: &str, model: &str) -> Result<(), Refusal> {
-        self.may_call(tenant, model)?;
-        let Some(t) = self.map.get(tenant) else {
-            return Err(unknown(tenant));
-        };
+        let t = self.allowed(tenant, model)?;
         if let Some(bucket) = &t.bucket {
             let now = self.epoch.elapsed().as_nanos() as u64;
             bucket.admit(now).map_err(|wait| Refusal {
@@ -257,14 +269,6 @@ impl Tenants {
             })?;
         }
         Ok(())
-    }
-}
-
-fn unknown(tenant: &str) -> Refusal {
-    Refusal {
-        status: 403,
-        reason: format!("tenant '{tenant}' is not known to this server"),
-        retry_after: None,
     }
 }
 
@@ -289,7 +293,7 @@ mod tests {
 
     #[test]
     fn access_and_unknown_tenants() {
-        let t = Tenants::new(&[acme()], None, None, 1 << 20).unwrap();
+        let t = Tenants::new(&[acme()], None, None, 1 << 20, 1 << 10).unwrap();
         assert!(t.admit("acme", "iris").is_ok());
         assert_eq!(t.admit("acme", "sentiment").unwrap_err().status, 403);
         assert_eq!(t.admit("other", "iris").unwrap_err().status, 403);
@@ -309,7 +313,7 @@ mod tests {
     fn callers_without_a_tenant_never_skip_the_rules() {
         let acme_id: std::sync::Arc<str> = "acme".into();
         // Tenants configured: no tenant is a refusal by default.
-        let t = Tenants::new(&[acme()], None, None, 1 << 20).unwrap();
+        let t = Tenants::new(&[acme()], None, None, 1 << 20, 1 << 10).unwrap();
         assert_eq!(t.tenant_of(None, false).unwrap_err().status, 401);
         assert_eq!(t.tenant_of(None, true).unwrap_err().status, 403);
         assert_eq!(
@@ -317,17 +321,17 @@ mod tests {
             TenantOf::Tenant(acme_id.clone())
         );
         // A default tenant takes them in, under its own rules.
-        let t = Tenants::new(&[acme()], Some("acme"), None, 1 << 20).unwrap();
+        let t = Tenants::new(&[acme()], Some("acme"), None, 1 << 20, 1 << 10).unwrap();
         assert_eq!(t.tenant_of(None, false).unwrap(), TenantOf::Tenant(acme_id));
         // Only an explicit opt-out lets them through unruled.
-        let t = Tenants::new(&[acme()], None, Some(false), 1 << 20).unwrap();
+        let t = Tenants::new(&[acme()], None, Some(false), 1 << 20, 1 << 10).unwrap();
         assert_eq!(t.tenant_of(None, true).unwrap(), TenantOf::Exempt);
         // No tenants: no rules.
         assert_eq!(
             Tenants::none().tenant_of(None, false).unwrap(),
             TenantOf::Unruled
         );
-        assert!(Tenants::new(&[acme()], Some("nobody"), None, 1 << 20).is_err());
-        assert!(Tenants::new(&[], None, Some(true), 1 << 20).is_err());
+        assert!(Tenants::new(&[acme()], Some("nobody"), None, 1 << 20, 1 << 10).is_err());
+        assert!(Tenants::new(&[], None, Some(true), 1 << 20, 1 << 10).is_err());
     }
 }

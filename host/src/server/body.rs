@@ -25,6 +25,9 @@ pub struct BodyRules {
     pub idle_timeout: Duration,
     /// Slowest average rate, bytes per second, after the grace.
     pub min_rate: u64,
+    /// The settings that set `max_body` and `read_timeout`, named in
+    /// refusals (e.g. `[server] max_body`).
+    pub keys: (&'static str, &'static str),
 }
 
 /// Which limit a slow body ran into.
@@ -66,8 +69,8 @@ impl BodyRules {
             StatusCode::REQUEST_TIMEOUT,
             match why {
                 Slow::Total => format!(
-                    "request body not received within {:?} ([server] body_read_timeout)",
-                    self.read_timeout
+                    "request body not received within {:?} ({})",
+                    self.read_timeout, self.keys.1
                 ),
                 Slow::Gap => format!(
                     "no piece of the request body arrived for {:?} ([server] body_idle_timeout)",
@@ -85,8 +88,9 @@ impl BodyRules {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
-                "request body is larger than the {} limit ([server] max_body)",
-                ByteSize(self.max_body as u64)
+                "request body is larger than the {} limit ({})",
+                ByteSize(self.max_body as u64),
+                self.keys.0
             ),
         )
     }
@@ -146,10 +150,14 @@ impl BodyRules {
             0 => Bytes::new(),
             1 => pieces.swap_remove(0),
             _ => {
+                // Joining holds the pieces and the whole at once: counted
+                // while it lasts.
+                memory.grow(received, tenant).await?;
                 let mut all = BytesMut::with_capacity(received as usize);
                 for piece in pieces {
                     all.extend_from_slice(&piece);
                 }
+                memory.shrink(received);
                 all.freeze()
             }
         })
@@ -166,6 +174,7 @@ mod tests {
             read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(5),
             min_rate: 1000,
+            keys: ("[server] max_body", "[server] body_read_timeout"),
         }
     }
 

@@ -80,6 +80,8 @@ pub struct ListenerOptions {
     pub connection_memory: u64,
     /// Memory (bytes) the requests of one client address may hold at once.
     pub peer_memory: u64,
+    /// HTTP/2 streams one connection may have open at once.
+    pub max_streams: u32,
     /// TLS settings; plain TCP when `None`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -98,6 +100,7 @@ impl ListenerOptions {
             max_connections_per_peer: s.max_connections_per_peer,
             connection_memory: s.connection_memory().0,
             peer_memory: s.peer_memory().0,
+            max_streams: 256,
             tls,
         }
     }
@@ -115,8 +118,10 @@ impl ListenerOptions {
             shutdown_timeout: s.shutdown_timeout.0,
             max_connections: a.max_connections,
             max_connections_per_peer: a.max_connections_per_peer,
-            connection_memory: a.max_upload.0,
-            peer_memory: a.max_upload.0,
+            // An upload, and its pieces joined into one.
+            connection_memory: a.max_upload.0.saturating_mul(2),
+            peer_memory: a.max_upload.0.saturating_mul(2),
+            max_streams: 16,
             tls,
         }
     }
@@ -195,21 +200,7 @@ where
     H: Fn(Request<Incoming>, Arc<ConnInfo>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(opts.header_read_timeout)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(256)
-        .max_pending_accept_reset_streams(64)
-        .max_local_error_reset_streams(256)
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(Duration::from_secs(10));
-    let builder = Arc::new(builder);
+    let builder = http_builder(&opts);
     let tls = opts.tls.clone().map(TlsAcceptor::from);
     let peers = PeerTable::new(opts.max_connections_per_peer, opts.peer_memory);
     let live = Arc::new(Live::default());
@@ -270,6 +261,30 @@ where
     drop(listener);
     tracing::info!("shutting down: no new connections, draining in-flight requests");
     let _ = stop_tx.send(true);
+    drain(&live, opts.shutdown_timeout).await
+}
+
+/// The HTTP/1.1 and HTTP/2 settings every connection is served with.
+fn http_builder(opts: &ListenerOptions) -> Arc<auto::Builder<TokioExecutor>> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(opts.header_read_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(opts.max_streams)
+        .max_pending_accept_reset_streams(64)
+        .max_local_error_reset_streams(256)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(10));
+    Arc::new(builder)
+}
+
+/// Waits up to `timeout` for every connection to finish; whether they did.
+async fn drain(live: &Live, timeout: Duration) -> bool {
     let drained = async {
         loop {
             let notified = live.drained.notified();
@@ -279,13 +294,16 @@ where
             notified.await;
         }
     };
-    match tokio::time::timeout(opts.shutdown_timeout, drained).await {
+    match tokio::time::timeout(timeout, drained).await {
         Ok(()) => {
             tracing::info!("all connections drained");
             true
         }
         Err(_) => {
-            tracing::warn!(timeout = ?opts.shutdown_timeout, "shutdown timeout passed with requests still in flight");
+            tracing::warn!(
+                ?timeout,
+                "shutdown timeout passed with requests still in flight"
+            );
             false
         }
     }

@@ -80,15 +80,27 @@ impl<'a> RequestMemory<'a> {
     }
 }
 
-impl Drop for RequestMemory<'_> {
-    fn drop(&mut self) {
-        let held = self
-            .shares
+impl RequestMemory<'_> {
+    /// Bytes the request holds now (its share of the server's budget).
+    pub(crate) fn held(&self) -> u64 {
+        self.shares
             .iter()
             .flatten()
             .find(|(h, _)| *h == Holder::Server)
-            .map_or(0, |(_, t)| t.units());
-        if held >= crate::allocator::LARGE_REQUEST {
+            .map_or(0, |(_, t)| t.units())
+    }
+
+    /// Gives back `bytes` in every budget (a transient copy is gone).
+    pub(crate) fn shrink(&mut self, bytes: u64) {
+        for (_, taken) in self.shares.iter_mut().flatten() {
+            taken.shrink(bytes);
+        }
+    }
+}
+
+impl Drop for RequestMemory<'_> {
+    fn drop(&mut self) {
+        if self.held() >= crate::allocator::LARGE_REQUEST {
             crate::allocator::release_after_large_request();
         }
     }

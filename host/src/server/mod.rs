@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub use body::BodyRules;
 pub use error::ApiError;
 pub use listener::{ConnInfo, ListenerOptions, serve};
+pub(crate) use memory::RequestMemory;
 pub use routes::handle;
 pub use tls::{ClientAuth, TlsError, load_tls_config};
 
@@ -42,8 +43,8 @@ pub struct AppState {
     /// The prediction log, when enabled.
     pub predlog: Option<Arc<PredictionLog>>,
     /// Bytes all requests in flight may hold: bodies as they arrive, then
-    /// their decoded tensors.
-    memory: crate::budget::Budget,
+    /// their decoded tensors (and the shadow copies still running).
+    memory: Arc<crate::budget::Budget>,
     /// Checks credentials.
     pub auth: Authenticator,
     /// Tenant access and quotas.
@@ -78,6 +79,7 @@ impl RequestLimits {
                 read_timeout: s.body_read_timeout.0,
                 idle_timeout: s.body_idle_timeout.0,
                 min_rate: s.body_min_rate.0,
+                keys: ("[server] max_body", "[server] body_read_timeout"),
             },
             memory: s.max_inflight_body,
             budget_wait: s.budget_wait.0,
@@ -89,6 +91,10 @@ impl RequestLimits {
 /// Shadow calls that may run at once; more are dropped (and counted).
 const SHADOW_IN_FLIGHT: usize = 64;
 
+/// What a running shadow call holds: its place among the shadow calls, and
+/// its copy's memory.
+pub(crate) type ShadowSlot = (tokio::sync::OwnedSemaphorePermit, crate::budget::OwnedTaken);
+
 impl AppState {
     /// State for a registry and the data plane's limits.
     pub fn new(registry: Arc<Registry>, limits: RequestLimits) -> Self {
@@ -98,7 +104,7 @@ impl AppState {
             .unwrap_or_default();
         AppState {
             registry,
-            memory: crate::budget::Budget::new(limits.memory.0),
+            memory: Arc::new(crate::budget::Budget::new(limits.memory.0)),
             chains: PolicyChains::new(Vec::new(), limits.body.max_body),
             limits,
             ready: AtomicBool::new(true),
@@ -159,13 +165,17 @@ impl AppState {
         self
     }
 
-    /// A slot for one shadow call, or `None` (counted as a drop) when too
-    /// many are running; taken before the request is copied.
-    pub(crate) fn shadow_slot(
-        &self,
-        shadow: &LoadedModel,
-    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let slot = self.shadow_permits.clone().try_acquire_owned().ok();
+    /// A slot for one shadow call and room in the server's memory budget
+    /// for its copy of the request (`bytes`: it outlives the request), or
+    /// `None` (counted as a drop) when too many are running or the budget
+    /// is full; taken before the request is copied.
+    pub(crate) fn shadow_slot(&self, shadow: &LoadedModel, bytes: u64) -> Option<ShadowSlot> {
+        let slot = self
+            .shadow_permits
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .zip(self.memory.try_take_owned(bytes));
         if slot.is_none() {
             shadow.stats.shadow_dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -180,7 +190,7 @@ impl AppState {
     pub(crate) fn mirror(
         &self,
         shadow: Arc<LoadedModel>,
-        permit: tokio::sync::OwnedSemaphorePermit,
+        permit: ShadowSlot,
         mut request: InferenceRequest,
         id: String,
         primary: &InferenceResponse,

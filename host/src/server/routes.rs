@@ -305,8 +305,12 @@ fn model_metadata<B>(
     name: &str,
     version: Option<&str>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let (model, rules) = state.registry.resolve(name, version)?;
-    admit_caller(state, req.headers(), conn, &model, &rules, false)?;
+    let identity = authenticate(state, req.headers(), conn, name)?;
+    let (model, rules) = state
+        .registry
+        .resolve(name, version)
+        .map_err(|e| unknown(state, &identity, e))?;
+    admit_caller(state, identity, conn, &model, &rules, false)?;
     let versions = match version {
         Some(v) => vec![v.to_string()],
         None => state.registry.model_versions(name),
@@ -326,8 +330,12 @@ fn model_ready<B>(
     name: &str,
     version: Option<&str>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let (model, rules) = state.registry.resolve(name, version)?;
-    admit_caller(state, req.headers(), conn, &model, &rules, false)?;
+    let identity = authenticate(state, req.headers(), conn, name)?;
+    let (model, rules) = state
+        .registry
+        .resolve(name, version)
+        .map_err(|e| unknown(state, &identity, e))?;
+    admit_caller(state, identity, conn, &model, &rules, false)?;
     Ok(json(
         StatusCode::OK,
         serde_json::json!({"name": name, "version": model.version, "ready": true}).to_string(),
@@ -346,25 +354,50 @@ impl Peer {
 }
 
 /// Who is asking, from the request's credentials or the connection's
-/// client certificate, and whether they may use this model: its identity
-/// requirement and the tenant rules (the quota is taken only when
+/// client certificate, before the model is even looked up: invalid
+/// credentials are a 401 (audited) whatever model they name.
+fn authenticate(
+    state: &AppState,
+    headers: &http::HeaderMap,
+    conn: Option<&ConnInfo>,
+    name: &str,
+) -> Result<Identity, ApiError> {
+    let cert = conn.and_then(|c| c.client_cert_cn.as_deref());
+    state.auth.authenticate(headers, cert).map_err(|f| {
+        let id = state.next_request_id();
+        let client = Peer(conn.map(|c| c.peer));
+        audit_auth_failure(&id, f.method, &f.reason, name, &client.text());
+        ApiError::unauthorized(format!("authentication failed: {}", f.reason))
+    })
+}
+
+/// The answer for a model (or version) that is not served. Where the
+/// server requires an identity, an anonymous caller is told to present
+/// one, exactly as for a model that exists: which models exist is not
+/// for callers the server does not know.
+fn unknown(state: &AppState, identity: &Identity, e: crate::registry::RouteError) -> ApiError {
+    if state.auth.required && identity.method == AuthMethod::Anonymous {
+        return ApiError::unauthorized(
+            "this server requires an identity: send an API key, a bearer token or a client \
+             certificate",
+        );
+    }
+    e.into()
+}
+
+/// Whether the caller (already authenticated) may use this model: its
+/// identity requirement and the tenant rules (the quota is taken only when
 /// `charge`, for inference). The rules are the model's, whichever version
 /// answers. Every refusal is audited; 401s carry a challenge.
 fn admit_caller(
     state: &AppState,
-    headers: &http::HeaderMap,
+    mut identity: Identity,
     conn: Option<&ConnInfo>,
     model: &LoadedModel,
     rules: &ModelRules,
     charge: bool,
 ) -> Result<Identity, ApiError> {
     let client = Peer(conn.map(|c| c.peer));
-    let cert = conn.and_then(|c| c.client_cert_cn.as_deref());
-    let mut identity = state.auth.authenticate(headers, cert).map_err(|f| {
-        let id = state.next_request_id();
-        audit_auth_failure(&id, f.method, &f.reason, &model.name, &client.text());
-        ApiError::unauthorized(format!("authentication failed: {}", f.reason))
-    })?;
     let refuse = |identity: &Identity, status: u16, reason: String, retry_after| {
         let id = state.next_request_id();
         audit_denial(
@@ -584,14 +617,18 @@ where
         conn,
         started,
     } = call;
-    let routed = state.registry.route(name, version)?;
+    // Identity and quotas before the body is read: an unauthenticated
+    // client cannot make the server buffer anything.
+    let identity = authenticate(state, req.headers(), conn, name)?;
+    let routed = state
+        .registry
+        .route(name, version)
+        .map_err(|e| unknown(state, &identity, e))?;
     let model = routed.model;
     let rules = routed.rules;
     served.version = trace.is_some().then(|| model.version.clone());
     let client = Peer(conn.map(|c| c.peer));
-    // Identity and quotas before the body is read: an unauthenticated
-    // client cannot make the server buffer anything.
-    let identity = admit_caller(state, req.headers(), conn, &model, &rules, true)?;
+    let identity = admit_caller(state, identity, conn, &model, &rules, true)?;
     let (pre_chain, post_chain) = (
         state.chains.any(&rules, Stage::Request),
         state.chains.any(&rules, Stage::Response),
@@ -623,6 +660,11 @@ where
     });
     let mut seen = None;
     if let Some(ctx) = &ctx {
+        // The chains hand policies their own copy of the request, held
+        // until the answer: counted like the rest of the request.
+        memory
+            .grow(copy_memory(&request.inputs), tenant.as_deref())
+            .await?;
         if pre_chain {
             // Policy chains are boxed: their futures are large, and a
             // request without policies should not carry (and move) them.
@@ -647,7 +689,8 @@ where
     // The shadow and a sampled log record need their own copy of the
     // inputs: the call below moves them into the sandbox.
     let shadow = routed.shadow.and_then(|s| {
-        let slot = state.shadow_slot(&s)?;
+        // The shadow's copy outlives this request: it takes its own room.
+        let slot = state.shadow_slot(&s, memory.held())?;
         Some((s, slot, request.clone(), id.clone()))
     });
     let logged = state.predlog.as_ref().and_then(|log| {
@@ -669,6 +712,81 @@ where
     };
     let mut timing = CallTiming::default();
     let result = model.infer_timed(&mut request, call_id, &mut timing).await;
+    observe_call(
+        state,
+        &model,
+        Observed {
+            timing,
+            started,
+            result: &result,
+            logged,
+            tenant: tenant.as_deref(),
+        },
+        trace,
+    );
+    let mut response = result?;
+    if let Some((shadow, slot, shadow_req, id)) = shadow {
+        state.mirror(shadow, slot, shadow_req, id, &response, &model.version);
+    }
+    select_outputs(&request, &mut response);
+    if let (Some(ctx), Some(seen), true) = (&ctx, seen, post_chain) {
+        memory
+            .grow(copy_memory(&response.outputs), tenant.as_deref())
+            .await?;
+        let t = stamp(trace);
+        Box::pin(
+            state
+                .chains
+                .run_response(&state.registry, &rules, ctx, seen, &mut response),
+        )
+        .await
+        .map_err(|e| chain_refusal(e, &id, &identity, &model, client))?;
+        note(trace, TraceStage::PolicyResponse, t, stamp(trace));
+    }
+    let t_encode = stamp(trace);
+    let resp = respond(encode_response(
+        &model.name,
+        &model.version,
+        &request,
+        &response,
+    ));
+    note(trace, TraceStage::Encode, t_encode, stamp(trace));
+    Ok(resp)
+}
+
+/// A sampled prediction-log record in the making: the log, the request id,
+/// the inputs (unless the model keeps them out) and when it arrived.
+type Logged = (
+    Arc<crate::telemetry::PredictionLog>,
+    String,
+    Option<Vec<crate::tensor::Tensor>>,
+    std::time::SystemTime,
+);
+
+/// One model call, as the observers see it.
+struct Observed<'a> {
+    timing: CallTiming,
+    started: Instant,
+    result: &'a Result<crate::tensor::InferenceResponse, InvokeError>,
+    logged: Option<Logged>,
+    tenant: Option<&'a str>,
+}
+
+/// Records a model call: its trace stages, the version's stats (for the
+/// rollout guard), metrics, and a sampled prediction-log record.
+fn observe_call(
+    state: &AppState,
+    model: &LoadedModel,
+    call: Observed<'_>,
+    trace: &mut Option<RequestTrace>,
+) {
+    let Observed {
+        timing,
+        started,
+        result,
+        logged,
+        tenant,
+    } = call;
     // The call's own clock reads give its latency and end.
     let elapsed = timing.total;
     let ended = timing.ended.unwrap_or(started);
@@ -680,7 +798,7 @@ where
         }
         note(trace, TraceStage::Predict, Some(begun), Some(ended));
     }
-    let status = match &result {
+    let status = match result {
         Ok(_) => StatusCode::OK,
         Err(e) => ApiError::from_invoke_status(e),
     };
@@ -692,7 +810,7 @@ where
         .record_at(ended, elapsed, status.is_server_error() && !busy);
     if let Some(m) = &state.metrics {
         m.inference(
-            &model,
+            model,
             status.as_u16(),
             elapsed,
             timing.instantiate,
@@ -713,36 +831,23 @@ where
                 .as_ref()
                 .map(|r| r.outputs.clone())
                 .unwrap_or_default(),
-            tenant: identity.tenant.as_deref().map(String::from),
+            tenant: tenant.map(String::from),
             shadow: None,
             cut: None,
         });
     }
-    let mut response = result?;
-    if let Some((shadow, slot, shadow_req, id)) = shadow {
-        state.mirror(shadow, slot, shadow_req, id, &response, &model.version);
-    }
-    select_outputs(&request, &mut response);
-    if let (Some(ctx), Some(seen), true) = (&ctx, seen, post_chain) {
-        let t = stamp(trace);
-        Box::pin(
-            state
-                .chains
-                .run_response(&state.registry, &rules, ctx, seen, &mut response),
-        )
-        .await
-        .map_err(|e| chain_refusal(e, &id, &identity, &model, client))?;
-        note(trace, TraceStage::PolicyResponse, t, stamp(trace));
-    }
-    let t_encode = stamp(trace);
-    let resp = respond(encode_response(
-        &model.name,
-        &model.version,
-        &request,
-        &response,
-    ));
-    note(trace, TraceStage::Encode, t_encode, stamp(trace));
-    Ok(resp)
+}
+
+/// What a copy of these tensors in the components' form (one vector per
+/// tensor and per BYTES element) takes.
+fn copy_memory(tensors: &[crate::tensor::Tensor]) -> u64 {
+    tensors
+        .iter()
+        .map(|t| match &t.data {
+            crate::tensor::TensorData::Raw(b) => b.len() as u64,
+            crate::tensor::TensorData::Strings(s) => (s.total_bytes() + 40 * s.len()) as u64,
+        })
+        .sum()
 }
 
 /// The time now when the request is traced; an untraced request reads no

@@ -159,8 +159,8 @@ pub struct ShadowRecord {
 
 impl Record {
     /// Keeps inputs, then outputs, while they fit in `max` bytes of tensor
-    /// data; what does not fit is left out and noted in `cut`. Kept
-    /// tensors are copied out of the request body they may point into.
+    /// data; what does not fit is left out (nothing copied) and noted in
+    /// `cut`.
     fn bound(&mut self, max: usize) {
         let mut cut = Cut::default();
         let mut room = max;
@@ -171,24 +171,37 @@ impl Record {
                 self.inputs = None;
             } else {
                 room -= bytes;
-                self.inputs = Some(inputs.iter().map(detached).collect());
             }
         }
         let bytes = tensor_bytes(&self.outputs);
         if bytes > room {
             cut.outputs_bytes = bytes;
             self.outputs.clear();
-        } else {
-            self.outputs = self.outputs.iter().map(detached).collect();
         }
         self.cut = (cut != Cut::default()).then_some(cut);
     }
 
-    /// Memory the record takes while it waits for the writer.
+    /// Copies the kept tensors out of the request body they may point
+    /// into, so a queued record never keeps a whole body alive.
+    fn detach(&mut self) {
+        if let Some(inputs) = &mut self.inputs {
+            *inputs = inputs.iter().map(detached).collect();
+        }
+        self.outputs = self.outputs.iter().map(detached).collect();
+    }
+
+    /// Memory the record takes while it waits for the writer (its tensors
+    /// as [`Record::detach`] copies them).
     fn memory(&self) -> u64 {
         let text = self.id.len() + self.model.len() + self.version.len();
         let text = text + self.error.as_ref().map_or(0, String::len);
-        let tensors = self.inputs.as_deref().map_or(0, tensor_bytes) + tensor_bytes(&self.outputs);
+        let tensors: usize = self
+            .inputs
+            .iter()
+            .flatten()
+            .chain(&self.outputs)
+            .map(|t| 64 + t.name.len() + 8 * t.shape.len() + t.data.memory())
+            .sum();
         (256 + text + tensors) as u64
     }
 
@@ -478,6 +491,8 @@ impl PredictionLog {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        // Copied only once it has room in the queue.
+        record.detach();
         if self.tx.try_send(Message::Record(record, size)).is_err() {
             self.queued.fetch_sub(size, Ordering::Relaxed);
             self.dropped.fetch_add(1, Ordering::Relaxed);

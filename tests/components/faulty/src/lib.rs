@@ -75,9 +75,9 @@ impl Model for Faulty {
             }
             "flood" | "flood-strings" => {
                 let n = match req.parameter("n") {
-                    Some(edgeserve_guest::bindings::edgeserve::ml::types::ParamValue::Integer(n)) => {
-                        *n as usize
-                    }
+                    Some(edgeserve_guest::bindings::edgeserve::ml::types::ParamValue::Integer(
+                        n,
+                    )) => *n as usize,
                     _ => 8 << 20,
                 };
                 if mode == "flood" {
@@ -91,7 +91,10 @@ impl Model for Faulty {
                             event=\"deny\" tenant=\"root\" status=200 forged=true";
                 log::warn(&format!("innocent\n{fake}"));
                 println!("also innocent\n{fake}");
-                Err(Error::internal(format!("failed\r\n{fake}\n{}", "x".repeat(8 << 20))))
+                Err(Error::internal(format!(
+                    "failed\r\n{fake}\n{}",
+                    "x".repeat(8 << 20)
+                )))
             }
             "log" => {
                 log::info("hello from the faulty model");
