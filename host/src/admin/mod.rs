@@ -40,15 +40,14 @@ pub struct AdminState {
     pub deployer: Arc<Deployer>,
     /// Who may call.
     pub auth: Auth,
-    /// Largest upload accepted.
-    pub max_upload: usize,
     /// The prediction log, for its counters in status.
     pub predlog: Option<Arc<crate::telemetry::PredictionLog>>,
     /// Metrics rendered at `/metrics`, when enabled.
     pub metrics: Option<Arc<crate::telemetry::Metrics>>,
     /// `Host` names accepted besides IP addresses and `localhost`.
     pub allowed_hosts: Vec<String>,
-    /// How upload bodies are received (size, time, gaps, rate).
+    /// How upload bodies are received (size, time, gaps, rate);
+    /// `max_body` is also the cap on files a `{"path"}` deploy reads.
     pub uploads: crate::server::BodyRules,
     /// Memory all uploads in flight may hold, in bytes.
     pub upload_memory: crate::budget::Budget,
@@ -66,7 +65,6 @@ impl AdminState {
         AdminState {
             deployer,
             auth: Auth::new(a.token.clone(), a.metrics_token.clone()),
-            max_upload: a.max_upload.as_usize(),
             predlog,
             metrics,
             allowed_hosts: a.allowed_hosts.clone(),
@@ -260,7 +258,7 @@ where
             };
             let r = match deploy_files(body) {
                 Ok(DeploySource::Path(p, promote)) => {
-                    let cap = state.max_upload as u64;
+                    let cap = state.uploads.max_body as u64;
                     d.deploy_path(name, v, std::path::Path::new(&p), cap, promote)
                         .await
                 }

@@ -296,6 +296,25 @@ fn server_route(state: &AppState, route: &Route<'_>) -> Response<Full<Bytes>> {
     }
 }
 
+/// The model (or version) a metadata or readiness route asks about, once
+/// the caller is identified and admitted under the model's rules (no
+/// quota is taken).
+fn look_up<B>(
+    state: &AppState,
+    req: &Request<B>,
+    conn: Option<&ConnInfo>,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Arc<LoadedModel>, ApiError> {
+    let identity = authenticate(state, req.headers(), conn, name)?;
+    let (model, rules) = state
+        .registry
+        .resolve(name, version)
+        .map_err(|e| unknown(state, &identity, e))?;
+    admit_caller(state, identity, conn, &model, &rules, false)?;
+    Ok(model)
+}
+
 /// `GET /v2/models/{m}[/versions/{v}]`: behind the same identity and
 /// tenant rules as inference.
 fn model_metadata<B>(
@@ -305,12 +324,7 @@ fn model_metadata<B>(
     name: &str,
     version: Option<&str>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let identity = authenticate(state, req.headers(), conn, name)?;
-    let (model, rules) = state
-        .registry
-        .resolve(name, version)
-        .map_err(|e| unknown(state, &identity, e))?;
-    admit_caller(state, identity, conn, &model, &rules, false)?;
+    let model = look_up(state, req, conn, name, version)?;
     let versions = match version {
         Some(v) => vec![v.to_string()],
         None => state.registry.model_versions(name),
@@ -330,12 +344,7 @@ fn model_ready<B>(
     name: &str,
     version: Option<&str>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let identity = authenticate(state, req.headers(), conn, name)?;
-    let (model, rules) = state
-        .registry
-        .resolve(name, version)
-        .map_err(|e| unknown(state, &identity, e))?;
-    admit_caller(state, identity, conn, &model, &rules, false)?;
+    let model = look_up(state, req, conn, name, version)?;
     Ok(json(
         StatusCode::OK,
         serde_json::json!({"name": name, "version": model.version, "ready": true}).to_string(),
