@@ -236,6 +236,58 @@ fn load_config(path: Option<&PathBuf>) -> Result<ServeConfig> {
     Ok(cfg)
 }
 
+/// The data plane's TLS settings, when it serves HTTPS.
+fn data_plane_tls(cfg: &ServeConfig) -> Result<Option<Arc<rustls::ServerConfig>>> {
+    let client_auth = cfg
+        .server
+        .tls_client_ca
+        .clone()
+        .map(|ca_bundle| ClientAuth {
+            ca_bundle,
+            required: cfg.server.tls_client_cert_required,
+        });
+    Ok(match (&cfg.server.tls_cert, &cfg.server.tls_key) {
+        (Some(c), Some(k)) => {
+            Some(load_tls_config(c, k, client_auth.as_ref()).context("TLS setup")?)
+        }
+        (None, None) if client_auth.is_some() => {
+            bail!("tls_client_ca needs TLS: set tls_cert and tls_key too")
+        }
+        (None, None) => None,
+        _ => bail!("TLS needs both a certificate and a key"),
+    })
+}
+
+/// Who may call (credentials), under which tenant rules, and the global
+/// policy chain.
+fn security(cfg: &ServeConfig) -> Result<(Authenticator, Tenants, PolicyChains)> {
+    let auth = Authenticator::new(&cfg.auth)?;
+    let tenants = Tenants::new(
+        &cfg.tenants,
+        cfg.auth.default_tenant.as_deref(),
+        cfg.auth.require_tenant,
+        cfg.server.max_inflight_body.0,
+        cfg.server.max_body.0,
+    )
+    .map_err(|e| anyhow::anyhow!("[[tenants]]: {e}"))?;
+    if !tenants.is_empty()
+        && cfg.auth.require_tenant == Some(false)
+        && cfg.auth.default_tenant.is_none()
+    {
+        tracing::warn!(
+            "[auth] require_tenant = false: callers that map to no tenant skip the tenant rules (models and quotas)"
+        );
+    }
+    let chains = PolicyChains::new(cfg.policies.clone(), cfg.server.max_body.as_usize());
+    if !cfg.policies.is_empty() {
+        tracing::info!(
+            policies = %cfg.policies.iter().map(|b| b.policy.as_str()).collect::<Vec<_>>().join(" -> "),
+            "global policy chain"
+        );
+    }
+    Ok((auth, tenants, chains))
+}
+
 async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     let mut cfg = load_config(args.config.as_ref())?;
     if let Some(r) = args.repository {
@@ -297,48 +349,8 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             cfg.server.listen
         );
     }
-    let client_auth = cfg
-        .server
-        .tls_client_ca
-        .clone()
-        .map(|ca_bundle| ClientAuth {
-            ca_bundle,
-            required: cfg.server.tls_client_cert_required,
-        });
-    let tls = match (&cfg.server.tls_cert, &cfg.server.tls_key) {
-        (Some(c), Some(k)) => {
-            Some(load_tls_config(c, k, client_auth.as_ref()).context("TLS setup")?)
-        }
-        (None, None) if client_auth.is_some() => {
-            bail!("tls_client_ca needs TLS: set tls_cert and tls_key too")
-        }
-        (None, None) => None,
-        _ => bail!("TLS needs both a certificate and a key"),
-    };
-    let auth = Authenticator::new(&cfg.auth)?;
-    let tenants = Tenants::new(
-        &cfg.tenants,
-        cfg.auth.default_tenant.as_deref(),
-        cfg.auth.require_tenant,
-        cfg.server.max_inflight_body.0,
-        cfg.server.max_body.0,
-    )
-    .map_err(|e| anyhow::anyhow!("[[tenants]]: {e}"))?;
-    if !tenants.is_empty()
-        && cfg.auth.require_tenant == Some(false)
-        && cfg.auth.default_tenant.is_none()
-    {
-        tracing::warn!(
-            "[auth] require_tenant = false: callers that map to no tenant skip the tenant rules (models and quotas)"
-        );
-    }
-    let chains = PolicyChains::new(cfg.policies.clone(), cfg.server.max_body.as_usize());
-    if !cfg.policies.is_empty() {
-        tracing::info!(
-            policies = %cfg.policies.iter().map(|b| b.policy.as_str()).collect::<Vec<_>>().join(" -> "),
-            "global policy chain"
-        );
-    }
+    let tls = data_plane_tls(&cfg)?;
+    let (auth, tenants, chains) = security(&cfg)?;
 
     let mut rt = Runtime::new(&cfg.runtime)?;
     match std::env::current_exe() {
