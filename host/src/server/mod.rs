@@ -5,6 +5,7 @@ mod body;
 mod error;
 mod listener;
 mod memory;
+mod observe;
 mod peers;
 mod routes;
 mod tls;
