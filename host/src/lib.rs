@@ -21,6 +21,8 @@ pub mod config;
 pub mod deploy;
 pub mod fsutil;
 pub mod inspect;
+pub mod node;
+pub mod pipeline;
 pub mod protocol;
 pub mod registry;
 pub mod repository;

@@ -8,24 +8,17 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use edgeserve::admin::{self, AdminState};
 use edgeserve::config::{ModelDefaults, ServeConfig};
-use edgeserve::deploy::{Deployer, StateStore, run_guard, watch_repository};
+use edgeserve::node::{CheckedConfig, Listeners, Node};
 use edgeserve::repository;
 use edgeserve::rescore::{RescoreOptions, rescore, table};
-use edgeserve::runtime::{CompileLimits, Runtime};
-use edgeserve::security::{Authenticator, PolicyChains, Tenants, hash_api_key};
-use edgeserve::server::{
-    AppState, ClientAuth, ListenerOptions, RequestLimits, handle, load_tls_config, serve,
-};
-use edgeserve::telemetry::{Metrics, PredictionLog, Tracing};
+use edgeserve::runtime::Runtime;
+use edgeserve::security::hash_api_key;
 use edgeserve::units::ByteSize;
-use std::sync::atomic::Ordering;
 
 /// Serve machine-learning models as sandboxed WebAssembly components over
 /// the Open Inference Protocol (KServe v2).
@@ -227,325 +220,54 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_config(path: Option<&PathBuf>) -> Result<ServeConfig> {
-    let cfg = match path {
+/// The configuration file, or the defaults without one.
+fn read_config(path: Option<&PathBuf>) -> Result<ServeConfig> {
+    Ok(match path {
         Some(p) => ServeConfig::from_file(p)?,
         None => ServeConfig::default(),
-    };
+    })
+}
+
+/// The configuration file, checked (for the commands that do not serve).
+fn load_config(path: Option<&PathBuf>) -> Result<ServeConfig> {
+    let cfg = read_config(path)?;
     cfg.validate().context("invalid configuration")?;
     Ok(cfg)
 }
 
-/// The data plane's TLS settings, when it serves HTTPS.
-fn data_plane_tls(cfg: &ServeConfig) -> Result<Option<Arc<rustls::ServerConfig>>> {
-    let client_auth = cfg
-        .server
-        .tls_client_ca
-        .clone()
-        .map(|ca_bundle| ClientAuth {
-            ca_bundle,
-            required: cfg.server.tls_client_cert_required,
-        });
-    Ok(match (&cfg.server.tls_cert, &cfg.server.tls_key) {
-        (Some(c), Some(k)) => {
-            Some(load_tls_config(c, k, client_auth.as_ref()).context("TLS setup")?)
-        }
-        (None, None) if client_auth.is_some() => {
-            bail!("tls_client_ca needs TLS: set tls_cert and tls_key too")
-        }
-        (None, None) => None,
-        _ => bail!("TLS needs both a certificate and a key"),
-    })
+impl ServeArgs {
+    /// Flags override the configuration file.
+    fn apply(self, cfg: &mut ServeConfig) {
+        let s = &mut cfg.server;
+        s.listen = self.listen.unwrap_or(s.listen);
+        s.tls_cert = self.tls_cert.or(s.tls_cert.take());
+        s.tls_key = self.tls_key.or(s.tls_key.take());
+        s.max_body = self.max_body.unwrap_or(s.max_body);
+        let a = &mut cfg.admin;
+        a.listen = self.admin_listen.unwrap_or(a.listen);
+        a.token = self.admin_token.or(a.token.take());
+        a.enabled &= !self.no_admin;
+        cfg.repository.path = self.repository.or(cfg.repository.path.take());
+        cfg.state.dir = self.state_dir.unwrap_or(std::mem::take(&mut cfg.state.dir));
+    }
 }
 
-/// Who may call (credentials), under which tenant rules, and the global
-/// policy chain.
-fn security(cfg: &ServeConfig) -> Result<(Authenticator, Tenants, PolicyChains)> {
-    let auth = Authenticator::new(&cfg.auth)?;
-    let tenants = Tenants::new(
-        &cfg.tenants,
-        cfg.auth.default_tenant.as_deref(),
-        cfg.auth.require_tenant,
-        cfg.server.max_inflight_body.0,
-        cfg.server.max_body.0,
-    )
-    .map_err(|e| anyhow::anyhow!("[[tenants]]: {e}"))?;
-    if !tenants.is_empty()
-        && cfg.auth.require_tenant == Some(false)
-        && cfg.auth.default_tenant.is_none()
-    {
-        tracing::warn!(
-            "[auth] require_tenant = false: callers that map to no tenant skip the tenant rules (models and quotas)"
-        );
-    }
-    let chains = PolicyChains::new(cfg.policies.clone(), cfg.server.max_body.as_usize());
-    if !cfg.policies.is_empty() {
-        tracing::info!(
-            policies = %cfg.policies.iter().map(|b| b.policy.as_str()).collect::<Vec<_>>().join(" -> "),
-            "global policy chain"
-        );
-    }
-    Ok((auth, tenants, chains))
-}
-
+/// `edgeserve serve`: the configuration with the flags on top, checked,
+/// built into a node, served until SIGTERM or Ctrl-C.
 async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
-    let mut cfg = load_config(args.config.as_ref())?;
-    if let Some(r) = args.repository {
-        cfg.repository.path = Some(r);
-    }
-    if let Some(l) = args.listen {
-        cfg.server.listen = l;
-    }
-    if let Some(c) = args.tls_cert {
-        cfg.server.tls_cert = Some(c);
-    }
-    if let Some(k) = args.tls_key {
-        cfg.server.tls_key = Some(k);
-    }
-    if let Some(b) = args.max_body {
-        cfg.server.max_body = b;
-    }
-    if let Some(a) = args.admin_listen {
-        cfg.admin.listen = a;
-    }
-    if let Some(t) = args.admin_token {
-        cfg.admin.token = Some(t);
-    }
-    if args.no_admin {
-        cfg.admin.enabled = false;
-    }
-    if let Some(d) = args.state_dir {
-        cfg.state.dir = d;
-    }
-    // Flags may have changed validated values.
-    cfg.validate().context("invalid configuration")?;
-    if cfg.repository.path.is_none() && !cfg.admin.enabled {
-        bail!(
-            "no model repository: pass --repository DIR (or set [repository] path in --config), \
-             or enable the admin API to deploy models into an empty node"
-        );
-    }
-    let token_set = cfg.admin.token.as_deref().is_some_and(|t| !t.is_empty());
-    let admin_off_loopback = cfg.admin.enabled && !cfg.admin.listen.ip().is_loopback();
-    if admin_off_loopback && !token_set {
-        bail!(
-            "the admin API would listen on {} without a token: set EDGESERVE_ADMIN_TOKEN (or \
-             [admin] token), or keep the admin listener on a loopback address",
-            cfg.admin.listen
-        );
-    }
-    let admin_tls = admin_tls(&cfg.admin)?;
-    if admin_off_loopback && admin_tls.is_none() && !cfg.admin.plaintext_off_loopback {
-        bail!(
-            "the admin API would listen on {} over plain HTTP, sending its deploy-capable token \
-             in clear: set [admin] tls_cert and tls_key, or keep it on a loopback address (set \
-             [admin] plaintext_off_loopback = true only behind a network that encrypts)",
-            cfg.admin.listen
-        );
-    }
-    if cfg.admin.enabled && cfg.admin.listen == cfg.server.listen && cfg.server.listen.port() != 0 {
-        bail!(
-            "the admin API and the data plane cannot share {}",
-            cfg.server.listen
-        );
-    }
-    let tls = data_plane_tls(&cfg)?;
-    let (auth, tenants, chains) = security(&cfg)?;
-
-    let mut rt = Runtime::new(&cfg.runtime)?;
+    let mut cfg = read_config(args.config.as_ref())?;
+    args.apply(&mut cfg);
+    let mut cfg = CheckedConfig::new(cfg).context("invalid configuration")?;
     match std::env::current_exe() {
-        Ok(exe) => rt.compile_in_child(exe, CompileLimits::for_runtime(&cfg.runtime)),
+        Ok(exe) => cfg.compile_worker = Some(exe),
         Err(e) => {
             tracing::warn!(error = %e, "cannot find this program's path; compiling in-process")
         }
     }
-    let store = StateStore::open(&cfg.state.dir)?;
-    if cfg.state.aot_cache {
-        let dir = cfg.state.dir.join("aot");
-        let secret = store.node_key()?;
-        rt.enable_aot_cache(dir.clone(), &secret)
-            .map_err(|e| anyhow::anyhow!("cannot use AOT cache folder {}: {e}", dir.display()))?;
-    }
-    let rt = Arc::new(rt);
-    let started = Instant::now();
-    let (deployer, refused) = Deployer::start(
-        rt.clone(),
-        store,
-        cfg.repository.path.clone(),
-        cfg.model_defaults.clone(),
-    )
-    .await?;
-    let deployer = Arc::new(deployer);
-    deployer
-        .registry()
-        .set_version_pinning(cfg.server.version_pinning);
-    let table = deployer.registry().snapshot();
-    let mut loaded = 0;
-    for (name, entry) in &table.models {
-        for m in entry.versions.values() {
-            loaded += 1;
-            tracing::info!(model = %name, version = %m.version, sha256 = %m.digest, isolation = ?m.settings.isolation, compile = ?m.aot, "loaded");
-        }
-    }
-    for r in &refused {
-        tracing::error!(what = %r.what, reason = %r.error, "refused");
-    }
-    tracing::info!(
-        loaded,
-        refused = refused.len(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "models loaded (repository: {}, state: {})",
-        cfg.repository
-            .path
-            .as_ref()
-            .map_or("none".to_string(), |p| p.display().to_string()),
-        cfg.state.dir.display()
-    );
-
-    let log_dir = cfg
-        .prediction_log
-        .dir
-        .clone()
-        .unwrap_or_else(|| cfg.state.dir.join("predictions"));
-    let predlog = Arc::new(
-        PredictionLog::start(&cfg.prediction_log, log_dir.clone())
-            .with_context(|| format!("cannot use prediction log folder {}", log_dir.display()))?,
-    );
-    let metrics = if cfg.telemetry.metrics {
-        Some(Arc::new(
-            Metrics::new(
-                &cfg.telemetry,
-                deployer.registry().clone(),
-                Some(predlog.clone()),
-            )
-            .context("metrics setup")?,
-        ))
-    } else {
-        None
-    };
-    let tracer = Tracing::new(&cfg.telemetry)
-        .context("tracing setup")?
-        .map(Arc::new);
-    if let Some(endpoint) = &cfg.telemetry.otlp_endpoint {
-        tracing::info!(%endpoint, interval = ?cfg.telemetry.export_interval.0, trace_sample_ratio = cfg.telemetry.trace_sample_ratio, "exporting metrics and traces over OTLP/HTTP");
-    }
-    let state = Arc::new(
-        AppState::new(
-            deployer.registry().clone(),
-            RequestLimits::for_server(&cfg.server),
-        )
-        .with_prediction_log(predlog.clone())
-        .with_security(auth, tenants, chains)
-        .with_telemetry(metrics.clone(), tracer.clone()),
-    );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-
-    let listener = tokio::net::TcpListener::bind(cfg.server.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
-    let addr = listener.local_addr()?;
-    let admin = if cfg.admin.enabled {
-        let l = tokio::net::TcpListener::bind(cfg.admin.listen)
-            .await
-            .with_context(|| format!("cannot listen on {} for the admin API", cfg.admin.listen))?;
-        Some(l)
-    } else {
-        None
-    };
-
-    tokio::spawn(run_guard(deployer.clone(), cfg.state.guard_interval.0));
-    if cfg.repository.path.is_some() && !cfg.repository.poll_interval.0.is_zero() {
-        tokio::spawn(watch_repository(
-            deployer.clone(),
-            cfg.repository.poll_interval.0,
-        ));
-    }
-
-    let admin_task = admin.map(|l| {
-        let admin_addr = l.local_addr().ok();
-        if let Some(a) = admin_addr {
-            let scheme = if admin_tls.is_some() { "https" } else { "http" };
-            tracing::info!(
-                "admin API at {scheme}://{a} (token {})",
-                if token_set {
-                    "required"
-                } else {
-                    "not required: loopback only"
-                }
-            );
-        }
-        let admin_state = Arc::new(AdminState::for_config(
-            &cfg,
-            deployer.clone(),
-            Some(predlog.clone()),
-            metrics.clone(),
-        ));
-        let opts = ListenerOptions::for_admin(&cfg.admin, &cfg.server, admin_tls);
-        let rx = stop_rx.clone();
-        tokio::spawn(async move {
-            let handler = move |req, conn: Arc<edgeserve::server::ConnInfo>| {
-                admin::handle(admin_state.clone(), req, Some(conn))
-            };
-            serve(l, handler, opts, stopped(rx)).await
-        })
-    });
-
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!("listening on {scheme}://{addr}");
-    let opts = ListenerOptions::for_server(&cfg.server, tls);
-    {
-        let state = state.clone();
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            state.ready.store(false, Ordering::Release);
-            let _ = stop_tx.send(true);
-        });
-    }
-    let handler = {
-        let state = state.clone();
-        move |req, conn| handle(state.clone(), req, Some(conn))
-    };
-    let drained = serve(listener, handler, opts, stopped(stop_rx)).await;
-    if let Some(t) = admin_task {
-        let _ = t.await;
-    }
-    // Write the prediction-log records accepted so far, and export what is
-    // pending (blocking flushes: off the async workers).
-    let _ = tokio::task::spawn_blocking(move || {
-        if !predlog.flush(Duration::from_secs(10)) {
-            tracing::warn!("the prediction log did not finish writing within 10 s");
-        }
-        if let Some(m) = &metrics {
-            m.shutdown();
-        }
-        if let Some(t) = &tracer {
-            t.shutdown();
-        }
-    })
-    .await;
-    tracing::info!(drained, "stopped");
+    let node = Node::build(cfg.clone()).await?;
+    let listeners = Listeners::bind(&cfg).await?;
+    node.serve(listeners, shutdown_signal()).await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The admin listener's TLS settings, when `[admin]` has a certificate.
-fn admin_tls(a: &edgeserve::config::AdminConfig) -> Result<Option<Arc<rustls::ServerConfig>>> {
-    let client_auth = a.tls_client_ca.clone().map(|ca_bundle| ClientAuth {
-        ca_bundle,
-        required: a.tls_client_cert_required,
-    });
-    match (&a.tls_cert, &a.tls_key) {
-        (Some(c), Some(k)) => Ok(Some(
-            load_tls_config(c, k, client_auth.as_ref()).context("admin TLS setup")?,
-        )),
-        (None, None) if client_auth.is_some() => {
-            bail!("[admin] tls_client_ca needs admin TLS: set [admin] tls_cert and tls_key too")
-        }
-        (None, None) => Ok(None),
-        _ => bail!("admin TLS needs both [admin] tls_cert and tls_key"),
-    }
 }
 
 async fn shutdown_signal() {

@@ -215,7 +215,7 @@ where
 {
     let method = method.clone();
     // Held until the change is done: an upload and what is built from it.
-    let mut memory = crate::server::RequestMemory::new(
+    let mut memory = crate::pipeline::RequestMemory::new(
         &state.upload_memory,
         conn.map(|c| &c.budget),
         conn.and_then(|c| c.peer_budget.as_deref()),
@@ -359,7 +359,7 @@ fn deploy_files(body: DeployBody) -> Result<DeploySource, DeployError> {
 async fn read_json<T: serde::de::DeserializeOwned, B>(
     state: &AdminState,
     req: Request<B>,
-    memory: &mut crate::server::RequestMemory<'_>,
+    memory: &mut crate::pipeline::RequestMemory<'_>,
 ) -> Result<T, Response<Full<Bytes>>>
 where
     B: Body<Data = Bytes>,

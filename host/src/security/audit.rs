@@ -16,7 +16,7 @@ pub fn audit_denial(
     model: &str,
     version: &str,
     policy: Option<&str>,
-    status: u16,
+    status: http::StatusCode,
     reason: &str,
     client: &str,
 ) {
@@ -30,7 +30,7 @@ pub fn audit_denial(
         model,
         version,
         policy = policy.unwrap_or("-"),
-        status,
+        status = status.as_u16(),
         reason,
         client,
         "request denied"

@@ -55,7 +55,7 @@ pub enum ChainError {
         /// `name@version` of the policy.
         policy: String,
         /// Its status (400-599).
-        status: u16,
+        status: http::StatusCode,
         /// Its reason.
         reason: String,
     },
@@ -65,7 +65,7 @@ pub enum ChainError {
         /// The policy (`name@version`, or the name when not deployed).
         policy: String,
         /// 503 when it could not answer, 403 when its answer was unusable.
-        status: u16,
+        status: http::StatusCode,
         /// What went wrong.
         reason: String,
     },
@@ -73,7 +73,7 @@ pub enum ChainError {
 
 impl ChainError {
     /// HTTP status for the client.
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> http::StatusCode {
         match self {
             ChainError::Denied { status, .. } | ChainError::Failed { status, .. } => *status,
         }
@@ -130,7 +130,7 @@ impl From<ResponseDecision> for Decision<wit_abi::InferenceResponse> {
 
 /// What stopped a single policy call, before fail-open is considered.
 struct Failure {
-    status: u16,
+    status: http::StatusCode,
     reason: String,
 }
 
@@ -164,7 +164,7 @@ impl PolicyChains {
 
     fn resolve(registry: &Registry, binding: &PolicyBinding) -> Result<Arc<LoadedModel>, Failure> {
         registry.policy(&binding.policy).ok_or_else(|| Failure {
-            status: 503,
+            status: http::StatusCode::SERVICE_UNAVAILABLE,
             reason: format!("policy '{}' is not deployed", binding.policy),
         })
     }
@@ -196,12 +196,13 @@ impl PolicyChains {
     }
 
     fn denial(policy: &LoadedModel, status: u16, reason: String) -> Result<ChainError, Failure> {
-        if !(400..=599).contains(&status) {
-            return Err(Failure {
-                status: 403,
+        let status = http::StatusCode::from_u16(status)
+            .ok()
+            .filter(|s| s.is_client_error() || s.is_server_error())
+            .ok_or_else(|| Failure {
+                status: http::StatusCode::FORBIDDEN,
                 reason: format!("it denied with status {status}, which is not an error status"),
-            });
-        }
+            })?;
         policy.stats.policy_denied.fetch_add(1, Ordering::Relaxed);
         Ok(ChainError::Denied {
             policy: policy.label.to_string(),
@@ -213,7 +214,7 @@ impl PolicyChains {
 
     fn too_big(&self, bytes: usize) -> Option<Failure> {
         (bytes > self.max_rewrite_bytes).then(|| Failure {
-            status: 403,
+            status: http::StatusCode::FORBIDDEN,
             reason: format!(
                 "its rewrite holds {bytes} bytes of tensor data, above the {}-byte limit",
                 self.max_rewrite_bytes
@@ -253,7 +254,7 @@ impl PolicyChains {
                 }),
             },
             Err(e) => Err(Failure {
-                status: 503,
+                status: http::StatusCode::SERVICE_UNAVAILABLE,
                 reason: e.to_string(),
             }),
         };
@@ -312,7 +313,7 @@ impl PolicyChains {
                             check_request(&model.metadata, &next).map_err(|e| e.to_string())
                         })
                         .map_err(|e| Failure {
-                            status: 403,
+                            status: http::StatusCode::FORBIDDEN,
                             reason: format!(
                                 "its rewritten request does not fit model {}: {e}",
                                 model.label
@@ -364,7 +365,7 @@ impl PolicyChains {
                 |new| {
                     let next = wit_abi::response_from(new);
                     check_outputs(&next).map_err(|e| Failure {
-                        status: 403,
+                        status: http::StatusCode::FORBIDDEN,
                         reason: format!("its rewritten response is not valid: {e}"),
                     })?;
                     wit_resp = Some(Arc::new(wit_abi::response_copy(&next)));

@@ -35,7 +35,7 @@ fn all_models() -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// 403 (not allowed) or 429 (over quota).
-    pub status: u16,
+    pub status: http::StatusCode,
     /// What to tell the client.
     pub reason: String,
     /// Seconds until a retry can succeed (429 only).
@@ -216,14 +216,14 @@ impl Tenants {
             Some(t) => Ok(TenantOf::Tenant(t.clone())),
             None if !self.require_tenant => Ok(TenantOf::Exempt),
             None if authenticated => Err(Refusal {
-                status: 403,
+                status: http::StatusCode::FORBIDDEN,
                 reason: "this identity maps to no tenant, and this server serves only callers \
                          of its tenants"
                     .into(),
                 retry_after: None,
             }),
             None => Err(Refusal {
-                status: 401,
+                status: http::StatusCode::UNAUTHORIZED,
                 reason: "this server serves only callers of its tenants: send credentials (an \
                          API key, a bearer token or a client certificate) that carry a tenant"
                     .into(),
@@ -241,14 +241,14 @@ impl Tenants {
     fn allowed(&self, tenant: &str, model: &str) -> Result<&Tenant, Refusal> {
         let Some(t) = self.map.get(tenant) else {
             return Err(Refusal {
-                status: 403,
+                status: http::StatusCode::FORBIDDEN,
                 reason: format!("tenant '{tenant}' is not known to this server"),
                 retry_after: None,
             });
         };
         if !t.models.iter().any(|m| m == "*" || m == model) {
             return Err(Refusal {
-                status: 403,
+                status: http::StatusCode::FORBIDDEN,
                 reason: format!("tenant '{tenant}' may not call model '{model}'"),
                 retry_after: None,
             });
@@ -263,7 +263,7 @@ impl Tenants {
         if let Some(bucket) = &t.bucket {
             let now = self.epoch.elapsed().as_nanos() as u64;
             bucket.admit(now).map_err(|wait| Refusal {
-                status: 429,
+                status: http::StatusCode::TOO_MANY_REQUESTS,
                 reason: format!("tenant '{tenant}' is over its request-rate quota"),
                 retry_after: Some(wait.as_secs_f64().ceil().max(1.0) as u32),
             })?;
@@ -295,8 +295,14 @@ mod tests {
     fn access_and_unknown_tenants() {
         let t = Tenants::new(&[acme()], None, None, 1 << 20, 1 << 10).unwrap();
         assert!(t.admit("acme", "iris").is_ok());
-        assert_eq!(t.admit("acme", "sentiment").unwrap_err().status, 403);
-        assert_eq!(t.admit("other", "iris").unwrap_err().status, 403);
+        assert_eq!(
+            t.admit("acme", "sentiment").unwrap_err().status,
+            http::StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            t.admit("other", "iris").unwrap_err().status,
+            http::StatusCode::FORBIDDEN
+        );
     }
 
     fn acme() -> TenantConfig {
@@ -314,8 +320,14 @@ mod tests {
         let acme_id: std::sync::Arc<str> = "acme".into();
         // Tenants configured: no tenant is a refusal by default.
         let t = Tenants::new(&[acme()], None, None, 1 << 20, 1 << 10).unwrap();
-        assert_eq!(t.tenant_of(None, false).unwrap_err().status, 401);
-        assert_eq!(t.tenant_of(None, true).unwrap_err().status, 403);
+        assert_eq!(
+            t.tenant_of(None, false).unwrap_err().status,
+            http::StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            t.tenant_of(None, true).unwrap_err().status,
+            http::StatusCode::FORBIDDEN
+        );
         assert_eq!(
             t.tenant_of(Some(&acme_id), true).unwrap(),
             TenantOf::Tenant(acme_id.clone())

@@ -9,8 +9,7 @@ use http::StatusCode;
 use http_body_util::BodyExt;
 use hyper::body::Body;
 
-use super::error::ApiError;
-use super::memory::RequestMemory;
+use crate::pipeline::{ApiError, RequestMemory};
 use crate::units::ByteSize;
 
 /// The limits on receiving one body.

@@ -5,6 +5,7 @@
 
 mod drift;
 mod metrics;
+mod mirror;
 mod otlp_client;
 mod predlog;
 pub mod prometheus;
@@ -19,6 +20,7 @@ pub use drift::{DriftBaseline, DriftMonitor, DriftSettings, FeatureBaseline, Fea
 pub use metrics::{
     INFER_ROUTES, Metrics, TelemetryError, VersionInstruments, outcome, version_attributes,
 };
+pub use mirror::{ShadowCall, ShadowSlot, Shadows, mirror};
 pub use predlog::{
     LogSettings, PredictionLog, PredictionLogConfig, Record, ShadowRecord, read_log, sampled,
 };

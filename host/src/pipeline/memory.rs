@@ -27,7 +27,7 @@ enum Holder {
 
 /// A request's share of each budget it belongs to; all of it is given back
 /// when the request ends.
-pub(crate) struct RequestMemory<'a> {
+pub struct RequestMemory<'a> {
     shares: [Option<(Holder, Taken<'a>)>; 4],
     /// How long a request waits for room before it is refused.
     wait: Duration,
@@ -80,7 +80,16 @@ impl<'a> RequestMemory<'a> {
     }
 }
 
-impl RequestMemory<'_> {
+impl<'a> RequestMemory<'a> {
+    /// Counts the request against its tenant's budget too, once the tenant
+    /// is known (before any byte is taken: nothing is moved over).
+    pub(crate) fn join_tenant(&mut self, budget: Option<&'a Budget>) {
+        let share = &mut self.shares[2];
+        if share.as_ref().is_none_or(|(_, t)| t.units() == 0) {
+            *share = budget.map(|b| (Holder::Tenant, Taken::none(b)));
+        }
+    }
+
     /// Bytes the request holds now (its share of the server's budget).
     pub(crate) fn held(&self) -> u64 {
         self.shares

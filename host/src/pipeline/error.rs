@@ -1,9 +1,9 @@
-//! Errors as the protocol returns them: `{"error": "..."}` with a fitting
-//! HTTP status.
+//! A refused or failed request, as every front-end reports it: a status
+//! (HTTP's; gRPC maps it to its own codes), the message for the client,
+//! and the retry and challenge hints. The REST front-end writes it as
+//! `{"error": "..."}`.
 
-use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::Full;
+use http::StatusCode;
 
 use crate::protocol::ProtocolError;
 use crate::registry::RouteError;
@@ -39,28 +39,6 @@ impl ApiError {
             challenge: true,
             ..ApiError::new(StatusCode::UNAUTHORIZED, message)
         }
-    }
-
-    /// The HTTP response.
-    pub fn into_response(self) -> Response<Full<Bytes>> {
-        let body = serde_json::json!({ "error": self.message }).to_string();
-        let mut resp = Response::new(Full::new(Bytes::from(body)));
-        *resp.status_mut() = self.status;
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        if self.challenge {
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"edgeserve\""),
-            );
-        }
-        if let Some(secs) = self.retry_after {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        resp
     }
 }
 

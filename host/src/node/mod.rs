@@ -1,0 +1,252 @@
+//! A node: everything `edgeserve serve` runs, as a library. Two planes,
+//! built in two steps:
+//!
+//! - [`Node::build`] (once per node): from a [`CheckedConfig`], the
+//!   engine, the restored deployments, identity and policies, telemetry,
+//!   and the inference [`Pipeline`] every front-end shares;
+//! - [`Node::serve`]: the data plane's front-ends and the admin API on
+//!   bound [`Listeners`], with the rollout guard and the repository
+//!   watcher, until `shutdown` resolves; then connections drain and the
+//!   prediction log and exporters flush.
+
+mod checked;
+mod error;
+mod setup;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tokio::net::TcpListener;
+
+pub use checked::CheckedConfig;
+pub use error::NodeError;
+
+use crate::admin::AdminState;
+use crate::deploy::{Deployer, StateStore, run_guard, watch_repository};
+use crate::pipeline::{Pipeline, RequestLimits};
+use crate::server::{ListenerOptions, serve};
+
+/// A node ready to serve.
+pub struct Node {
+    cfg: CheckedConfig,
+    deployer: Arc<Deployer>,
+    pipeline: Arc<Pipeline>,
+    telemetry: setup::Telemetry,
+    data_tls: Option<Arc<rustls::ServerConfig>>,
+    admin_tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// The sockets a node serves on, bound before it starts (so a caller
+/// learns the addresses, and port 0 picks free ones).
+pub struct Listeners {
+    /// The data plane.
+    pub data: TcpListener,
+    /// The admin API, when enabled.
+    pub admin: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the addresses `[server] listen` and `[admin] listen` name.
+    pub async fn bind(cfg: &CheckedConfig) -> Result<Listeners, NodeError> {
+        let data = bind(cfg.server.listen, "data plane").await?;
+        let admin = if cfg.admin.enabled {
+            Some(bind(cfg.admin.listen, "admin API").await?)
+        } else {
+            None
+        };
+        Ok(Listeners { data, admin })
+    }
+}
+
+async fn bind(addr: std::net::SocketAddr, plane: &'static str) -> Result<TcpListener, NodeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Bind {
+            addr,
+            plane,
+            source,
+        })
+}
+
+impl Node {
+    /// Builds the node: TLS and security first (a bad key or certificate
+    /// fails before any model is compiled), then the engine, the restored
+    /// deployments, telemetry and the pipeline.
+    pub async fn build(cfg: CheckedConfig) -> Result<Node, NodeError> {
+        let s = &cfg.server;
+        let data_tls = setup::tls(
+            "data plane",
+            s.tls_cert.as_deref(),
+            s.tls_key.as_deref(),
+            s.tls_client_ca.as_deref(),
+            s.tls_client_cert_required,
+        )?;
+        let a = &cfg.admin;
+        let admin_tls = setup::tls(
+            "admin API",
+            a.tls_cert.as_deref(),
+            a.tls_key.as_deref(),
+            a.tls_client_ca.as_deref(),
+            a.tls_client_cert_required,
+        )?;
+        let (auth, tenants, chains) = setup::security(&cfg)?;
+        let deployer = Arc::new(restore(&cfg).await?);
+        let registry = deployer.registry().clone();
+        let telemetry = setup::telemetry(&cfg, &registry)?;
+        let pipeline = Pipeline::new(registry, RequestLimits::for_server(&cfg.server))
+            .with_prediction_log(telemetry.predlog.clone())
+            .with_security(auth, tenants, chains)
+            .with_telemetry(telemetry.metrics.clone(), telemetry.tracer.clone());
+        Ok(Node {
+            cfg,
+            deployer,
+            pipeline: Arc::new(pipeline),
+            telemetry,
+            data_tls,
+            admin_tls,
+        })
+    }
+
+    /// The inference pipeline the node's front-ends share.
+    pub fn pipeline(&self) -> &Arc<Pipeline> {
+        &self.pipeline
+    }
+
+    /// The control plane.
+    pub fn deployer(&self) -> &Arc<Deployer> {
+        &self.deployer
+    }
+
+    /// Serves until `shutdown` resolves: readiness turns false, the
+    /// listeners stop accepting, requests in flight finish (within
+    /// `[server] shutdown_timeout`), and the prediction log and exporters
+    /// flush. Returns whether every connection finished in time.
+    pub async fn serve(
+        self,
+        listeners: Listeners,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> bool {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        self.background_tasks();
+        let admin_task = listeners.admin.map(|l| {
+            let serving = self.serve_admin(l, stopped(stop_rx.clone()));
+            tokio::spawn(serving)
+        });
+        let pipeline = self.pipeline.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            pipeline.ready.store(false, Ordering::Release);
+            let _ = stop_tx.send(true);
+        });
+        let drained = self.serve_data(listeners.data, stopped(stop_rx)).await;
+        if let Some(t) = admin_task {
+            let _ = t.await;
+        }
+        self.telemetry.flush().await;
+        tracing::info!(drained, "stopped");
+        drained
+    }
+
+    /// The rollout guard, and the repository watcher when it polls.
+    fn background_tasks(&self) {
+        tokio::spawn(run_guard(
+            self.deployer.clone(),
+            self.cfg.state.guard_interval.0,
+        ));
+        let poll = self.cfg.repository.poll_interval.0;
+        if self.cfg.repository.path.is_some() && !poll.is_zero() {
+            tokio::spawn(watch_repository(self.deployer.clone(), poll));
+        }
+    }
+
+    /// The data plane's front-ends on `listener`, until `stop`.
+    async fn serve_data(&self, listener: TcpListener, stop: impl Future<Output = ()>) -> bool {
+        let scheme = if self.data_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!("listening on {scheme}://{addr}");
+        }
+        let opts = ListenerOptions::for_server(&self.cfg.server, self.data_tls.clone());
+        let pipeline = self.pipeline.clone();
+        let handler = move |req, conn| crate::server::handle(pipeline.clone(), req, Some(conn));
+        serve(listener, handler, opts, stop).await
+    }
+
+    /// The admin API on `listener`, until `stop`.
+    fn serve_admin(
+        &self,
+        listener: TcpListener,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = bool> + Send + 'static {
+        if let Ok(a) = listener.local_addr() {
+            let scheme = if self.admin_tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let token = if self.cfg.admin_token_set() {
+                "required"
+            } else {
+                "not required: loopback only"
+            };
+            tracing::info!("admin API at {scheme}://{a} (token {token})");
+        }
+        let state = Arc::new(AdminState::for_config(
+            &self.cfg,
+            self.deployer.clone(),
+            Some(self.telemetry.predlog.clone()),
+            self.telemetry.metrics.clone(),
+        ));
+        let opts =
+            ListenerOptions::for_admin(&self.cfg.admin, &self.cfg.server, self.admin_tls.clone());
+        let handler = move |req, conn| crate::admin::handle(state.clone(), req, Some(conn));
+        serve(listener, handler, opts, stop)
+    }
+}
+
+/// The engine and the deployments: the repository's versions and every
+/// deployed one, with the persisted traffic; what was refused is logged.
+async fn restore(cfg: &CheckedConfig) -> Result<Deployer, NodeError> {
+    let store = StateStore::open(&cfg.state.dir)?;
+    let rt = Arc::new(setup::runtime(cfg, &store)?);
+    let started = Instant::now();
+    let (deployer, refused) = Deployer::start(
+        rt,
+        store,
+        cfg.repository.path.clone(),
+        cfg.model_defaults.clone(),
+    )
+    .await
+    .map_err(NodeError::Deploy)?;
+    let registry = deployer.registry();
+    registry.set_version_pinning(cfg.server.version_pinning);
+    let table = registry.snapshot();
+    let mut loaded = 0;
+    for (name, entry) in &table.models {
+        for m in entry.versions.values() {
+            loaded += 1;
+            tracing::info!(model = %name, version = %m.version, sha256 = %m.digest, isolation = ?m.settings.isolation, compile = ?m.aot, "loaded");
+        }
+    }
+    for r in &refused {
+        tracing::error!(what = %r.what, reason = %r.error, "refused");
+    }
+    let repository = cfg.repository.path.as_ref();
+    tracing::info!(
+        loaded,
+        refused = refused.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "models loaded (repository: {}, state: {})",
+        repository.map_or("none".to_string(), |p| p.display().to_string()),
+        cfg.state.dir.display()
+    );
+    Ok(deployer)
+}

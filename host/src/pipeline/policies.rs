@@ -1,0 +1,156 @@
+//! Request and response policies: the global chain, then the model's own,
+//! each policy a sandboxed component that may allow, deny or rewrite.
+//! Policies see a context (identity, route, the allow-listed headers) and
+//! their own copy of the tensors, counted in the request's memory.
+
+use std::sync::Arc;
+
+use super::observe::copy_memory;
+use super::route::Routed;
+use super::{ApiError, Flight, Pipeline};
+use crate::runtime::policy_abi::{self, RequestContext};
+use crate::runtime::wit_abi;
+use crate::security::{AuthMethod, ChainError, Stage};
+use crate::telemetry::Stage as TraceStage;
+use crate::tensor::{InferenceRequest, InferenceResponse};
+
+/// What the request chain leaves for the response chain: the context,
+/// and the request as the model saw it (when a response policy runs).
+pub(super) struct Screened {
+    context: Arc<RequestContext>,
+    seen: Option<Arc<wit_abi::InferenceRequest>>,
+}
+
+impl Pipeline {
+    /// Runs the request chain (it may deny or rewrite the request). `None`
+    /// when no policy runs at either stage for this model.
+    pub(super) async fn request_policies<'a>(
+        &'a self,
+        flight: &mut Flight<'a>,
+        routed: &Routed,
+        request: &mut InferenceRequest,
+        id: &str,
+    ) -> Result<Option<Screened>, ApiError> {
+        let pre = self.chains.any(&routed.rules, Stage::Request);
+        let post = self.chains.any(&routed.rules, Stage::Response);
+        if !pre && !post {
+            return Ok(None);
+        }
+        let context = Arc::new(self.policy_context(flight, routed, id));
+        // The chains hand policies their own copy of the request, held
+        // until the answer: counted like the rest of the request.
+        let tenant = routed.identity.tenant.as_deref();
+        flight
+            .memory
+            .grow(copy_memory(&request.inputs), tenant)
+            .await?;
+        let mut seen = None;
+        if pre {
+            let t = flight.stamp();
+            // Policy chains are boxed: their futures are large, and a
+            // request without policies should not carry (and move) them.
+            seen = Box::pin(self.chains.run_request(
+                &self.registry,
+                &routed.model,
+                &routed.rules,
+                &context,
+                request,
+            ))
+            .await
+            .map_err(|e| refusal(e, id, routed))?;
+            flight.lap(TraceStage::PolicyRequest, t);
+        }
+        if post && seen.is_none() {
+            seen = Some(Arc::new(wit_abi::request_copy(id, request)));
+        }
+        Ok(Some(Screened {
+            context,
+            seen: seen.filter(|_| post),
+        }))
+    }
+
+    /// Runs the response chain (it may deny or rewrite the answer).
+    pub(super) async fn response_policies<'a>(
+        &'a self,
+        flight: &mut Flight<'a>,
+        routed: &Routed,
+        screened: Option<Screened>,
+        response: &mut InferenceResponse,
+        id: &str,
+    ) -> Result<(), ApiError> {
+        let Some(Screened {
+            context,
+            seen: Some(seen),
+        }) = screened
+        else {
+            return Ok(());
+        };
+        let tenant = routed.identity.tenant.as_deref();
+        flight
+            .memory
+            .grow(copy_memory(&response.outputs), tenant)
+            .await?;
+        let t = flight.stamp();
+        Box::pin(
+            self.chains
+                .run_response(&self.registry, &routed.rules, &context, seen, response),
+        )
+        .await
+        .map_err(|e| refusal(e, id, routed))?;
+        flight.lap(TraceStage::PolicyResponse, t);
+        Ok(())
+    }
+
+    /// The context policies see; headers only from the configured
+    /// allow-list.
+    fn policy_context(&self, flight: &Flight<'_>, routed: &Routed, id: &str) -> RequestContext {
+        let headers = self
+            .auth
+            .policy_headers
+            .iter()
+            .flat_map(|name| {
+                flight
+                    .inbound
+                    .headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| policy_abi::Header {
+                        name: name.as_str().to_string(),
+                        value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    })
+            })
+            .collect();
+        let identity = &routed.identity;
+        RequestContext {
+            request_id: id.to_string(),
+            tenant: identity.tenant.as_deref().map(String::from),
+            principal: identity.principal.as_deref().map(String::from),
+            auth_method: match identity.method {
+                AuthMethod::Anonymous => policy_abi::AuthMethod::Anonymous,
+                AuthMethod::ApiKey => policy_abi::AuthMethod::ApiKey,
+                AuthMethod::Jwt => policy_abi::AuthMethod::Jwt,
+                AuthMethod::Mtls => policy_abi::AuthMethod::Mtls,
+            },
+            model: routed.model.name.clone(),
+            version: routed.model.version.clone(),
+            headers,
+            client_address: routed.peer.text(),
+        }
+    }
+}
+
+/// Audits a chain's refusal and turns it into the client's error.
+fn refusal(e: ChainError, id: &str, routed: &Routed) -> ApiError {
+    let model = &routed.model;
+    crate::security::audit_denial(
+        id,
+        &routed.identity,
+        &model.name,
+        &model.version,
+        Some(e.policy()),
+        e.status(),
+        e.reason(),
+        &routed.peer.text(),
+    );
+    ApiError::new(e.status(), e.to_string())
+}
