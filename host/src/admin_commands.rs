@@ -8,9 +8,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use base64::Engine as _;
 use clap::{Args, Subcommand};
-use edgeserve::client::{AdminClient, Answer, ClientTls};
-use http::Method;
-use serde_json::{Value, json};
+use edgeserve::client::{AdminClient, ClientError, ClientTls, Traffic};
+use edgeserve::contract::{ChangeReply, DeployRequest, ModelStatus, NodeStatus, TrafficRequest};
 
 /// Where the admin API is.
 #[derive(Args, Debug)]
@@ -138,215 +137,213 @@ fn read(path: &PathBuf) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
+impl AdminCommand {
+    /// Where the command goes.
+    fn target(&self) -> &AdminTarget {
+        match self {
+            AdminCommand::Status { target, .. }
+            | AdminCommand::Deploy { target, .. }
+            | AdminCommand::Promote { target, .. }
+            | AdminCommand::Canary { target, .. }
+            | AdminCommand::Shadow { target, .. }
+            | AdminCommand::Rollback { target, .. }
+            | AdminCommand::Remove { target, .. } => target,
+        }
+    }
+}
+
+impl AdminTarget {
+    /// A client for the target.
+    fn client(&self) -> Result<AdminClient> {
+        let tls = ClientTls {
+            ca: self.ca.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+        };
+        let timeout = std::time::Duration::from_secs(self.timeout.max(1));
+        Ok(AdminClient::new(
+            &self.admin,
+            self.token.clone(),
+            &tls,
+            timeout,
+        )?)
+    }
+}
+
+/// What the node answered.
+enum Outcome {
+    Node(NodeStatus),
+    Model(ModelStatus),
+    Change(ChangeReply),
+}
+
 /// Runs one deployment command.
 pub(crate) async fn run(cmd: AdminCommand) -> Result<ExitCode> {
-    let (target, method, path, body) = match cmd {
-        AdminCommand::Status { target, model } => {
-            let path = match &model {
-                Some(m) => format!("/admin/v1/models/{m}"),
-                None => "/admin/v1/models".to_string(),
-            };
-            (target, Method::GET, path, None)
+    let client = cmd.target().client()?;
+    let json = cmd.target().json;
+    match call(&client, &cmd).await? {
+        Ok(outcome) => {
+            print_outcome(&outcome, json);
+            Ok(ExitCode::SUCCESS)
         }
-        AdminCommand::Deploy {
-            target,
-            model,
-            version,
-            component,
-            manifest,
-            files,
-            path,
-            promote,
-        } => {
-            let body = match (component, path) {
-                (Some(c), _) => {
-                    let mut extra = serde_json::Map::new();
-                    for f in &files {
-                        let name = f
-                            .file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default();
-                        extra.insert(name, Value::String(b64(&read(f)?)));
-                    }
-                    let manifest = match &manifest {
-                        Some(m) => String::from_utf8(read(m)?).context("manifest is not UTF-8")?,
-                        None => String::new(),
-                    };
-                    json!({"component": b64(&read(&c)?), "manifest": manifest, "files": extra, "promote": promote})
-                }
-                // The node reads the folder: a relative path means the
-                // one under this shell's working folder.
-                (None, Some(p)) => {
-                    let p = std::path::absolute(&p)
-                        .with_context(|| format!("cannot resolve {}", p.display()))?;
-                    json!({"path": p, "promote": promote})
-                }
-                (None, None) => anyhow::bail!("give --component FILE or --path DIR"),
-            };
-            (
-                target,
-                Method::PUT,
-                format!("/admin/v1/models/{model}/versions/{version}"),
-                Some(body),
-            )
+        Err(ClientError::Refused { status, reply }) => {
+            if json {
+                println!("{}", serde_json::to_string(&reply).unwrap_or_default());
+            }
+            eprintln!("edgeserve: refused ({}): {}", status.as_u16(), reply.error);
+            Ok(ExitCode::from(1))
         }
-        AdminCommand::Promote {
-            target,
-            model,
-            version,
-        } => (
-            target,
-            Method::PUT,
-            format!("/admin/v1/models/{model}/primary"),
-            Some(json!({ "version": version })),
-        ),
+        Err(e) => {
+            eprintln!("edgeserve: {e}");
+            Ok(ExitCode::from(3))
+        }
+    }
+}
+
+/// Sends the command; the outer error is a local one (a file that cannot
+/// be read), the inner one the node's refusal or an unreachable node.
+async fn call(client: &AdminClient, cmd: &AdminCommand) -> Result<Result<Outcome, ClientError>> {
+    let change = |r: Result<ChangeReply, ClientError>| r.map(Outcome::Change);
+    let set = |version: &Option<String>, weight| TrafficRequest {
+        version: version.clone().unwrap_or_default(),
+        weight,
+    };
+    Ok(match cmd {
+        AdminCommand::Status { model: None, .. } => client.status().await.map(Outcome::Node),
+        AdminCommand::Status { model: Some(m), .. } => client.model(m).await.map(Outcome::Model),
+        AdminCommand::Deploy { model, version, .. } => {
+            change(client.deploy(model, version, &deploy_request(cmd)?).await)
+        }
+        AdminCommand::Promote { model, version, .. } => {
+            let request = set(&Some(version.clone()), None);
+            change(client.set(model, Traffic::Primary, &request).await)
+        }
         AdminCommand::Canary {
-            target,
+            model, clear: true, ..
+        } => change(client.clear(model, Traffic::Canary).await),
+        AdminCommand::Canary {
             model,
             version,
             weight,
-            clear,
-        } => {
-            let path = format!("/admin/v1/models/{model}/canary");
-            if clear {
-                (target, Method::DELETE, path, None)
-            } else {
-                (
-                    target,
-                    Method::PUT,
-                    path,
-                    Some(json!({"version": version, "weight": weight})),
-                )
-            }
-        }
+            ..
+        } => change(
+            client
+                .set(model, Traffic::Canary, &set(version, *weight))
+                .await,
+        ),
         AdminCommand::Shadow {
-            target,
-            model,
-            version,
-            clear,
-        } => {
-            let path = format!("/admin/v1/models/{model}/shadow");
-            if clear {
-                (target, Method::DELETE, path, None)
-            } else {
-                (
-                    target,
-                    Method::PUT,
-                    path,
-                    Some(json!({ "version": version })),
-                )
-            }
-        }
-        AdminCommand::Rollback { target, model } => (
-            target,
-            Method::POST,
-            format!("/admin/v1/models/{model}/rollback"),
-            None,
+            model, clear: true, ..
+        } => change(client.clear(model, Traffic::Shadow).await),
+        AdminCommand::Shadow { model, version, .. } => change(
+            client
+                .set(model, Traffic::Shadow, &set(version, None))
+                .await,
         ),
-        AdminCommand::Remove {
-            target,
-            model,
-            version,
-        } => (
-            target,
-            Method::DELETE,
-            format!("/admin/v1/models/{model}/versions/{version}"),
-            None,
-        ),
-    };
-    let tls = ClientTls {
-        ca: target.ca.clone(),
-        cert: target.cert.clone(),
-        key: target.key.clone(),
-    };
-    let client = AdminClient::new(
-        &target.admin,
-        target.token.clone(),
-        &tls,
-        std::time::Duration::from_secs(target.timeout.max(1)),
-    )?;
-    let answer = match client.call(method.clone(), &path, body.as_ref()).await {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("edgeserve: {e}");
-            return Ok(ExitCode::from(3));
-        }
-    };
-    Ok(print_answer(&answer, &target, method == Method::GET))
+        AdminCommand::Rollback { model, .. } => change(client.rollback(model).await),
+        AdminCommand::Remove { model, version, .. } => change(client.remove(model, version).await),
+    })
 }
 
-fn print_answer(a: &Answer, target: &AdminTarget, is_status: bool) -> ExitCode {
-    if !(200..300).contains(&a.status) {
-        let msg = a.body["error"].as_str().unwrap_or("no message");
-        if target.json {
-            println!("{}", a.body);
-        }
-        eprintln!("edgeserve: refused ({}): {msg}", a.status);
-        return ExitCode::from(1);
-    }
-    if target.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&a.body).unwrap_or_default()
-        );
-    } else if is_status {
-        match a.body.get("models").and_then(Value::as_array) {
-            Some(models) => {
-                for m in models {
-                    print_model(m);
-                }
-                if let Some(events) = a.body["events"].as_array()
-                    && !events.is_empty()
-                {
-                    println!("recent events:");
-                    for e in events.iter().rev().take(10).rev() {
-                        println!(
-                            "  {} {}",
-                            e["time"],
-                            e["message"].as_str().unwrap_or_default()
-                        );
-                    }
-                }
+/// A deploy's body: the files read here and uploaded, or a folder path
+/// the node reads.
+fn deploy_request(cmd: &AdminCommand) -> Result<DeployRequest> {
+    let AdminCommand::Deploy {
+        component,
+        manifest,
+        files,
+        path,
+        promote,
+        ..
+    } = cmd
+    else {
+        anyhow::bail!("not a deploy");
+    };
+    let mut request = DeployRequest {
+        promote: *promote,
+        ..DeployRequest::default()
+    };
+    match (component, path) {
+        (Some(c), _) => {
+            for f in files {
+                let name = f
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                request.files.insert(name, b64(&read(f)?));
             }
-            None => print_model(&a.body),
+            request.manifest = Some(match manifest {
+                Some(m) => String::from_utf8(read(m)?).context("manifest is not UTF-8")?,
+                None => String::new(),
+            });
+            request.component = Some(b64(&read(c)?));
         }
-    } else {
-        println!("{}", a.body["message"].as_str().unwrap_or("done"));
+        // The node reads the folder: a relative path means the one under
+        // this shell's working folder.
+        (None, Some(p)) => {
+            let p = std::path::absolute(p)
+                .with_context(|| format!("cannot resolve {}", p.display()))?;
+            request.path = Some(p.to_string_lossy().into_owned());
+        }
+        (None, None) => anyhow::bail!("give --component FILE or --path DIR"),
     }
-    ExitCode::SUCCESS
+    Ok(request)
 }
 
-fn print_model(m: &Value) {
-    let s = |v: &Value| v.as_str().map_or("-".to_string(), str::to_string);
-    let canary = match m.get("canary") {
-        Some(c) if !c.is_null() => format!("{} ({}%)", s(&c["version"]), c["weight"]),
-        _ => "-".into(),
-    };
-    let previous: Vec<String> = m["previous"]
-        .as_array()
-        .map(|p| p.iter().map(s).collect())
-        .unwrap_or_default();
+fn print_outcome(outcome: &Outcome, json: bool) {
+    if json {
+        let text = match outcome {
+            Outcome::Node(s) => serde_json::to_string_pretty(s),
+            Outcome::Model(m) => serde_json::to_string_pretty(m),
+            Outcome::Change(c) => serde_json::to_string_pretty(c),
+        };
+        println!("{}", text.unwrap_or_default());
+        return;
+    }
+    match outcome {
+        Outcome::Node(status) => {
+            for m in &status.models {
+                print_model(m);
+            }
+            if !status.events.is_empty() {
+                println!("recent events:");
+                let skip = status.events.len().saturating_sub(10);
+                for e in &status.events[skip..] {
+                    println!("  {} {}", e.time, e.message);
+                }
+            }
+        }
+        Outcome::Model(m) => print_model(m),
+        Outcome::Change(c) => println!("{}", c.message),
+    }
+}
+
+fn print_model(m: &ModelStatus) {
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let canary = m
+        .canary
+        .as_ref()
+        .map_or("-".into(), |c| format!("{} ({}%)", c.version, c.weight));
     println!(
         "{}  primary {}  canary {}  shadow {}  previous [{}]",
-        s(&m["name"]),
-        s(&m["primary"]),
+        m.name,
+        or_dash(&m.primary),
         canary,
-        s(&m["shadow"]),
-        previous.join(", ")
+        or_dash(&m.shadow),
+        m.previous.join(", ")
     );
     println!(
         "  {:<8} {:<8} {:<17} {:>9} {:>7}  source",
         "version", "role", "sha256", "requests", "errors"
     );
-    for v in m["versions"].as_array().into_iter().flatten() {
+    for v in &m.versions {
         println!(
             "  {:<8} {:<8} {:<17} {:>9} {:>7}  {}",
-            s(&v["version"]),
-            s(&v["role"]),
-            v["sha256"].as_str().map_or("-", |d| &d[..16.min(d.len())]),
-            v["requests"].as_u64().unwrap_or(0),
-            v["errors"].as_u64().unwrap_or(0),
-            s(&v["source"])
+            v.version,
+            v.role.as_str(),
+            v.sha256.get(..16).unwrap_or(&v.sha256),
+            v.requests,
+            v.errors,
+            v.source
         );
     }
 }

@@ -1,18 +1,24 @@
 //! A small client for the admin API, used by the CLI's deploy commands:
 //! plain HTTP on loopback, or HTTPS (a private CA, or the public roots)
 //! with an optional client certificate; bounded connect and answer times.
+//! It sends and reads the [`crate::contract`] documents.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, header};
+use http::{Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::contract::{
+    ChangeReply, DeployRequest, ErrorReply, ModelStatus, NodeStatus, TrafficRequest,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// How long connecting (and the TLS handshake) may take.
@@ -35,15 +41,47 @@ pub enum ClientError {
         /// Why.
         message: String,
     },
+    /// The server refused the call.
+    #[error("refused ({}): {}", status.as_u16(), reply.error)]
+    Refused {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The server's answer.
+        reply: ErrorReply,
+    },
+    /// The answer is not the document this client expects (another
+    /// version of edgeserve?).
+    #[error("the admin API at {url} answered {status} with an unexpected document: {source}")]
+    Answer {
+        /// The URL.
+        url: String,
+        /// The HTTP status.
+        status: StatusCode,
+        /// What did not parse.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
-/// The answer: HTTP status and JSON body.
-#[derive(Debug)]
-pub struct Answer {
-    /// HTTP status.
-    pub status: u16,
-    /// JSON body (`Null` when empty or not JSON).
-    pub body: Value,
+/// Which traffic role a change sets or clears.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Traffic {
+    /// The primary (set only).
+    Primary,
+    /// The canary.
+    Canary,
+    /// The shadow.
+    Shadow,
+}
+
+impl Traffic {
+    fn path(self) -> &'static str {
+        match self {
+            Traffic::Primary => "primary",
+            Traffic::Canary => "canary",
+            Traffic::Shadow => "shadow",
+        }
+    }
 }
 
 /// TLS files for an `https://` admin URL.
@@ -170,13 +208,93 @@ impl AdminClient {
         }
     }
 
-    /// Sends one request with an optional JSON body.
-    pub async fn call(
+    /// `GET /admin/v1/models`: every model and recent events.
+    pub async fn status(&self) -> Result<NodeStatus, ClientError> {
+        self.call(Method::GET, "/admin/v1/models", None::<&()>)
+            .await
+    }
+
+    /// `GET /admin/v1/models/{m}`: one model.
+    pub async fn model(&self, name: &str) -> Result<ModelStatus, ClientError> {
+        let path = format!("/admin/v1/models/{name}");
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// Deploys `name@version` from an upload or a node folder.
+    pub async fn deploy(
+        &self,
+        name: &str,
+        version: &str,
+        request: &DeployRequest,
+    ) -> Result<ChangeReply, ClientError> {
+        let path = format!("/admin/v1/models/{name}/versions/{version}");
+        self.call(Method::PUT, &path, Some(request)).await
+    }
+
+    /// Makes a version the primary, the canary (with its weight) or the
+    /// shadow.
+    pub async fn set(
+        &self,
+        name: &str,
+        role: Traffic,
+        request: &TrafficRequest,
+    ) -> Result<ChangeReply, ClientError> {
+        let path = format!("/admin/v1/models/{name}/{}", role.path());
+        self.call(Method::PUT, &path, Some(request)).await
+    }
+
+    /// Stops the canary or the shadow.
+    pub async fn clear(&self, name: &str, role: Traffic) -> Result<ChangeReply, ClientError> {
+        let path = format!("/admin/v1/models/{name}/{}", role.path());
+        self.call(Method::DELETE, &path, None::<&()>).await
+    }
+
+    /// Goes back to the previous primary.
+    pub async fn rollback(&self, name: &str) -> Result<ChangeReply, ClientError> {
+        let path = format!("/admin/v1/models/{name}/rollback");
+        self.call(Method::POST, &path, None::<&()>).await
+    }
+
+    /// Removes a version without traffic.
+    pub async fn remove(&self, name: &str, version: &str) -> Result<ChangeReply, ClientError> {
+        let path = format!("/admin/v1/models/{name}/versions/{version}");
+        self.call(Method::DELETE, &path, None::<&()>).await
+    }
+
+    /// Sends one request with an optional JSON body and reads the answer
+    /// as `T` (a refusal as [`ClientError::Refused`]).
+    pub async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
-    ) -> Result<Answer, ClientError> {
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T, ClientError> {
+        let payload = match body {
+            Some(b) => serde_json::to_vec(b).map_err(|e| self.fail(e))?,
+            None => Vec::new(),
+        };
+        let (status, bytes) = self.send(method, path, payload).await?;
+        let bad = |source| ClientError::Answer {
+            url: self.base.clone(),
+            status,
+            source,
+        };
+        if !status.is_success() {
+            let reply = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorReply {
+                error: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
+            });
+            return Err(ClientError::Refused { status, reply });
+        }
+        serde_json::from_slice(&bytes).map_err(bad)
+    }
+
+    /// One exchange within the connect and answer limits.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        payload: Vec<u8>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
         let connect = async {
             let tcp = tokio::net::TcpStream::connect(&self.authority)
                 .await
@@ -195,7 +313,7 @@ impl AdminClient {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
             .await
             .map_err(|_| self.fail(format!("no connection within {CONNECT_TIMEOUT:?}")))??;
-        let exchange = self.exchange(stream, method, path, body);
+        let exchange = self.exchange(stream, method, path, payload);
         tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| {
@@ -211,13 +329,12 @@ impl AdminClient {
         stream: Box<dyn Io>,
         method: Method,
         path: &str,
-        body: Option<&Value>,
-    ) -> Result<Answer, ClientError> {
+        payload: Vec<u8>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| self.fail(e))?;
         tokio::spawn(conn);
-        let payload = body.map(|b| b.to_string()).unwrap_or_default();
         let mut req = Request::builder()
             .method(method)
             .uri(path)
@@ -230,17 +347,14 @@ impl AdminClient {
             .body(Full::new(Bytes::from(payload)))
             .map_err(|e| self.fail(e))?;
         let resp = sender.send_request(req).await.map_err(|e| self.fail(e))?;
-        let status = resp.status().as_u16();
+        let status = resp.status();
         let bytes = resp
             .into_body()
             .collect()
             .await
             .map_err(|e| self.fail(e))?
             .to_bytes();
-        Ok(Answer {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        })
+        Ok((status, bytes))
     }
 }
 

@@ -18,6 +18,7 @@ pub mod allocator;
 pub mod budget;
 pub mod client;
 pub mod config;
+pub mod contract;
 pub mod deploy;
 pub mod fsutil;
 pub mod inspect;

@@ -19,6 +19,7 @@ pub use state::{DeployState, ModelState, NODE_KEY_FILE, StateError, StateStore};
 pub use watch::{MODEL_FILE, VersionPolicy, watch_repository};
 
 use crate::config::ModelDefaults;
+use crate::contract::{Change, VersionId};
 use crate::registry::{Canary, ModelEntry, ModelTable, Registry};
 use crate::repository::{
     self, MANIFEST_FILE, Manifest, Refusal, RepoError, VersionSource, load_parts, valid_name,
@@ -50,17 +51,7 @@ pub enum DeployError {
     State(#[from] StateError),
 }
 
-/// Something the control plane did by itself (or was told to do), kept for
-/// status.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Event {
-    /// Seconds since the Unix epoch.
-    pub time: u64,
-    /// Model name.
-    pub model: String,
-    /// What happened.
-    pub message: String,
-}
+pub use crate::contract::Event;
 
 const EVENTS_KEPT: usize = 100;
 
@@ -309,8 +300,8 @@ impl Deployer {
     async fn change<R>(
         &self,
         name: &str,
-        f: impl FnOnce(&mut ModelEntry, &mut ModelState) -> Result<(String, R), DeployError>,
-    ) -> Result<(String, R), DeployError> {
+        f: impl FnOnce(&mut ModelEntry, &mut ModelState) -> Result<(Change, R), DeployError>,
+    ) -> Result<(Change, R), DeployError> {
         let mut state = self.state.lock().await;
         let mut table = (*self.registry.snapshot()).clone();
         let entry = table
@@ -320,7 +311,7 @@ impl Deployer {
         let before = entry.primary_version();
         let mut new_state = state.clone();
         let ms = new_state.models.entry(name.to_string()).or_default();
-        let (message, extra) = f(entry, ms)?;
+        let (change, extra) = f(entry, ms)?;
         sync_traffic(entry, ms);
         let after = entry.primary_version();
         if entry.versions.is_empty() {
@@ -331,16 +322,16 @@ impl Deployer {
         *state = new_state;
         drop(state);
         self.note_promotion(name, before, after);
-        self.record(name, message.clone());
-        Ok((message, extra))
+        self.record(name, change.to_string());
+        Ok((change, extra))
     }
 
     /// [`Deployer::change`] for changes that touch only traffic.
     async fn change_traffic(
         &self,
         name: &str,
-        f: impl FnOnce(&mut ModelEntry) -> Result<String, DeployError>,
-    ) -> Result<String, DeployError> {
+        f: impl FnOnce(&mut ModelEntry) -> Result<Change, DeployError>,
+    ) -> Result<Change, DeployError> {
         self.change(name, |entry, _| f(entry).map(|m| (m, ())))
             .await
             .map(|(m, ())| m)
@@ -368,7 +359,7 @@ impl Deployer {
         version: &str,
         mut files: Vec<(String, Vec<u8>)>,
         promote_it: bool,
-    ) -> Result<String, DeployError> {
+    ) -> Result<Change, DeployError> {
         if !valid_name(name) {
             return Err(DeployError::BadRequest(format!(
                 "model name '{name}' must be letters, digits, '_', '-' or '.'"
@@ -488,19 +479,15 @@ impl Deployer {
         *state = new_state;
         drop(state);
         self.note_promotion(name, before, after);
-        let message = format!(
-            "deployed {what} (sha256 {}, ready in {} ms, compile: {:?}){}",
-            &digest[..16],
-            elapsed.as_millis(),
-            aot,
-            if after == Some(v) {
-                "; it is now the primary"
-            } else {
-                ""
-            }
-        );
-        self.record(name, message.clone());
-        Ok(message)
+        let change = Change::Deployed {
+            id: VersionId::new(name, v),
+            sha256: digest.chars().take(16).collect(),
+            ready_ms: elapsed.as_millis() as u64,
+            compile: format!("{aot:?}"),
+            primary: after == Some(v),
+        };
+        self.record(name, change.to_string());
+        Ok(change)
     }
 
     /// Deploys a version from a folder on this node: its manifest and the
@@ -513,7 +500,7 @@ impl Deployer {
         dir: &Path,
         max_bytes: u64,
         promote_it: bool,
-    ) -> Result<String, DeployError> {
+    ) -> Result<Change, DeployError> {
         let dir = dir.to_path_buf();
         let files =
             tokio::task::spawn_blocking(move || folder::read_version_folder(&dir, max_bytes))
@@ -525,14 +512,15 @@ impl Deployer {
     }
 
     /// Makes a version the primary.
-    pub async fn set_primary(&self, name: &str, version: &str) -> Result<String, DeployError> {
+    pub async fn set_primary(&self, name: &str, version: &str) -> Result<Change, DeployError> {
         self.change_traffic(name, |entry| {
             let v = Self::version_of(entry, name, version)?;
+            let id = VersionId::new(name, v);
             if entry.primary_version() == Some(v) {
-                return Ok(format!("{name}@{v} is already the primary"));
+                return Ok(Change::Promoted { id, already: true });
             }
             promote(entry, v);
-            Ok(format!("{name}@{v} is now the primary"))
+            Ok(Change::Promoted { id, already: false })
         })
         .await
     }
@@ -543,7 +531,7 @@ impl Deployer {
         name: &str,
         version: &str,
         weight: u8,
-    ) -> Result<String, DeployError> {
+    ) -> Result<Change, DeployError> {
         if weight > 100 {
             return Err(DeployError::BadRequest(format!(
                 "weight {weight} is not between 0 and 100"
@@ -557,9 +545,10 @@ impl Deployer {
                 )));
             }
             entry.canary = Some(Canary { version: v, weight });
-            Ok(format!(
-                "{name}@{v} is the canary with {weight}% of traffic"
-            ))
+            Ok(Change::Canary {
+                id: VersionId::new(name, v),
+                weight,
+            })
         })
         .await
     }
@@ -570,7 +559,7 @@ impl Deployer {
         &self,
         name: &str,
         version: u64,
-    ) -> Result<String, DeployError> {
+    ) -> Result<Change, DeployError> {
         self.clear_canary_inner(name, Some(version)).await
     }
 
@@ -581,12 +570,12 @@ impl Deployer {
         name: &str,
         version: u64,
         reason: &str,
-    ) -> Result<String, DeployError> {
+    ) -> Result<Change, DeployError> {
         self.rollback_inner(name, reason, Some(version)).await
     }
 
     /// Stops the canary.
-    pub async fn clear_canary(&self, name: &str) -> Result<String, DeployError> {
+    pub async fn clear_canary(&self, name: &str) -> Result<Change, DeployError> {
         self.clear_canary_inner(name, None).await
     }
 
@@ -594,7 +583,7 @@ impl Deployer {
         &self,
         name: &str,
         expected: Option<u64>,
-    ) -> Result<String, DeployError> {
+    ) -> Result<Change, DeployError> {
         self.change_traffic(name, |entry| match (entry.canary, expected) {
             (Some(c), Some(v)) if c.version != v => Err(DeployError::Conflict(format!(
                 "{name}@{v} is no longer the canary"
@@ -602,18 +591,20 @@ impl Deployer {
             (None, Some(v)) => Err(DeployError::Conflict(format!(
                 "{name}@{v} is no longer the canary"
             ))),
-            (Some(c), _) => {
+            (c, _) => {
                 entry.canary = None;
-                Ok(format!("canary {name}@{} cleared", c.version))
+                Ok(Change::CanaryCleared {
+                    model: name.to_string(),
+                    version: c.map(|c| c.version),
+                })
             }
-            (None, None) => Ok(format!("{name} had no canary")),
         })
         .await
     }
 
     /// Mirrors primary traffic to a version whose answers are compared and
     /// discarded.
-    pub async fn set_shadow(&self, name: &str, version: &str) -> Result<String, DeployError> {
+    pub async fn set_shadow(&self, name: &str, version: &str) -> Result<Change, DeployError> {
         self.change_traffic(name, |entry| {
             let v = Self::version_of(entry, name, version)?;
             if entry
@@ -631,24 +622,26 @@ impl Deployer {
                 )));
             }
             entry.shadow = Some(v);
-            Ok(format!("{name}@{v} is the shadow"))
+            Ok(Change::Shadow {
+                id: VersionId::new(name, v),
+            })
         })
         .await
     }
 
     /// Stops the shadow.
-    pub async fn clear_shadow(&self, name: &str) -> Result<String, DeployError> {
+    pub async fn clear_shadow(&self, name: &str) -> Result<Change, DeployError> {
         self.change_traffic(name, |entry| {
-            Ok(match entry.shadow.take() {
-                Some(v) => format!("shadow {name}@{v} cleared"),
-                None => format!("{name} had no shadow"),
+            Ok(Change::ShadowCleared {
+                model: name.to_string(),
+                version: entry.shadow.take(),
             })
         })
         .await
     }
 
     /// Makes the previous primary the primary again and stops the canary.
-    pub async fn rollback(&self, name: &str, reason: &str) -> Result<String, DeployError> {
+    pub async fn rollback(&self, name: &str, reason: &str) -> Result<Change, DeployError> {
         self.rollback_inner(name, reason, None).await
     }
 
@@ -657,7 +650,7 @@ impl Deployer {
         name: &str,
         reason: &str,
         expected: Option<u64>,
-    ) -> Result<String, DeployError> {
+    ) -> Result<Change, DeployError> {
         self.change_traffic(name, |entry| {
             let current = entry.primary_version();
             if expected.is_some() && current != expected {
@@ -682,16 +675,18 @@ impl Deployer {
             if entry.shadow == Some(target) {
                 entry.shadow = None;
             }
-            Ok(format!(
-                "rolled {name} back from {} to {target}{reason}",
-                current.map_or("-".to_string(), |c| c.to_string())
-            ))
+            Ok(Change::RolledBack {
+                model: name.to_string(),
+                from: current,
+                to: target,
+                reason: reason.to_string(),
+            })
         })
         .await
     }
 
     /// Removes a version that carries no traffic.
-    pub async fn remove(&self, name: &str, version: &str) -> Result<String, DeployError> {
+    pub async fn remove(&self, name: &str, version: &str) -> Result<Change, DeployError> {
         // Held until the files are gone, so that a deploy of the same number
         // cannot store files that this removal then deletes.
         let n = parse_version(version)?;
@@ -700,7 +695,7 @@ impl Deployer {
                 "a deploy of {name}@{n} is in progress"
             )));
         };
-        let (message, deployed) = self
+        let (change, deployed) = self
             .change(name, |entry, ms| {
                 let v = Self::version_of(entry, name, version)?;
                 if let Some(why) = entry.carries_traffic(v) {
@@ -717,13 +712,14 @@ impl Deployer {
                 if !ms.removed.contains(&v) {
                     ms.removed.push(v);
                 }
-                Ok((format!("removed {name}@{v}"), deployed.then_some(v)))
+                let id = VersionId::new(name, v);
+                Ok((Change::Removed { id }, deployed.then_some(v)))
             })
             .await?;
         if let Some(v) = deployed {
             self.store.delete_version(name, v);
         }
-        Ok(message)
+        Ok(change)
     }
 
     /// Repository versions removed through the admin API.
@@ -739,17 +735,16 @@ impl Deployer {
     /// Loads a new repository version through the pipeline and adds it.
     /// Repository versions need no persisted record: the folder is the
     /// record. An unpinned primary (the highest version) moves to it.
-    pub(crate) async fn adopt(&self, src: &VersionSource) -> Result<String, DeployError> {
-        let what = format!("{}@{}", src.name, src.version);
-        let loaded = || Ok(format!("{what} is already loaded"));
+    pub(crate) async fn adopt(&self, src: &VersionSource) -> Result<Change, DeployError> {
+        let id = VersionId::new(&src.name, src.version);
+        let what = id.to_string();
+        let loaded = || Ok(Change::AlreadyLoaded { id: id.clone() });
         if self.is_loaded(&src.name, src.version) {
             return loaded();
         }
         let Some(_slot) = self.loading.reserve(&src.name, src.version) else {
             // Not a failure: the next poll finds it loaded, or tries again.
-            return Ok(format!(
-                "a deploy of {what} is in progress; looking again at the next poll"
-            ));
+            return Ok(Change::LoadInProgress { id: id.clone() });
         };
         let model = repository::load_version(&self.runtime, src, &self.defaults)
             .await
@@ -775,16 +770,12 @@ impl Deployer {
         }
         self.registry.publish(table);
         self.note_promotion(&src.name, before, after);
-        let message = format!(
-            "loaded {what} from the repository{}",
-            if after == Some(src.version) {
-                "; it is now the primary"
-            } else {
-                ""
-            }
-        );
-        self.record(&src.name, message.clone());
-        Ok(message)
+        let change = Change::Loaded {
+            primary: after == Some(src.version),
+            id,
+        };
+        self.record(&src.name, change.to_string());
+        Ok(change)
     }
 
     /// Unloads a repository version that its model's version policy no

@@ -91,16 +91,7 @@ fn default_window() -> u64 {
     1000
 }
 
-/// One feature's current score.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct FeatureScore {
-    /// Feature name.
-    pub name: String,
-    /// PSI over the window; `None` until enough rows arrived.
-    pub psi: Option<f64>,
-    /// Rows in the window.
-    pub rows: u64,
-}
+pub use crate::contract::FeatureScore;
 
 #[derive(Default)]
 struct Windows {
