@@ -205,25 +205,6 @@ fn mix(mut x: u64) -> u64 {
 }
 
 impl Registry {
-    /// A registry holding the given versions, the highest of each serving.
-    pub fn new(loaded: impl IntoIterator<Item = Arc<LoadedModel>>) -> Registry {
-        let mut table = ModelTable::default();
-        for m in loaded {
-            let Ok(v) = m.version.parse::<u64>() else {
-                continue;
-            };
-            table
-                .models
-                .entry(m.name.clone())
-                .or_default()
-                .versions
-                .insert(v, m);
-        }
-        let registry = Registry::default();
-        registry.publish(table);
-        registry
-    }
-
     /// Sets which versions `/versions/{v}` URLs may reach.
     pub fn set_version_pinning(&self, pinning: VersionPinning) {
         self.pinning.store(pinning as u8, Ordering::Relaxed);

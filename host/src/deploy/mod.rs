@@ -5,8 +5,10 @@
 mod folder;
 mod guard;
 mod loading;
+mod restore;
 mod state;
 mod status;
+mod upload;
 mod watch;
 
 use std::collections::VecDeque;
@@ -20,10 +22,8 @@ pub use watch::{MODEL_FILE, VersionPolicy, watch_repository};
 
 use crate::config::ModelDefaults;
 use crate::contract::{Change, VersionId};
-use crate::registry::{Canary, ModelEntry, ModelTable, Registry};
-use crate::repository::{
-    self, MANIFEST_FILE, Manifest, Refusal, RepoError, VersionSource, load_parts, valid_name,
-};
+use crate::registry::{Canary, ModelEntry, Registry};
+use crate::repository::{self, RepoError, VersionSource};
 use crate::runtime::{LoadedModel, Runtime};
 
 /// Why a control-plane change was refused; each maps to an HTTP status.
@@ -125,134 +125,6 @@ fn parse_version(v: &str) -> Result<u64, DeployError> {
 }
 
 impl Deployer {
-    /// Restores the node: loads the repository (minus removed versions) and
-    /// every deployed version, applies the persisted traffic, publishes the
-    /// table. Returns the deployer and the versions that were refused.
-    pub async fn start(
-        runtime: Arc<Runtime>,
-        store: StateStore,
-        repository: Option<PathBuf>,
-        defaults: ModelDefaults,
-    ) -> Result<(Deployer, Vec<Refusal>), DeployError> {
-        let state = store.load()?;
-        let mut table = ModelTable::default();
-        let mut refused = Vec::new();
-        let mut sources = Vec::new();
-        if let Some(repo) = &repository {
-            let (found, bad) = repository::scan(repo).map_err(|e| {
-                DeployError::BadRequest(format!(
-                    "cannot read model repository {}: {e}",
-                    repo.display()
-                ))
-            })?;
-            refused.extend(bad);
-            let mut policies = std::collections::HashMap::new();
-            for s in &found {
-                if !policies.contains_key(&s.name) {
-                    let policy = VersionPolicy::read(&repo.join(&s.name)).unwrap_or_else(|e| {
-                        tracing::warn!(model = %s.name, error = %e, "using the default version policy (all)");
-                        VersionPolicy::All
-                    });
-                    let versions = found
-                        .iter()
-                        .filter(|o| o.name == s.name)
-                        .map(|o| o.version)
-                        .collect();
-                    policies.insert(s.name.clone(), policy.select(versions));
-                }
-            }
-            let found: Vec<VersionSource> = found
-                .into_iter()
-                .filter(|s| {
-                    policies
-                        .get(&s.name)
-                        .is_some_and(|w| w.contains(&s.version))
-                })
-                .collect();
-            sources.extend(found.into_iter().filter(|s| {
-                !state
-                    .models
-                    .get(&s.name)
-                    .is_some_and(|m| m.removed.contains(&s.version))
-            }));
-        }
-        for (name, ms) in &state.models {
-            for &v in &ms.deployed {
-                sources.retain(|s| !(s.name == *name && s.version == v));
-                sources.push(VersionSource {
-                    name: name.clone(),
-                    version: v,
-                    dir: store.version_dir(name, v),
-                });
-            }
-        }
-        for src in sources {
-            match repository::load_version(&runtime, &src, &defaults).await {
-                Ok(mut m) => {
-                    if src.dir.starts_with(store.dir()) {
-                        m.source = DEPLOYED.to_string();
-                    }
-                    let entry = table.models.entry(src.name.clone()).or_default();
-                    // A name holds models or policies, never both; the
-                    // version found later is the one refused.
-                    if let Some(conflict) = kind_conflict(entry, &m) {
-                        refused.push(Refusal {
-                            what: format!("{}@{}", src.name, src.version),
-                            error: RepoError::Manifest(conflict),
-                        });
-                        continue;
-                    }
-                    entry.versions.insert(src.version, Arc::new(m));
-                }
-                Err(error) => refused.push(Refusal {
-                    what: format!("{}@{}", src.name, src.version),
-                    error,
-                }),
-            }
-        }
-        for (name, ms) in &state.models {
-            let Some(entry) = table.models.get_mut(name) else {
-                continue;
-            };
-            let loaded = |v: &u64| entry.versions.contains_key(v);
-            entry.canary = ms.canary.filter(|c| loaded(&c.version));
-            entry.shadow = ms.shadow.filter(loaded);
-            entry.previous = ms.previous.iter().copied().filter(loaded).collect();
-            entry.primary = match ms.primary {
-                Some(p) if loaded(&p) => Some(p),
-                Some(p) => {
-                    // The pinned primary did not load: fall back to the most
-                    // recent previous primary (never silently to a canary,
-                    // which may be the highest version), and say so.
-                    let fallback = entry
-                        .previous
-                        .pop()
-                        .or_else(|| entry.versions.keys().next_back().copied());
-                    tracing::error!(model = %name, pinned = p, fallback = ?fallback, "the pinned primary did not load; serving the fallback");
-                    if entry.canary.map(|c| c.version) == fallback {
-                        entry.canary = None;
-                    }
-                    fallback
-                }
-                None => None,
-            };
-        }
-        let registry = Arc::new(Registry::new([]));
-        registry.publish(table);
-        let deployer = Deployer {
-            runtime,
-            registry,
-            store,
-            defaults,
-            repository,
-            state: tokio::sync::Mutex::new(state),
-            loading: loading::Loading::default(),
-            events: Mutex::new(VecDeque::new()),
-            promoted: Mutex::new(Default::default()),
-        };
-        Ok((deployer, refused))
-    }
-
     /// Whether `name@version` is in the live table.
     fn is_loaded(&self, name: &str, version: u64) -> bool {
         self.registry
@@ -347,147 +219,6 @@ impl Deployer {
                 entry.version_names().join(", ")
             )))
         }
-    }
-
-    /// Deploys a new version from its files (the manifest as
-    /// `manifest.toml`, the component under the name the manifest gives, and
-    /// any smoke-test file). It serves only after the whole pipeline passed;
-    /// it becomes primary when `promote` is set or the model is new.
-    pub async fn deploy(
-        &self,
-        name: &str,
-        version: &str,
-        mut files: Vec<(String, Vec<u8>)>,
-        promote_it: bool,
-    ) -> Result<Change, DeployError> {
-        if !valid_name(name) {
-            return Err(DeployError::BadRequest(format!(
-                "model name '{name}' must be letters, digits, '_', '-' or '.'"
-            )));
-        }
-        let v = parse_version(version)?;
-        for (i, (file, _)) in files.iter().enumerate() {
-            if !valid_name(file) {
-                return Err(DeployError::BadRequest(format!(
-                    "file name '{file}' is not allowed"
-                )));
-            }
-            if files[..i].iter().any(|(f, _)| f == file) {
-                return Err(DeployError::BadRequest(format!(
-                    "file '{file}' is in the upload twice"
-                )));
-            }
-        }
-        let what = format!("{name}@{v}");
-        let already = || {
-            DeployError::Conflict(format!(
-                "{what} is already deployed; remove it first or deploy a new version number"
-            ))
-        };
-        if self.is_loaded(name, v) {
-            return Err(already());
-        }
-        // Compiling and checking happen outside the control-plane lock:
-        // traffic changes and rollbacks do not wait for a slow compile.
-        let Some(_slot) = self.loading.reserve(name, v) else {
-            return Err(DeployError::Conflict(format!(
-                "a deploy of {what} is already in progress"
-            )));
-        };
-        let manifest_text = files
-            .iter()
-            .find(|(n, _)| n == MANIFEST_FILE)
-            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
-            .unwrap_or_default();
-        let manifest = Manifest::parse(&manifest_text).map_err(|e| DeployError::Refused {
-            what: what.clone(),
-            error: RepoError::Manifest(e),
-        })?;
-        if !files.iter().any(|(n, _)| n == MANIFEST_FILE) {
-            files.push((MANIFEST_FILE.to_string(), Vec::new()));
-        }
-        let Some((_, bytes)) = files.iter().find(|(n, _)| n == manifest.component_file()) else {
-            return Err(DeployError::BadRequest(format!(
-                "no component file '{}' in the upload",
-                manifest.component_file()
-            )));
-        };
-        let dir = self.store.store_version(name, v, &files)?;
-        let started = Instant::now();
-        let model = match load_parts(
-            &self.runtime,
-            name,
-            v,
-            &manifest,
-            bytes,
-            &dir,
-            &self.defaults,
-        )
-        .await
-        {
-            Ok(mut m) => {
-                m.source = DEPLOYED.to_string();
-                m
-            }
-            Err(error) => {
-                self.store.delete_version(name, v);
-                return Err(DeployError::Refused { what, error });
-            }
-        };
-        let elapsed = started.elapsed();
-        let digest = model.digest.clone();
-        let aot = model.aot.clone();
-        let mut state = self.state.lock().await;
-        if self.is_loaded(name, v) {
-            // Checked again where the table changes (every path that adds a
-            // version holds its loading slot, so this is only a backstop).
-            drop(model);
-            self.store.delete_version(name, v);
-            return Err(already());
-        }
-        let mut table = (*self.registry.snapshot()).clone();
-        let entry = table.models.entry(name.to_string()).or_default();
-        if let Some(conflict) = kind_conflict(entry, &model) {
-            drop(model);
-            self.store.delete_version(name, v);
-            return Err(DeployError::Conflict(conflict));
-        }
-        let first = entry.versions.is_empty();
-        let before = entry.primary_version();
-        entry.versions.insert(v, Arc::new(model));
-        if promote_it || first {
-            // An implicit primary (the highest version) was `before` until
-            // this insert: pin it so `promote` records it for rollback.
-            entry.primary = before;
-            promote(entry, v);
-        } else {
-            // A new, higher version must not take over an implicit primary.
-            entry.primary = before;
-        }
-        let mut new_state = state.clone();
-        let ms = new_state.models.entry(name.to_string()).or_default();
-        ms.deployed.retain(|&d| d != v);
-        ms.deployed.push(v);
-        ms.removed.retain(|&r| r != v);
-        sync_traffic(entry, ms);
-        let after = entry.primary_version();
-        if let Err(e) = self.store.save(&new_state) {
-            self.store.delete_version(name, v);
-            return Err(e.into());
-        }
-        self.registry.publish(table);
-        *state = new_state;
-        drop(state);
-        self.note_promotion(name, before, after);
-        let change = Change::Deployed {
-            id: VersionId::new(name, v),
-            sha256: digest.chars().take(16).collect(),
-            ready_ms: elapsed.as_millis() as u64,
-            compile: format!("{aot:?}"),
-            primary: after == Some(v),
-        };
-        self.record(name, change.to_string());
-        Ok(change)
     }
 
     /// Deploys a version from a folder on this node: its manifest and the

@@ -11,7 +11,6 @@
 mod manifest;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 pub use manifest::{
     Artifacts, DEFAULT_COMPONENT, Kind, MANIFEST_FILE, Manifest, ManifestLimits, ModelSettings,
@@ -301,34 +300,4 @@ async fn run_smoke_test(
         .await
         .map_err(|e| RepoError::Smoke(e.to_string()))?;
     Ok(())
-}
-
-/// Result of loading a whole repository.
-#[derive(Debug, Default)]
-pub struct LoadReport {
-    /// Versions that loaded.
-    pub loaded: Vec<Arc<LoadedModel>>,
-    /// Versions that did not, with the reason.
-    pub refused: Vec<Refusal>,
-}
-
-/// Loads every version in the repository; a bad version is refused while
-/// the rest load.
-pub async fn load_repository(
-    runtime: &Runtime,
-    root: &Path,
-    defaults: &ModelDefaults,
-) -> Result<LoadReport, std::io::Error> {
-    let (sources, mut refused) = scan(root)?;
-    let mut loaded = Vec::new();
-    for src in sources {
-        match load_version(runtime, &src, defaults).await {
-            Ok(m) => loaded.push(Arc::new(m)),
-            Err(error) => refused.push(Refusal {
-                what: format!("{}@{}", src.name, src.version),
-                error,
-            }),
-        }
-    }
-    Ok(LoadReport { loaded, refused })
 }

@@ -336,7 +336,17 @@ fn register_observables(
     registry: Arc<Registry>,
     predlog: Option<Arc<PredictionLog>>,
 ) {
-    let r = registry.clone();
+    observe_versions_loaded(meter, registry.clone());
+    observe_policy_decisions(meter, registry.clone());
+    observe_shadow_comparisons(meter, registry.clone());
+    observe_drift_psi(meter, registry);
+    if let Some(log) = predlog {
+        observe_prediction_log(meter, log);
+    }
+}
+
+/// Loaded versions per model and kind.
+fn observe_versions_loaded(meter: &Meter, r: Arc<Registry>) {
     meter
         .i64_observable_gauge("edgeserve.versions.loaded")
         .with_unit("{version}")
@@ -358,7 +368,10 @@ fn register_observables(
             }
         })
         .build();
-    let r = registry.clone();
+}
+
+/// Each policy version's decisions.
+fn observe_policy_decisions(meter: &Meter, r: Arc<Registry>) {
     meter
         .u64_observable_counter("edgeserve.policy.decisions")
         .with_unit("{decision}")
@@ -387,7 +400,10 @@ fn register_observables(
             });
         })
         .build();
-    let r = registry.clone();
+}
+
+/// How each shadow version's answers compared.
+fn observe_shadow_comparisons(meter: &Meter, r: Arc<Registry>) {
     meter
         .u64_observable_counter("edgeserve.shadow.comparisons")
         .with_unit("{comparison}")
@@ -415,7 +431,10 @@ fn register_observables(
             });
         })
         .build();
-    let r = registry;
+}
+
+/// Each watched input feature's drift score.
+fn observe_drift_psi(meter: &Meter, r: Arc<Registry>) {
     meter
         .f64_observable_gauge("edgeserve.drift.psi")
         .with_description(
@@ -444,30 +463,32 @@ fn register_observables(
             });
         })
         .build();
-    if let Some(log) = predlog {
-        meter
-            .u64_observable_counter("edgeserve.prediction_log.records")
-            .with_unit("{record}")
-            .with_description(
-                "Prediction-log records, by result: written, dropped (queue full), or \
-                 truncated (written with tensors left out for their size)",
-            )
-            .with_callback(move |obs| {
-                obs.observe(
-                    log.written.load(Ordering::Relaxed),
-                    &[KeyValue::new("result", "written")],
-                );
-                obs.observe(
-                    log.dropped.load(Ordering::Relaxed),
-                    &[KeyValue::new("result", "dropped")],
-                );
-                obs.observe(
-                    log.truncated.load(Ordering::Relaxed),
-                    &[KeyValue::new("result", "truncated")],
-                );
-            })
-            .build();
-    }
+}
+
+/// The prediction log's records by result.
+fn observe_prediction_log(meter: &Meter, log: Arc<PredictionLog>) {
+    meter
+        .u64_observable_counter("edgeserve.prediction_log.records")
+        .with_unit("{record}")
+        .with_description(
+            "Prediction-log records, by result: written, dropped (queue full), or \
+             truncated (written with tensors left out for their size)",
+        )
+        .with_callback(move |obs| {
+            obs.observe(
+                log.written.load(Ordering::Relaxed),
+                &[KeyValue::new("result", "written")],
+            );
+            obs.observe(
+                log.dropped.load(Ordering::Relaxed),
+                &[KeyValue::new("result", "dropped")],
+            );
+            obs.observe(
+                log.truncated.load(Ordering::Relaxed),
+                &[KeyValue::new("result", "truncated")],
+            );
+        })
+        .build();
 }
 
 fn for_each_version(registry: &Registry, mut f: impl FnMut(&LoadedModel)) {
