@@ -9,8 +9,7 @@ mod wire;
 
 pub use decode::{HEADER_LENGTH, ParsedRequest, decode_request, parse_request};
 pub use encode::{EncodedResponse, encode_metadata, encode_response, write_tensor_json};
-pub(crate) use validate::select_outputs;
-pub use validate::{check_inputs_fit, check_outputs, check_request};
+pub use validate::{check_inputs_fit, check_outputs, check_request, select_outputs};
 
 /// A request that does not follow the protocol or does not fit the model;
 /// always the client's fault (HTTP 400).

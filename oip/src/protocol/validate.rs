@@ -105,7 +105,7 @@ fn check_tensor(what: &str, t: &Tensor) -> Result<(), String> {
 }
 
 /// Keeps only the outputs the client asked for, in the order asked.
-pub(crate) fn select_outputs(req: &InferenceRequest, response: &mut InferenceResponse) {
+pub fn select_outputs(req: &InferenceRequest, response: &mut InferenceResponse) {
     if req.outputs.is_empty() {
         return;
     }

@@ -1,7 +1,7 @@
-//! The control plane's contract: every document the admin API reads and
-//! writes, as types shared by the server ([`crate::admin`]), the client
-//! ([`crate::client`]) and the CLI. A field added here is added on both
-//! sides at once.
+//! The control plane's contract: every document edgeserve's admin API
+//! reads and writes, as types shared by the node that serves them, its
+//! admin client and the CLI. A field added here is added on both sides at
+//! once. No dependency beyond serde: any tool may speak to a node.
 
 use std::fmt;
 
