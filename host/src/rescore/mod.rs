@@ -5,8 +5,8 @@
 //! - `report`: what a run found ([`RescoreReport`]), the data behind the
 //!   terminal table, the JSON (`--json`) and the HTML report;
 //! - `replay`: the replay itself ([`rescore`]) and the terminal table;
-//! - `html`: the self-contained HTML report ([`render`]), charts drawn as
-//!   inline SVG.
+//! - `html`: the self-contained HTML report ([`render`]), written with maud
+//!   templates, one module per part of the page, charts drawn as inline SVG.
 
 mod html;
 mod replay;

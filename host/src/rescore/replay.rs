@@ -3,6 +3,7 @@
 //! answers and latency with what the log holds.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -16,7 +17,7 @@ use crate::protocol::{check_request, decode_request};
 use crate::repository::{Manifest, RepoError, load_parts};
 use crate::runtime::{LoadedModel, Runtime};
 use crate::telemetry::{OutputDiff, compare, element_text, is_label, read_log};
-use crate::tensor::{InferenceResponse, Tensor};
+use crate::tensor::{InferenceRequest, InferenceResponse, Tensor};
 
 /// Most distinct labels shown in a confusion matrix.
 const MAX_CONFUSION_LABELS: usize = 50;
@@ -223,6 +224,227 @@ struct Acc {
     pairs: BTreeMap<(String, String), u64>,
 }
 
+/// A disagreement with the weight it is ranked by (largest first).
+type Ranked = (f64, Disagreement);
+
+/// One output of one replayed record: the logged tensor and the
+/// candidate's (when it answered one of that name).
+struct Pair<'a> {
+    id: &'a str,
+    name: &'a str,
+    logged: &'a Tensor,
+    candidate: Option<&'a Tensor>,
+}
+
+impl Pair<'_> {
+    /// A disagreement on this output of this record.
+    fn disagreement(
+        &self,
+        logged: String,
+        candidate: String,
+        abs_diff: Option<f64>,
+    ) -> Disagreement {
+        Disagreement {
+            id: self.id.to_string(),
+            output: self.name.to_string(),
+            logged,
+            candidate,
+            abs_diff,
+        }
+    }
+}
+
+impl Acc {
+    /// Label output: counts agreement and every (logged, candidate) pair
+    /// for the confusion matrix; the first mismatch ranks high.
+    fn add_labels(
+        &mut self,
+        p: &Pair,
+        (same, total): (usize, usize),
+        first_mismatch: Option<&(String, String)>,
+    ) -> Option<Ranked> {
+        self.compared += total;
+        self.same += same;
+        if let Some(c) = p.candidate {
+            for i in 0..total {
+                *self
+                    .pairs
+                    .entry((element_text(p.logged, i), element_text(c, i)))
+                    .or_default() += 1;
+            }
+        }
+        first_mismatch.map(|(l, c)| (f64::MAX, p.disagreement(l.clone(), c.clone(), None)))
+    }
+
+    /// Numeric output: keeps every absolute difference; when they are not
+    /// all close, the element that differs most is a disagreement.
+    fn add_numbers(&mut self, p: &Pair, diffs: &[f64], close: bool) -> Option<Ranked> {
+        self.compared += diffs.len();
+        self.diffs.extend_from_slice(diffs);
+        if close {
+            return None;
+        }
+        let (i, d) = diffs
+            .iter()
+            .copied()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(&b.1))?;
+        let candidate = p.candidate.map(|c| element_text(c, i)).unwrap_or_default();
+        Some((
+            d,
+            p.disagreement(element_text(p.logged, i), candidate, Some(d)),
+        ))
+    }
+
+    /// Missing output or another shape or datatype: always a disagreement.
+    fn add_mismatch(&mut self, p: &Pair, why: &str) -> Ranked {
+        self.mismatched_shape += 1;
+        let logged = format!("{} {:?}", p.logged.datatype, p.logged.shape);
+        (f64::MAX, p.disagreement(logged, why.to_string(), None))
+    }
+}
+
+/// What the replay has gathered so far.
+#[derive(Default)]
+struct Run {
+    versions: BTreeSet<String>,
+    replayed: usize,
+    logged_errors: usize,
+    candidate_errors: usize,
+    /// Per output, by name; `order` keeps the order they were first seen.
+    outputs: BTreeMap<String, Acc>,
+    order: Vec<String>,
+    logged_lat: Vec<f64>,
+    cand_lat: Vec<f64>,
+    worst: Vec<Ranked>,
+}
+
+impl Run {
+    /// Replays one record and records how the candidate's answer compares.
+    async fn replay(&mut self, candidate: &LoadedModel, rec: &Logged) {
+        self.versions.insert(rec.version.clone());
+        self.replayed += 1;
+        self.logged_lat.push(rec.latency_us);
+        if !rec.ok {
+            self.logged_errors += 1;
+        }
+        match self.call(candidate, rec).await {
+            Ok(answer) if rec.ok => self.record_answer(rec, &answer),
+            Ok(_) => {}
+            Err(e) => self.candidate_failed(rec, e),
+        }
+    }
+
+    /// Calls the candidate with the record's inputs, timing the call.
+    async fn call(
+        &mut self,
+        candidate: &LoadedModel,
+        rec: &Logged,
+    ) -> Result<InferenceResponse, String> {
+        let inputs = rec.inputs.as_ref().unwrap_or(&Value::Null);
+        let inputs =
+            tensors(&rec.id, inputs).map_err(|e| format!("logged inputs do not decode: {e}"))?;
+        let mut req = InferenceRequest {
+            id: Some(rec.id.clone()),
+            inputs,
+            ..Default::default()
+        };
+        check_request(&candidate.metadata, &req).map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let r = candidate.infer(&mut req, rec.id.clone()).await;
+        self.cand_lat.push(started.elapsed().as_secs_f64() * 1e6);
+        r.map_err(|e| e.to_string())
+    }
+
+    /// The candidate failed where the log may not have: ranks above every
+    /// difference.
+    fn candidate_failed(&mut self, rec: &Logged, error: String) {
+        self.candidate_errors += 1;
+        self.worst.push((
+            f64::INFINITY,
+            Disagreement {
+                id: rec.id.clone(),
+                output: "error".into(),
+                logged: if rec.ok { "ok".into() } else { "error".into() },
+                candidate: error,
+                abs_diff: None,
+            },
+        ));
+    }
+
+    /// Compares every output of the logged answer with the candidate's.
+    fn record_answer(&mut self, rec: &Logged, answer: &InferenceResponse) {
+        let reference = InferenceResponse {
+            outputs: tensors(&rec.id, &rec.outputs).unwrap_or_default(),
+            ..Default::default()
+        };
+        let cmp = compare(&reference, answer);
+        for ((name, diff), logged) in cmp.outputs.iter().zip(&reference.outputs) {
+            let pair = Pair {
+                id: &rec.id,
+                name,
+                logged,
+                candidate: answer.outputs.iter().find(|t| &t.name == name),
+            };
+            self.record_output(&pair, diff);
+        }
+    }
+
+    /// Adds one output's comparison to its accumulation.
+    fn record_output(&mut self, p: &Pair, diff: &OutputDiff) {
+        if !self.outputs.contains_key(p.name) {
+            self.order.push(p.name.to_string());
+        }
+        let acc = self.outputs.entry(p.name.to_string()).or_default();
+        acc.label = is_label(p.logged.datatype);
+        let ranked = match diff {
+            OutputDiff::Labels {
+                same,
+                total,
+                first_mismatch,
+            } => acc.add_labels(p, (*same, *total), first_mismatch.as_ref()),
+            OutputDiff::Numbers { diffs, close } => acc.add_numbers(p, diffs, *close),
+            OutputDiff::Mismatch(why) => Some(acc.add_mismatch(p, why)),
+        };
+        self.worst.extend(ranked);
+    }
+
+    /// Writes what was gathered into the report.
+    fn fill(mut self, report: &mut RescoreReport) {
+        report.replayed = self.replayed;
+        report.logged_errors = self.logged_errors;
+        report.candidate_errors = self.candidate_errors;
+        report.logged_versions = self.versions.into_iter().collect();
+        report.outputs = self
+            .order
+            .into_iter()
+            .filter_map(|name| self.outputs.remove(&name).map(|acc| finish(name, acc)))
+            .collect();
+        self.worst.sort_by(|a, b| b.0.total_cmp(&a.0));
+        report.worst = self.worst.into_iter().take(WORST).map(|(_, d)| d).collect();
+        report.latency = latency(&self.logged_lat, &self.cand_lat);
+    }
+}
+
+/// Both sides' latency summaries and histograms, on the same edges.
+fn latency(logged: &[f64], candidate: &[f64]) -> Latency {
+    let hi = logged.iter().chain(candidate).copied().fold(0.0, f64::max);
+    Latency {
+        logged_us: summarize(logged),
+        candidate_us: summarize(candidate),
+        logged_histogram: histogram(logged, 0.0, hi),
+        candidate_histogram: histogram(candidate, 0.0, hi),
+    }
+}
+
+/// Reads the log: its records and how many torn lines were skipped.
+fn read_records(opts: &RescoreOptions) -> Result<(Vec<Value>, usize), RescoreError> {
+    read_log(&opts.log).map_err(|source| RescoreError::Log {
+        path: opts.log.display().to_string(),
+        source,
+    })
+}
+
 /// Replays the log through the candidate. `progress` is called after each
 /// record with (done, total).
 pub async fn rescore(
@@ -230,10 +452,7 @@ pub async fn rescore(
     opts: &RescoreOptions,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<RescoreReport, RescoreError> {
-    let (records, torn) = read_log(&opts.log).map_err(|source| RescoreError::Log {
-        path: opts.log.display().to_string(),
-        source,
-    })?;
+    let (records, torn) = read_records(opts)?;
     let total_records = records.len();
     let (name, logged) = parse(records, opts.model.as_deref())?;
     let candidate = load_candidate(runtime, &name, opts).await?;
@@ -241,172 +460,28 @@ pub async fn rescore(
         log: opts.log.display().to_string(),
         candidate: opts.candidate.display().to_string(),
         candidate_sha256: candidate.digest.clone(),
-        models: vec![name.clone()],
+        models: vec![name],
         records: total_records,
         torn_lines: torn,
+        skipped_without_inputs: logged.iter().filter(|r| r.inputs.is_none()).count(),
         ..Default::default()
     };
-    let mut versions = BTreeSet::new();
     let replayable: Vec<&Logged> = logged
         .iter()
         .filter(|r| r.inputs.is_some())
         .take(opts.limit.unwrap_or(usize::MAX))
         .collect();
-    report.skipped_without_inputs = logged.iter().filter(|r| r.inputs.is_none()).count();
     let total = replayable.len();
-    let mut outputs: BTreeMap<String, Acc> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    let (mut logged_lat, mut cand_lat) = (Vec::new(), Vec::new());
-    let mut worst: Vec<(f64, Disagreement)> = Vec::new();
+    let mut run = Run::default();
     for (done, rec) in replayable.into_iter().enumerate() {
-        versions.insert(rec.version.clone());
-        report.replayed += 1;
-        logged_lat.push(rec.latency_us);
-        if !rec.ok {
-            report.logged_errors += 1;
-        }
-        let inputs = rec.inputs.as_ref().unwrap_or(&Value::Null);
-        let answer = match tensors(&rec.id, inputs) {
-            Ok(inputs) => {
-                let mut req = crate::tensor::InferenceRequest {
-                    id: Some(rec.id.clone()),
-                    inputs,
-                    ..Default::default()
-                };
-                match check_request(&candidate.metadata, &req) {
-                    Ok(()) => {
-                        let started = Instant::now();
-                        let r = candidate.infer(&mut req, rec.id.clone()).await;
-                        cand_lat.push(started.elapsed().as_secs_f64() * 1e6);
-                        r.map_err(|e| e.to_string())
-                    }
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-            Err(e) => Err(format!("logged inputs do not decode: {e}")),
-        };
-        let answer = match answer {
-            Ok(a) => a,
-            Err(e) => {
-                report.candidate_errors += 1;
-                worst.push((
-                    f64::INFINITY,
-                    Disagreement {
-                        id: rec.id.clone(),
-                        output: "error".into(),
-                        logged: if rec.ok { "ok".into() } else { "error".into() },
-                        candidate: e,
-                        abs_diff: None,
-                    },
-                ));
-                progress(done + 1, total);
-                continue;
-            }
-        };
-        if rec.ok {
-            let reference = InferenceResponse {
-                outputs: tensors(&rec.id, &rec.outputs).unwrap_or_default(),
-                ..Default::default()
-            };
-            let cmp = compare(&reference, &answer);
-            for ((name, diff), logged_t) in cmp.outputs.iter().zip(&reference.outputs) {
-                if !outputs.contains_key(name) {
-                    order.push(name.clone());
-                }
-                let acc = outputs.entry(name.clone()).or_default();
-                acc.label = is_label(logged_t.datatype);
-                let cand_t = answer.outputs.iter().find(|t| &t.name == name);
-                match diff {
-                    OutputDiff::Labels {
-                        same,
-                        total,
-                        first_mismatch,
-                    } => {
-                        acc.compared += total;
-                        acc.same += same;
-                        if let Some(c) = cand_t {
-                            for i in 0..*total {
-                                *acc.pairs
-                                    .entry((element_text(logged_t, i), element_text(c, i)))
-                                    .or_default() += 1;
-                            }
-                        }
-                        if let Some((l, c)) = first_mismatch {
-                            worst.push((
-                                f64::MAX,
-                                Disagreement {
-                                    id: rec.id.clone(),
-                                    output: name.clone(),
-                                    logged: l.clone(),
-                                    candidate: c.clone(),
-                                    abs_diff: None,
-                                },
-                            ));
-                        }
-                    }
-                    OutputDiff::Numbers { diffs, close } => {
-                        acc.compared += diffs.len();
-                        acc.diffs.extend_from_slice(diffs);
-                        if !close
-                            && let Some((i, d)) = diffs
-                                .iter()
-                                .copied()
-                                .enumerate()
-                                .max_by(|a, b| a.1.total_cmp(&b.1))
-                        {
-                            worst.push((
-                                d,
-                                Disagreement {
-                                    id: rec.id.clone(),
-                                    output: name.clone(),
-                                    logged: element_text(logged_t, i),
-                                    candidate: cand_t
-                                        .map(|c| element_text(c, i))
-                                        .unwrap_or_default(),
-                                    abs_diff: Some(d),
-                                },
-                            ));
-                        }
-                    }
-                    OutputDiff::Mismatch(why) => {
-                        acc.mismatched_shape += 1;
-                        worst.push((
-                            f64::MAX,
-                            Disagreement {
-                                id: rec.id.clone(),
-                                output: name.clone(),
-                                logged: format!("{} {:?}", logged_t.datatype, logged_t.shape),
-                                candidate: why.clone(),
-                                abs_diff: None,
-                            },
-                        ));
-                    }
-                }
-            }
-        }
+        run.replay(&candidate, rec).await;
         progress(done + 1, total);
     }
-    report.logged_versions = versions.into_iter().collect();
-    report.outputs = order
-        .into_iter()
-        .filter_map(|name| outputs.remove(&name).map(|acc| finish(name, acc)))
-        .collect();
-    worst.sort_by(|a, b| b.0.total_cmp(&a.0));
-    report.worst = worst.into_iter().take(WORST).map(|(_, d)| d).collect();
-    let hi = logged_lat
-        .iter()
-        .chain(&cand_lat)
-        .copied()
-        .fold(0.0, f64::max);
-    report.latency = Latency {
-        logged_us: summarize(&logged_lat),
-        candidate_us: summarize(&cand_lat),
-        logged_histogram: histogram(&logged_lat, 0.0, hi),
-        candidate_histogram: histogram(&cand_lat, 0.0, hi),
-    };
+    run.fill(&mut report);
     Ok(report)
 }
 
+/// One output's accumulation as the report shows it.
 fn finish(name: String, acc: Acc) -> OutputComparison {
     let labels: BTreeSet<&String> = acc.pairs.keys().flat_map(|(a, b)| [a, b]).collect();
     let confusion =
@@ -440,8 +515,16 @@ fn finish(name: String, acc: Acc) -> OutputComparison {
 
 /// The report as a terminal table.
 pub fn table(r: &RescoreReport) -> String {
-    use std::fmt::Write as _;
     let mut out = String::new();
+    run_lines(&mut out, r);
+    outputs_table(&mut out, r);
+    latency_table(&mut out, &r.latency);
+    worst_table(&mut out, r);
+    out
+}
+
+/// What was replayed against what, and the record counts.
+fn run_lines(out: &mut String, r: &RescoreReport) {
     let sha = r.candidate_sha256.get(..12).unwrap_or(&r.candidate_sha256);
     let _ = writeln!(
         out,
@@ -464,6 +547,10 @@ pub fn table(r: &RescoreReport) -> String {
         "errors: logged {}  candidate {}\n",
         r.logged_errors, r.candidate_errors
     );
+}
+
+/// One line per output: agreement for labels, differences for numbers.
+fn outputs_table(out: &mut String, r: &RescoreReport) {
     let _ = writeln!(
         out,
         "{:<20} {:<8} {:>9} {:>10} {:>11} {:>11} {:>11}",
@@ -489,7 +576,10 @@ pub fn table(r: &RescoreReport) -> String {
             o.name, o.kind, o.compared, agreement, mean, p99, max
         );
     }
-    let l = &r.latency;
+}
+
+/// Logged against candidate latency percentiles.
+fn latency_table(out: &mut String, l: &Latency) {
     let _ = writeln!(
         out,
         "\n{:<20} {:>9} {:>9} {:>9}",
@@ -502,29 +592,32 @@ pub fn table(r: &RescoreReport) -> String {
             who, s.p50, s.p99, s.max
         );
     }
+}
+
+/// The worst disagreements, each field cut to 20 characters.
+fn worst_table(out: &mut String, r: &RescoreReport) {
     if r.worst.is_empty() {
         let _ = writeln!(out, "\nno disagreements");
-    } else {
-        let _ = writeln!(out, "\nworst disagreements:");
+        return;
+    }
+    let _ = writeln!(out, "\nworst disagreements:");
+    let _ = writeln!(
+        out,
+        "{:<24} {:<16} {:<20} {:<20} {:>10}",
+        "request id", "output", "logged", "candidate", "|Δ|"
+    );
+    let cut = |s: &str| s.chars().take(20).collect::<String>();
+    for d in &r.worst {
         let _ = writeln!(
             out,
             "{:<24} {:<16} {:<20} {:<20} {:>10}",
-            "request id", "output", "logged", "candidate", "|Δ|"
+            cut(&d.id),
+            cut(&d.output),
+            cut(&d.logged),
+            cut(&d.candidate),
+            d.abs_diff.map_or("-".to_string(), |x| format!("{x:.3e}"))
         );
-        for d in &r.worst {
-            let cut = |s: &str| s.chars().take(20).collect::<String>();
-            let _ = writeln!(
-                out,
-                "{:<24} {:<16} {:<20} {:<20} {:>10}",
-                cut(&d.id),
-                cut(&d.output),
-                cut(&d.logged),
-                cut(&d.candidate),
-                d.abs_diff.map_or("-".to_string(), |x| format!("{x:.3e}"))
-            );
-        }
     }
-    out
 }
 
 #[cfg(test)]
