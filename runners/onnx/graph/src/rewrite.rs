@@ -136,7 +136,9 @@ impl Rewriter<'_> {
         Ok(())
     }
 
-    /// A one-score binary tree ensemble, evaluated as onnxruntime does.
+    /// A one-score binary tree ensemble, evaluated as onnxruntime does: the
+    /// ensemble's raw score, `p` from it, `[1 - p, p]` as the
+    /// probabilities and `labels[p > 0.5]` as the label.
     fn binary_trees(&mut self, mut node: NodeProto) -> anyhow::Result<()> {
         let ([x], [label, probabilities]) = (node.input.as_slice(), node.output.as_slice()) else {
             bail!("expects one input and two outputs");
@@ -148,21 +150,35 @@ impl Rewriter<'_> {
         let base_value = take_attr(&mut node, "base_values")
             .and_then(|a| a.floats.first().copied())
             .unwrap_or(0.0);
-        let logistic = match take_attr(&mut node, "post_transform").map(|a| a.s) {
-            None => false,
-            Some(s) if s == b"NONE" => false,
-            Some(s) if s == b"LOGISTIC" => true,
-            Some(s) => bail!(
-                "binary post transform {} is not supported",
-                String::from_utf8_lossy(&s)
-            ),
-        };
-        // tract lays a one-score binary result out as [1 - s, s].
+        let logistic = is_logistic(take_attr(&mut node, "post_transform"))?;
+        let raw = self.raw_scores(node, &base, x);
+        let p = self.positive_probability(&base, &raw, base_value, logistic);
+        self.probabilities(&base, &p, &probabilities);
+        let index = self.positive_index(&base, &p);
+        self.binary_label(&base, &index, &label, (labels, labels_str))
+    }
+
+    /// The ensemble itself, now with labels `[0, 1]` and only its raw
+    /// scores wired on (tract lays a one-score binary result out as
+    /// `[1 - s, s]`); returns the name of those scores.
+    fn raw_scores(&mut self, mut node: NodeProto, base: &str, x: String) -> String {
         node.attribute.push(ints("classlabels_int64s", vec![0, 1]));
         let (raw_label, raw) = (format!("{base}__raw_label"), format!("{base}__raw"));
         node.input = vec![x];
         node.output = vec![raw_label, raw.clone()];
         self.out.push(node);
+        raw
+    }
+
+    /// `p`: the score column `s` of the raw scores plus the base value,
+    /// through a sigmoid when the post transform is logistic.
+    fn positive_probability(
+        &mut self,
+        base: &str,
+        raw: &String,
+        base_value: f32,
+        logistic: bool,
+    ) -> String {
         let (one_col, starts, ends, axes) = (
             format!("{base}__score"),
             self.int_constant(&format!("{base}__starts"), vec![1]),
@@ -172,7 +188,7 @@ impl Rewriter<'_> {
         self.op(
             "Slice",
             &format!("{base}__slice"),
-            &[&raw, &starts, &ends, &axes],
+            &[raw, &starts, &ends, &axes],
             &one_col,
             vec![],
         );
@@ -186,40 +202,38 @@ impl Rewriter<'_> {
             vec![],
         );
         let p = format!("{base}__p");
-        if logistic {
-            self.op(
-                "Sigmoid",
-                &format!("{base}__sigmoid"),
-                &[&biased],
-                &p,
-                vec![],
-            );
+        let (kind, name) = if logistic {
+            ("Sigmoid", format!("{base}__sigmoid"))
         } else {
-            self.op(
-                "Identity",
-                &format!("{base}__identity"),
-                &[&biased],
-                &p,
-                vec![],
-            );
-        }
+            ("Identity", format!("{base}__identity"))
+        };
+        self.op(kind, &name, &[&biased], &p, vec![]);
+        p
+    }
+
+    /// `probabilities = [1 - p, p]`.
+    fn probabilities(&mut self, base: &str, p: &String, probabilities: &str) {
         let one = self.constant(&format!("{base}__one"), vec![1.0]);
         let q = format!("{base}__q");
         self.op(
             "Sub",
             &format!("{base}__complement"),
-            &[&one, &p],
+            &[&one, p],
             &q,
             vec![],
         );
         self.op(
             "Concat",
             &format!("{base}__concat"),
-            &[&q, &p],
-            &probabilities,
+            &[&q, p],
+            probabilities,
             vec![int("axis", 1)],
         );
-        // label = labels[p > 0.5], one per row.
+    }
+
+    /// The label index per row, `p > 0.5` as an int64 (0 or 1), flattened
+    /// to one dimension; returns its name.
+    fn positive_index(&mut self, base: &str, p: &String) -> String {
         let half = self.constant(&format!("{base}__half"), vec![0.5]);
         let (above, index, flat) = (
             format!("{base}__above"),
@@ -229,7 +243,7 @@ impl Rewriter<'_> {
         self.op(
             "Greater",
             &format!("{base}__greater"),
-            &[&p, &half],
+            &[p, &half],
             &above,
             vec![],
         );
@@ -248,14 +262,26 @@ impl Rewriter<'_> {
             &flat,
             vec![],
         );
-        match (labels, labels_str) {
+        flat
+    }
+
+    /// `label = labels[index]`: a `Gather` from integer labels, or a
+    /// `CategoryMapper` to string labels.
+    fn binary_label(
+        &mut self,
+        base: &str,
+        index: &String,
+        label: &str,
+        labels: (Option<AttributeProto>, Option<AttributeProto>),
+    ) -> anyhow::Result<()> {
+        match labels {
             (Some(l), None) => {
                 let table = self.int_constant(&format!("{base}__labels"), l.ints);
                 self.op(
                     "Gather",
                     &format!("{base}__gather"),
-                    &[&table, &flat],
-                    &label,
+                    &[&table, index],
+                    label,
                     vec![int("axis", 0)],
                 );
             }
@@ -277,8 +303,8 @@ impl Rewriter<'_> {
                 self.op_ml(
                     "CategoryMapper",
                     &format!("{base}__labels"),
-                    &[&flat],
-                    &label,
+                    &[index],
+                    label,
                     mapper,
                 );
             }
@@ -350,6 +376,21 @@ fn binary_single_score(node: &NodeProto) -> bool {
     labels == Some(2) && attr(node, "class_ids").is_some_and(|a| a.ints.iter().all(|&c| c == 0))
 }
 
+/// Whether a binary ensemble's post transform is the logistic function
+/// (`LOGISTIC`) rather than none (`NONE`, or no attribute); any other is
+/// not supported.
+fn is_logistic(post_transform: Option<AttributeProto>) -> anyhow::Result<bool> {
+    match post_transform.map(|a| a.s) {
+        None => Ok(false),
+        Some(s) if s == b"NONE" => Ok(false),
+        Some(s) if s == b"LOGISTIC" => Ok(true),
+        Some(s) => bail!(
+            "binary post transform {} is not supported",
+            String::from_utf8_lossy(&s)
+        ),
+    }
+}
+
 fn prefix(node: &NodeProto) -> String {
     if node.name.is_empty() {
         node.output
@@ -385,5 +426,197 @@ fn ints(name: &str, values: Vec<i64>) -> AttributeProto {
         r#type: AttributeType::Ints as i32,
         ints: values,
         ..AttributeProto::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn string(name: &str, value: &[u8]) -> AttributeProto {
+        AttributeProto {
+            name: name.to_string(),
+            r#type: AttributeType::String as i32,
+            s: value.to_vec(),
+            ..AttributeProto::default()
+        }
+    }
+
+    fn strings(name: &str, values: &[&str]) -> AttributeProto {
+        AttributeProto {
+            name: name.to_string(),
+            r#type: AttributeType::Strings as i32,
+            strings: values.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            ..AttributeProto::default()
+        }
+    }
+
+    /// A one-score binary ensemble as skl2onnx writes one for gradient
+    /// boosting: every leaf votes for class 0, one base value.
+    fn ensemble(labels: Vec<AttributeProto>, post_transform: Option<&[u8]>) -> ModelProto {
+        let mut attribute = labels;
+        attribute.push(ints("class_ids", vec![0, 0, 0]));
+        attribute.push(AttributeProto {
+            name: "base_values".into(),
+            r#type: AttributeType::Floats as i32,
+            floats: vec![0.25],
+            ..AttributeProto::default()
+        });
+        attribute.extend(post_transform.map(|t| string("post_transform", t)));
+        let node = NodeProto {
+            op_type: "TreeEnsembleClassifier".into(),
+            domain: ML.into(),
+            name: "gb".into(),
+            input: vec!["x".into()],
+            output: vec!["label".into(), "probabilities".into()],
+            attribute,
+            ..NodeProto::default()
+        };
+        ModelProto {
+            graph: Some(GraphProto {
+                node: vec![node],
+                ..GraphProto::default()
+            }),
+            ..ModelProto::default()
+        }
+    }
+
+    /// Each node as `domain op name(inputs) -> outputs`.
+    fn nodes(graph: &GraphProto) -> Vec<String> {
+        graph
+            .node
+            .iter()
+            .map(|n| {
+                format!(
+                    "{} {} {}({}) -> {}",
+                    n.domain,
+                    n.op_type,
+                    n.name,
+                    n.input.join(", "),
+                    n.output.join(", ")
+                )
+                .trim_start()
+                .to_string()
+            })
+            .collect()
+    }
+
+    fn initializers(graph: &GraphProto) -> Vec<&str> {
+        graph.initializer.iter().map(|t| t.name.as_str()).collect()
+    }
+
+    fn rewritten(mut model: ModelProto) -> GraphProto {
+        rewrite(&mut model).expect("rewrite");
+        model.graph.expect("graph")
+    }
+
+    #[test]
+    fn binary_trees_with_int_labels_and_logistic() {
+        let graph = rewritten(ensemble(
+            vec![ints("classlabels_int64s", vec![3, 7])],
+            Some(b"LOGISTIC"),
+        ));
+        assert_eq!(
+            nodes(&graph),
+            [
+                "ai.onnx.ml TreeEnsembleClassifier gb(x) -> gb__raw_label, gb__raw",
+                "Slice gb__slice(gb__raw, gb__starts, gb__ends, gb__axes) -> gb__score",
+                "Add gb__add(gb__score, gb__base) -> gb__biased",
+                "Sigmoid gb__sigmoid(gb__biased) -> gb__p",
+                "Sub gb__complement(gb__one, gb__p) -> gb__q",
+                "Concat gb__concat(gb__q, gb__p) -> probabilities",
+                "Greater gb__greater(gb__p, gb__half) -> gb__above",
+                "Cast gb__cast(gb__above) -> gb__index",
+                "Squeeze gb__squeeze(gb__index, gb__squeeze_axes) -> gb__index_flat",
+                "Gather gb__gather(gb__labels, gb__index_flat) -> label",
+            ]
+        );
+        assert_eq!(
+            initializers(&graph),
+            [
+                "gb__starts",
+                "gb__ends",
+                "gb__axes",
+                "gb__base",
+                "gb__one",
+                "gb__half",
+                "gb__squeeze_axes",
+                "gb__labels",
+            ]
+        );
+        let init = |name: &str| {
+            graph
+                .initializer
+                .iter()
+                .find(|t| t.name == name)
+                .expect("initializer")
+        };
+        assert_eq!(init("gb__base").float_data, [0.25]);
+        assert_eq!(init("gb__labels").int64_data, [3, 7]);
+        assert_eq!(init("gb__starts").int64_data, [1]);
+        assert_eq!(init("gb__ends").int64_data, [2]);
+        // The ensemble keeps its trees, with labels [0, 1] and neither a
+        // base value nor a post transform of its own.
+        let trees = &graph.node[0];
+        let names: Vec<&str> = trees.attribute.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["class_ids", "classlabels_int64s"]);
+        assert_eq!(trees.attribute[1].ints, [0, 1]);
+        assert_eq!(graph.node[7].attribute, [int("to", 7)]);
+        assert_eq!(graph.node[5].attribute, [int("axis", 1)]);
+        assert_eq!(graph.node[9].attribute, [int("axis", 0)]);
+    }
+
+    #[test]
+    fn binary_trees_with_string_labels_and_no_transform() {
+        for post_transform in [None, Some(&b"NONE"[..])] {
+            let graph = rewritten(ensemble(
+                vec![strings("classlabels_strings", &["no", "yes"])],
+                post_transform,
+            ));
+            let nodes = nodes(&graph);
+            assert_eq!(nodes[3], "Identity gb__identity(gb__biased) -> gb__p");
+            assert_eq!(
+                nodes.last().map(String::as_str),
+                Some("ai.onnx.ml CategoryMapper gb__labels(gb__index_flat) -> label")
+            );
+            assert_eq!(nodes.len(), 10);
+            assert_eq!(initializers(&graph).len(), 7, "no integer label table");
+            let mapper = graph.node.last().expect("mapper");
+            assert_eq!(mapper.attribute[0], ints("cats_int64s", vec![0, 1]));
+            assert_eq!(mapper.attribute[1], strings("cats_strings", &["no", "yes"]));
+            assert_eq!(mapper.attribute[2], string("default_string", b""));
+        }
+    }
+
+    #[test]
+    fn binary_trees_refuse_what_they_cannot_rewrite() {
+        let error = |model: ModelProto| {
+            let mut model = model;
+            format!("{:#}", rewrite(&mut model).expect_err("should fail"))
+        };
+        let softmax = error(ensemble(
+            vec![ints("classlabels_int64s", vec![0, 1])],
+            Some(b"SOFTMAX"),
+        ));
+        assert!(
+            softmax.contains("binary post transform SOFTMAX is not supported"),
+            "{softmax}"
+        );
+        let both = error(ensemble(
+            vec![
+                ints("classlabels_int64s", vec![0, 1]),
+                strings("classlabels_strings", &["a", "b"]),
+            ],
+            None,
+        ));
+        assert!(
+            both.contains("needs exactly one of classlabels_int64s and classlabels_strings"),
+            "{both}"
+        );
+        let mut three_outputs = ensemble(vec![ints("classlabels_int64s", vec![0, 1])], None);
+        if let Some(g) = three_outputs.graph.as_mut() {
+            g.node[0].output.push("extra".into());
+        }
+        assert!(error(three_outputs).contains("expects one input and two outputs"));
     }
 }
