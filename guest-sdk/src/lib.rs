@@ -6,7 +6,7 @@
 //! the shape checks. Build with `cargo build --release --target
 //! wasm32-wasip2` and drop the `.wasm` into a model repository.
 //!
-//! ```ignore
+//! ```no_run
 //! use edgeserve_guest::{DataType, Error, Model, ModelInfo, Request, Response, Spec};
 //!
 //! struct Doubler;

@@ -1,7 +1,7 @@
 //! Policy filters: code that security teams run before and after every
 //! model call, as their own sandboxed components.
 //!
-//! ```ignore
+//! ```no_run
 //! use edgeserve_guest::{Context, Policy, Request, Verdict};
 //!
 //! struct OnlyAcme;

@@ -282,3 +282,57 @@ fn f16_to_f64(h: u16) -> f64 {
         _ => sign * (1.0 + frac / 1024.0) * 2f64.powi(exp - 15),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(inputs: Vec<wit::Tensor>) -> Request {
+        Request::from_wit(wit::InferenceRequest {
+            id: "r1".into(),
+            inputs,
+            outputs: vec!["label".into()],
+            parameters: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn typed_inputs_read_back_as_sent() {
+        let req = request(Vec::new())
+            .with_tensor("x", vec![2, 2], vec![1.0f32, 2.0, 3.0, 4.0])
+            .with_strings("text", vec![2], vec!["a", "bc"]);
+        assert_eq!(req.id(), "r1");
+        assert_eq!(req.requested_outputs(), ["label"]);
+        assert!(req.wants("label") && !req.wants("other"));
+        let x = req.tensor::<f32>("x").expect("fp32 input");
+        assert_eq!((x.shape.as_slice(), x.batch()), (&[2, 2][..], 2));
+        assert_eq!(x.rows().collect::<Vec<_>>(), [&[1.0, 2.0][..], &[3.0, 4.0]]);
+        let text = req.strings("text").expect("bytes input");
+        assert_eq!(text.data, ["a", "bc"]);
+        let names: Vec<_> = req.inputs().map(|t| t.name()).collect();
+        assert_eq!(names, ["x", "text"]);
+        // Replacing keeps the input's place.
+        let req = req.with_tensor("x", vec![1], vec![9.0f32]);
+        assert_eq!(req.inputs().next().map(|t| t.len()), Some(1));
+    }
+
+    #[test]
+    fn wrong_names_types_and_sizes_are_the_clients_errors() {
+        let req = request(Vec::new()).with_tensor("x", vec![2], vec![1i64, 2]);
+        let missing = req.tensor::<f32>("y").expect_err("no input y");
+        assert!(format!("{missing:?}").contains("missing input 'y'"));
+        assert!(req.tensor::<f32>("x").is_err(), "INT64 read as FP32");
+        let short = wit::Tensor {
+            name: "z".into(),
+            datatype: DataType::Fp32,
+            shape: vec![3],
+            data: wit::TensorData::Raw(vec![0; 8]),
+        };
+        assert!(check_size(&short).is_err(), "8 bytes cannot be 3 FP32");
+        let bad_shape = wit::Tensor {
+            shape: vec![-1],
+            ..short
+        };
+        assert!(check_size(&bad_shape).is_err(), "negative dimension");
+    }
+}

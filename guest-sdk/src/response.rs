@@ -108,3 +108,26 @@ impl Response {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_are_added_replaced_and_removed_by_name() {
+        let resp = Response::new()
+            .tensor("scores", vec![1, 3], vec![0.1f32, 0.7, 0.2])
+            .strings("label", vec![1], vec!["versicolor"])
+            .tensor("scores", vec![1, 2], vec![0.5f32, 0.5]);
+        let names: Vec<_> = resp.outputs().map(|t| t.name()).collect();
+        assert_eq!(names, ["scores", "label"], "replaced in place");
+        let scores = resp.output("scores").expect("scores");
+        assert_eq!(scores.shape(), [1, 2]);
+        assert_eq!(scores.typed::<f32>().map(|t| t.data), Some(vec![0.5, 0.5]));
+        let label = resp.output("label").and_then(|t| t.strings());
+        assert_eq!(label, Some(&[b"versicolor".to_vec()][..]));
+        let resp = resp.without("scores");
+        assert!(resp.output("scores").is_none());
+        assert_eq!(resp.outputs().count(), 1);
+    }
+}

@@ -204,6 +204,14 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// Whether the `n`th unversioned request goes to a canary with `weight`
+/// percent: the counter is mixed so consecutive requests spread evenly
+/// (every 100 consecutive requests send close to `weight` to the canary),
+/// without a lock or a random-number generator on the request path.
+fn canary_takes(n: u64, weight: u8) -> bool {
+    mix(n) % 100 < u64::from(weight)
+}
+
 impl Registry {
     /// Sets which versions `/versions/{v}` URLs may reach.
     pub fn set_version_pinning(&self, pinning: VersionPinning) {
@@ -301,8 +309,8 @@ impl Registry {
     /// The canary, when this request falls in its share.
     fn choose(&self, entry: &ModelEntry) -> Option<Option<Arc<LoadedModel>>> {
         let c = entry.canary?;
-        let roll = mix(self.counter.fetch_add(1, Ordering::Relaxed)) % 100;
-        (roll < u64::from(c.weight)).then(|| entry.versions.get(&c.version).cloned())
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        canary_takes(n, c.weight).then(|| entry.versions.get(&c.version).cloned())
     }
 
     /// Routes one inference to a model: a pinned version as asked (when
@@ -374,5 +382,33 @@ impl Registry {
             }
         }
         Ok(model.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canary_takes;
+
+    #[test]
+    fn the_canary_gets_its_weight_of_traffic_and_no_more() {
+        for weight in [0u8, 1, 5, 10, 33, 50, 90, 99, 100] {
+            let n = 100_000u64;
+            let taken = (0..n).filter(|&i| canary_takes(i, weight)).count() as f64;
+            let share = taken / n as f64 * 100.0;
+            assert!(
+                (share - f64::from(weight)).abs() < 0.5,
+                "weight {weight}: the canary took {share:.2}%"
+            );
+        }
+        assert!((0..10_000).all(|i| !canary_takes(i, 0)), "0% never");
+        assert!((0..10_000).all(|i| canary_takes(i, 100)), "100% always");
+        // Short runs are spread too: any 1000 consecutive requests give a
+        // 10% canary between 7% and 13%.
+        for start in (0..50_000u64).step_by(997) {
+            let k = (start..start + 1000)
+                .filter(|&i| canary_takes(i, 10))
+                .count();
+            assert!((70..=130).contains(&k), "from {start}: {k} of 1000");
+        }
     }
 }

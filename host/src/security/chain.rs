@@ -377,3 +377,77 @@ impl PolicyChains {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(policy: &str, fail_open: bool, stages: &[Stage]) -> PolicyBinding {
+        PolicyBinding {
+            policy: policy.into(),
+            fail_open,
+            stages: stages.to_vec(),
+        }
+    }
+
+    fn rules(policies: Vec<PolicyBinding>) -> ModelRules {
+        ModelRules {
+            kind: crate::repository::Kind::Model,
+            require_auth: None,
+            policies,
+        }
+    }
+
+    #[test]
+    fn the_global_chain_runs_first_then_the_models_own_at_their_stages() {
+        let both = [Stage::Request, Stage::Response];
+        let chains = PolicyChains::new(
+            vec![
+                binding("auth", false, &[Stage::Request]),
+                binding("audit", false, &both),
+            ],
+            1 << 20,
+        );
+        let model = rules(vec![
+            binding("guard", false, &[Stage::Request]),
+            binding("redact", false, &[Stage::Response]),
+        ]);
+        let names = |stage| {
+            chains
+                .bindings(&model, stage)
+                .map(|b| b.policy.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(Stage::Request), ["auth", "audit", "guard"]);
+        assert_eq!(names(Stage::Response), ["audit", "redact"]);
+        assert!(chains.any(&model, Stage::Response));
+        let none = PolicyChains::new(Vec::new(), 1 << 20);
+        assert!(!none.any(&rules(Vec::new()), Stage::Request));
+    }
+
+    #[test]
+    fn a_failing_policy_denies_unless_its_binding_fails_open() {
+        let failure = || Failure {
+            status: http::StatusCode::SERVICE_UNAVAILABLE,
+            reason: "policy 'guard' is not deployed".into(),
+        };
+        let closed = binding("guard", false, &both_stages());
+        match PolicyChains::failed(&closed, None, failure()) {
+            Err(ChainError::Failed { policy, status, .. }) => {
+                assert_eq!(policy, "guard");
+                assert_eq!(status, http::StatusCode::SERVICE_UNAVAILABLE);
+            }
+            other => panic!("fail-closed should deny: {other:?}"),
+        }
+        let open = binding("guard", true, &both_stages());
+        assert!(PolicyChains::failed(&open, None, failure()).is_ok());
+    }
+
+    #[test]
+    fn a_rewrite_over_the_limit_is_a_failure() {
+        let chains = PolicyChains::new(Vec::new(), 100);
+        assert!(chains.too_big(100).is_none());
+        let f = chains.too_big(101).expect("over the limit");
+        assert_eq!(f.status, http::StatusCode::FORBIDDEN);
+    }
+}

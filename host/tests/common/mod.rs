@@ -1,6 +1,9 @@
-//! Helpers shared by the ONNX and Python-model end-to-end tests.
+//! Helpers shared by host tests: the in-process node ([`app`]) and the
+//! ONNX and Python-model environments.
 
 #![allow(dead_code, reason = "each test file uses a part")]
+
+pub(crate) mod app;
 
 use std::path::PathBuf;
 
