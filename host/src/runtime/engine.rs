@@ -37,15 +37,39 @@ pub struct Runtime {
 /// How many compiled components [`Runtime::compile`] keeps for reuse.
 const RECENT_COMPONENTS: usize = 4;
 
-/// The engine could not be built with the given settings.
+/// A cause from wasmtime (its `anyhow`-style error, kept as a source).
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// The engine could not be built with the given settings; the cause is
+/// kept as the error's source.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot configure the WebAssembly engine: {0}")]
-pub struct EngineError(String);
+pub enum EngineError {
+    /// Wasmtime refused the settings.
+    #[error("cannot configure the WebAssembly engine")]
+    Wasmtime(#[source] Cause),
+    /// The instance pool cannot reserve its address space.
+    #[error(
+        "cannot configure the WebAssembly engine: the instance pool reserves {reserved} of \
+         address space (instance_slots x 2 x (memory_reservation + {guard})); lower either"
+    )]
+    Pool {
+        /// Address space the pool asked for.
+        reserved: crate::units::ByteSize,
+        /// The guard region after each memory.
+        guard: crate::units::ByteSize,
+        /// Wasmtime's error.
+        #[source]
+        source: Cause,
+    },
+    /// The epoch ticker thread cannot start.
+    #[error("cannot start the epoch ticker")]
+    Ticker(#[source] std::io::Error),
+}
 
 impl Runtime {
     /// Builds the engine and linker and starts the epoch ticker thread.
     pub fn new(cfg: &RuntimeConfig) -> Result<Runtime, EngineError> {
-        let err = |e: wasmtime::Error| EngineError(format!("{e:#}"));
+        let err = |e: wasmtime::Error| EngineError::Wasmtime(e.into());
         let settings = CompileSettings::for_runtime(cfg);
         let mut config = settings.config();
         // For profiling only: name guest functions for `perf` in
@@ -83,16 +107,15 @@ impl Runtime {
         }
         let engine = Engine::new(&config).map_err(|e| match settings.pooled_memory {
             // The pool reserves its address space up front.
-            Some(reservation) => EngineError(format!(
-                "{e:#} (the instance pool reserves {} of address space: instance_slots x 2 x \
-                 (memory_reservation + {}); lower either)",
-                crate::units::ByteSize(
+            Some(reservation) => EngineError::Pool {
+                reserved: crate::units::ByteSize(
                     u64::from(cfg.instance_slots)
                         .saturating_mul(2)
-                        .saturating_mul(reservation.saturating_add(POOLED_GUARD))
+                        .saturating_mul(reservation.saturating_add(POOLED_GUARD)),
                 ),
-                crate::units::ByteSize(POOLED_GUARD),
-            )),
+                guard: crate::units::ByteSize(POOLED_GUARD),
+                source: e.into(),
+            },
             None => err(e),
         })?;
         let mut linker = Linker::new(&engine);
@@ -116,7 +139,7 @@ impl Runtime {
                         engine.increment_epoch();
                     }
                 })
-                .map_err(|e| EngineError(format!("cannot start the epoch ticker: {e}")))?;
+                .map_err(EngineError::Ticker)?;
         }
         Ok(Runtime {
             engine,
