@@ -171,8 +171,31 @@ pub struct AuthFailure {
 
 /// The `[auth]` configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
-#[error("[auth]: {0}")]
-pub struct AuthSetupError(String);
+pub enum AuthSetupError {
+    /// A setting is wrong; the text says which and what would do.
+    #[error("[auth]: {0}")]
+    Invalid(String),
+    /// A key or secret file cannot be read.
+    #[error("[auth]: cannot read {}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A public key file does not hold a key of its algorithm.
+    #[error("[auth]: {}: not an {algorithm} public key", path.display())]
+    Key {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The key's algorithm.
+        algorithm: String,
+        /// What the parser said.
+        #[source]
+        source: jsonwebtoken::errors::Error,
+    },
+}
 
 struct JwtKey {
     algorithm: Algorithm,
@@ -217,7 +240,10 @@ pub fn hash_api_key(key: &str) -> String {
 }
 
 fn read_file(path: &std::path::Path) -> Result<Vec<u8>, AuthSetupError> {
-    std::fs::read(path).map_err(|e| AuthSetupError(format!("cannot read {}: {e}", path.display())))
+    std::fs::read(path).map_err(|source| AuthSetupError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 impl Authenticator {
@@ -240,7 +266,7 @@ impl Authenticator {
                 .ok()
                 .and_then(|h| <[u8; 32]>::try_from(h).ok())
                 .ok_or_else(|| {
-                    AuthSetupError(format!(
+                    AuthSetupError::Invalid(format!(
                         "api key '{}': sha256 must be 64 hex digits (run `edgeserve hash-key`)",
                         k.name
                     ))
@@ -265,7 +291,7 @@ impl Authenticator {
             .iter()
             .map(|h| {
                 http::HeaderName::try_from(h.to_ascii_lowercase()).map_err(|_| {
-                    AuthSetupError(format!("policy_headers: '{h}' is not a header name"))
+                    AuthSetupError::Invalid(format!("policy_headers: '{h}' is not a header name"))
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -371,7 +397,7 @@ fn fail(method: &'static str, reason: impl Into<String>) -> AuthFailure {
 impl JwtVerifier {
     fn new(cfg: &JwtConfig) -> Result<JwtVerifier, AuthSetupError> {
         if cfg.keys.is_empty() {
-            return Err(AuthSetupError(
+            return Err(AuthSetupError::Invalid(
                 "[auth.jwt] needs at least one [[auth.jwt.keys]]".into(),
             ));
         }
@@ -379,14 +405,13 @@ impl JwtVerifier {
         for k in &cfg.keys {
             let (algorithm, key) = match k.algorithm.to_ascii_uppercase().as_str() {
                 "HS256" => {
-                    let path = k
-                        .secret_file
-                        .as_ref()
-                        .ok_or_else(|| AuthSetupError("an HS256 key needs secret_file".into()))?;
+                    let path = k.secret_file.as_ref().ok_or_else(|| {
+                        AuthSetupError::Invalid("an HS256 key needs secret_file".into())
+                    })?;
                     let secret = read_file(path)?;
                     let secret = secret.trim_ascii_end();
                     if secret.len() < 32 {
-                        return Err(AuthSetupError(format!(
+                        return Err(AuthSetupError::Invalid(format!(
                             "{}: an HS256 secret must be at least 32 bytes",
                             path.display()
                         )));
@@ -395,7 +420,9 @@ impl JwtVerifier {
                 }
                 alg @ ("RS256" | "ES256") => {
                     let path = k.public_key.as_ref().ok_or_else(|| {
-                        AuthSetupError(format!("an {alg} key needs public_key (a PEM file)"))
+                        AuthSetupError::Invalid(format!(
+                            "an {alg} key needs public_key (a PEM file)"
+                        ))
                     })?;
                     let pem = read_file(path)?;
                     let parsed = if alg == "RS256" {
@@ -403,12 +430,14 @@ impl JwtVerifier {
                     } else {
                         DecodingKey::from_ec_pem(&pem).map(|k| (Algorithm::ES256, k))
                     };
-                    parsed.map_err(|e| {
-                        AuthSetupError(format!("{}: not an {alg} public key: {e}", path.display()))
+                    parsed.map_err(|e| AuthSetupError::Key {
+                        path: path.to_path_buf(),
+                        algorithm: alg.to_string(),
+                        source: e,
                     })?
                 }
                 other => {
-                    return Err(AuthSetupError(format!(
+                    return Err(AuthSetupError::Invalid(format!(
                         "JWT algorithm '{other}' is not supported; use HS256, RS256 or ES256"
                     )));
                 }
