@@ -11,8 +11,8 @@ use arc_swap::ArcSwap;
 
 use crate::config::VersionPinning;
 use crate::repository::Kind;
+use crate::repository::PolicyBinding;
 use crate::runtime::LoadedModel;
-use crate::security::PolicyBinding;
 
 /// A canary: a version that gets a share of unversioned traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

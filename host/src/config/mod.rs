@@ -36,7 +36,7 @@ pub struct ServeConfig {
     /// Tenants, the models each may call, and their quotas.
     pub tenants: Vec<crate::security::TenantConfig>,
     /// The global policy chain, run for every model before its own.
-    pub policies: Vec<crate::security::PolicyBinding>,
+    pub policies: Vec<crate::repository::PolicyBinding>,
     /// Metrics, traces and their export.
     pub telemetry: crate::telemetry::TelemetryConfig,
 }

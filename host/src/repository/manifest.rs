@@ -71,7 +71,7 @@ pub struct Manifest {
     pub require_auth: Option<bool>,
     /// This model's policy chain, run after the server's global chain.
     #[serde(default)]
-    pub policies: Vec<crate::security::PolicyBinding>,
+    pub policies: Vec<crate::repository::PolicyBinding>,
     /// Files of the version folder the component may read through the
     /// `artifacts` import: artifact name → file name.
     #[serde(default)]
@@ -204,7 +204,7 @@ pub struct ModelSettings {
     /// default).
     pub require_auth: Option<bool>,
     /// The model's own policy chain.
-    pub policies: Vec<crate::security::PolicyBinding>,
+    pub policies: Vec<crate::repository::PolicyBinding>,
     /// Files the component may read (filled in when the version loads).
     pub artifacts: Artifacts,
     /// The drift baseline and window (read when the version loads).

@@ -8,10 +8,12 @@
 //!     2/  manifest.toml  model.wasm
 //! ```
 
+mod binding;
 mod manifest;
 
 use std::path::{Path, PathBuf};
 
+pub use binding::{PolicyBinding, Stage};
 pub use manifest::{
     Artifacts, DEFAULT_COMPONENT, Kind, MANIFEST_FILE, Manifest, ManifestLimits, ModelSettings,
     RolloutGuard, SmokeTest, plain_file_name,

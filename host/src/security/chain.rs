@@ -9,42 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use serde::Deserialize;
+pub use crate::repository::{PolicyBinding, Stage};
 
 use crate::protocol::{check_inputs_fit, check_outputs, check_request};
 use crate::registry::{ModelRules, Registry};
 use crate::runtime::policy_abi::{RequestContext, RequestDecision, ResponseDecision};
 use crate::runtime::{InvokeError, LoadedModel, wit_abi};
 use crate::tensor::{InferenceRequest, InferenceResponse};
-
-/// Which hook of a policy a binding runs.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Stage {
-    /// `on-request`, before the model.
-    Request,
-    /// `on-response`, after the model.
-    Response,
-}
-
-fn both_stages() -> Vec<Stage> {
-    vec![Stage::Request, Stage::Response]
-}
-
-/// One policy in a chain (`[[policies]]` in the server configuration or a
-/// model's manifest).
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyBinding {
-    /// Name of a deployed policy; its primary (or canary) version runs.
-    pub policy: String,
-    /// Let requests through when the policy fails, instead of denying.
-    #[serde(default)]
-    pub fail_open: bool,
-    /// Hooks to run (default both).
-    #[serde(default = "both_stages")]
-    pub stages: Vec<Stage>,
-}
 
 /// A request stopped by a chain.
 #[derive(Debug, thiserror::Error)]
@@ -427,6 +398,7 @@ mod tests {
 
     #[test]
     fn a_failing_policy_denies_unless_its_binding_fails_open() {
+        let both_stages = || vec![Stage::Request, Stage::Response];
         let failure = || Failure {
             status: http::StatusCode::SERVICE_UNAVAILABLE,
             reason: "policy 'guard' is not deployed".into(),
