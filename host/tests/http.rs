@@ -6,20 +6,12 @@
 mod common;
 
 use common::app::App;
-use edgeserve_test_support::{Repo, components};
+use edgeserve_test_support::Repo;
 use serde_json::json;
-
-fn examples_repo() -> Repo {
-    let repo = Repo::new().unwrap();
-    repo.add_example("iris", "1", components::IRIS).unwrap();
-    repo.add_example("sentiment", "1", components::SENTIMENT)
-        .unwrap();
-    repo
-}
 
 #[test]
 fn health_metadata_and_readiness() {
-    let repo = examples_repo();
+    let repo = Repo::examples().unwrap();
     let app = App::start(&repo, "");
     assert_eq!(
         app.get("/v2/health/live").pair(),
@@ -79,7 +71,7 @@ fn health_metadata_and_readiness() {
 
 #[test]
 fn bad_requests_get_protocol_errors() {
-    let repo = examples_repo();
+    let repo = Repo::examples().unwrap();
     let app = App::start(&repo, "[server]\nmax_body = \"4KiB\"\n");
     let iris = "/v2/models/iris/infer";
     let cases: Vec<(&str, String, u16, &str)> = vec![
@@ -166,7 +158,7 @@ fn bad_requests_get_protocol_errors() {
 
 #[test]
 fn inference_answers_in_json_and_binary() {
-    let repo = examples_repo();
+    let repo = Repo::examples().unwrap();
     let app = App::start(&repo, "");
     let body = json!({"id": "r1", "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32",
                       "data": [5.1, 3.5, 1.4, 0.2]}]});

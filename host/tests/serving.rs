@@ -11,14 +11,6 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_edgeserve");
 
-fn examples_repo() -> Repo {
-    let repo = Repo::new().unwrap();
-    repo.add_example("iris", "1", components::IRIS).unwrap();
-    repo.add_example("sentiment", "1", components::SENTIMENT)
-        .unwrap();
-    repo
-}
-
 fn start(repo: &Repo, extra: &[&str]) -> Server {
     let mut args = vec!["--repository", repo.path().to_str().unwrap()];
     args.extend_from_slice(extra);
@@ -50,7 +42,7 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
 
 #[test]
 fn iris_matches_reference_over_json() {
-    let repo = examples_repo();
+    let repo = Repo::examples().unwrap();
     let s = start(&repo, &[]);
     let c = client();
     let refs = reference("iris").unwrap();
@@ -99,7 +91,7 @@ fn iris_matches_reference_over_json() {
 
 #[test]
 fn sentiment_matches_reference_over_json() {
-    let repo = examples_repo();
+    let repo = Repo::examples().unwrap();
     let s = start(&repo, &[]);
     let c = client();
     let refs = reference("sentiment").unwrap();
@@ -148,7 +140,7 @@ fn split_binary(resp: reqwest::blocking::Response) -> (Value, Vec<u8>) {
 
 #[test]
 fn binary_tensor_extension_both_ways() {
-    let repo = examples_repo();
+    let repo = Repo::examples().unwrap();
     let s = start(&repo, &[]);
     let c = client();
     let refs = reference("iris").unwrap();

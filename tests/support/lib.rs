@@ -44,6 +44,15 @@ impl Repo {
         })
     }
 
+    /// A repository with the example models Iris and Sentiment (version
+    /// 1 each).
+    pub fn examples() -> Result<Repo> {
+        let repo = Repo::new()?;
+        repo.add_example("iris", "1", components::IRIS)?;
+        repo.add_example("sentiment", "1", components::SENTIMENT)?;
+        Ok(repo)
+    }
+
     /// The repository folder.
     pub fn path(&self) -> &Path {
         self.dir.path()
