@@ -61,7 +61,7 @@ impl Role {
 /// A change the control plane made; its `Display` is the line status,
 /// the audit log and the CLI show.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "change", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// A version passed the deploy pipeline and serves.
     Deployed {
@@ -245,8 +245,10 @@ pub struct ChangeReply {
     pub ok: bool,
     /// The change, as one line.
     pub message: String,
-    /// The change.
-    pub change: Change,
+    /// The change (absent in the replies of nodes older than this
+    /// contract, which send only the message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
     /// The model after the change (`None` once its last version is gone).
     pub model: Option<ModelStatus>,
 }

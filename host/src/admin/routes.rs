@@ -164,7 +164,7 @@ fn changed(
             &ChangeReply {
                 ok: true,
                 message: change.to_string(),
-                change,
+                change: Some(change),
                 model: state.deployer.model_status(name),
             },
         ),

@@ -37,9 +37,7 @@ impl Deployer {
                 "a deploy of {id} is already in progress"
             )));
         };
-        let started = Instant::now();
-        let model = self.load_upload(&id, &mut files).await?;
-        let ready_ms = started.elapsed().as_millis() as u64;
+        let (model, ready_ms) = self.load_upload(&id, &mut files).await?;
         let sha256 = model.digest.chars().take(16).collect();
         let compile = format!("{:?}", model.aot);
         let primary = match self.add_deployed(&id, model, promote_it).await {
@@ -61,12 +59,13 @@ impl Deployer {
     }
 
     /// Stores the files in the state folder and loads the version through
-    /// the pipeline; on failure the stored files are deleted.
+    /// the pipeline, timing the load (milliseconds); on failure the stored
+    /// files are deleted.
     async fn load_upload(
         &self,
         id: &VersionId,
         files: &mut Vec<(String, Vec<u8>)>,
-    ) -> Result<LoadedModel, DeployError> {
+    ) -> Result<(LoadedModel, u64), DeployError> {
         let refused = |error| DeployError::Refused {
             what: id.to_string(),
             error,
@@ -89,6 +88,7 @@ impl Deployer {
         };
         let (name, v) = (id.model.as_str(), id.version);
         let dir = self.store.store_version(name, v, files)?;
+        let started = Instant::now();
         let loaded = load_parts(
             &self.runtime,
             name,
@@ -101,7 +101,7 @@ impl Deployer {
         match loaded.await {
             Ok(mut m) => {
                 m.source = DEPLOYED.to_string();
-                Ok(m)
+                Ok((m, started.elapsed().as_millis() as u64))
             }
             Err(error) => {
                 self.store.delete_version(name, v);

@@ -17,7 +17,7 @@ pub(super) fn runtime(cfg: &CheckedConfig, store: &StateStore) -> Result<Runtime
     let mut rt = Runtime::new(&cfg.runtime)?;
     match &cfg.compile_worker {
         Some(exe) => rt.compile_in_child(exe.clone(), CompileLimits::for_runtime(&cfg.runtime)),
-        None => tracing::warn!("no compile-worker program; compiling in-process"),
+        None => tracing::info!("no compile-worker program; compiling in-process"),
     }
     if cfg.state.aot_cache {
         let dir = cfg.state.dir.join("aot");

@@ -24,7 +24,7 @@ impl Pipeline {
     /// its connection's, its client address's and its tenant's budgets.
     pub fn request_memory<'a>(
         &'a self,
-        conn: Option<&'a crate::server::ConnInfo>,
+        conn: Option<&'a super::ConnInfo>,
         tenant: Option<&str>,
     ) -> RequestMemory<'a> {
         RequestMemory::new(

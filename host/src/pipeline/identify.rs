@@ -3,10 +3,10 @@
 //! is even looked up: invalid credentials are a 401 (audited) whatever
 //! model they name.
 
+use super::ConnInfo;
 use super::{ApiError, Flight, Pipeline};
 use crate::registry::RouteError;
 use crate::security::{AuthMethod, Identity, audit_auth_failure};
-use crate::server::ConnInfo;
 
 /// The client's address, formatted only when a log line or a policy needs
 /// it.

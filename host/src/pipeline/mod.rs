@@ -17,7 +17,9 @@
 //! same for every front-end.
 
 mod admit;
+mod body;
 mod call;
+mod conn;
 mod error;
 mod identify;
 mod memory;
@@ -30,6 +32,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
+pub use body::BodyRules;
+pub use conn::ConnInfo;
 pub use error::ApiError;
 pub use memory::RequestMemory;
 
@@ -78,7 +82,7 @@ pub struct Pipeline {
 #[derive(Clone, Debug)]
 pub struct RequestLimits {
     /// How bodies are received.
-    pub body: crate::server::BodyRules,
+    pub body: BodyRules,
     /// Bytes all requests in flight may hold.
     pub memory: ByteSize,
     /// How long a request waits for room before it is refused.
@@ -91,7 +95,7 @@ impl RequestLimits {
     /// The limits `[server]` sets.
     pub fn for_server(s: &crate::config::ServerConfig) -> RequestLimits {
         RequestLimits {
-            body: crate::server::BodyRules {
+            body: BodyRules {
                 max_body: s.max_body.as_usize(),
                 read_timeout: s.body_read_timeout.0,
                 idle_timeout: s.body_idle_timeout.0,
@@ -117,7 +121,7 @@ pub struct Inbound<'a> {
     /// the headers policies may see.
     pub headers: &'a http::HeaderMap,
     /// The connection, when the request came over one.
-    pub conn: Option<&'a crate::server::ConnInfo>,
+    pub conn: Option<&'a ConnInfo>,
     /// The front-end's name for the route, for traces (e.g.
     /// `/v2/models/{model}/infer`).
     pub route: &'static str,
@@ -269,9 +273,11 @@ impl Pipeline {
     ) -> Result<C::Reply, ApiError> {
         let identity = self.identify(flight)?;
         let routed = self.route(flight, identity)?;
+        let decoding = flight.stamp();
         let mut request = self.decode(codec, flight, &routed, body).await?;
         check_request(&routed.model.metadata, &request)?;
         let mut id = self.request_id(flight, &request);
+        flight.lap(Stage::Decode, decoding);
         let seen = self
             .request_policies(flight, &routed, &mut request, &id)
             .await?;
@@ -286,7 +292,8 @@ impl Pipeline {
         Ok(self.encode(codec, flight, &routed.model, &request, &response))
     }
 
-    /// Decode: the front-end reads the body into tensors.
+    /// Decode: the front-end reads the body into tensors (its trace stage
+    /// also covers the check and the request id, as it always has).
     async fn decode<'a, C: Codec>(
         &'a self,
         codec: &C,
@@ -294,16 +301,13 @@ impl Pipeline {
         routed: &route::Routed,
         body: C::Body,
     ) -> Result<InferenceRequest, ApiError> {
-        let t = flight.stamp();
         let cx = Decoding {
             inbound: &flight.inbound,
             memory: &mut flight.memory,
             tenant: routed.identity.tenant.as_deref(),
             limits: &self.limits,
         };
-        let request = codec.decode(body, cx).await?;
-        flight.lap(Stage::Decode, t);
-        Ok(request)
+        codec.decode(body, cx).await
     }
 
     /// The request's id: the client's, or one made up for it.

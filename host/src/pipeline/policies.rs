@@ -36,6 +36,7 @@ impl Pipeline {
         if !pre && !post {
             return Ok(None);
         }
+        let t = flight.stamp();
         let context = Arc::new(self.policy_context(flight, routed, id));
         // The chains hand policies their own copy of the request, held
         // until the answer: counted like the rest of the request.
@@ -46,7 +47,6 @@ impl Pipeline {
             .await?;
         let mut seen = None;
         if pre {
-            let t = flight.stamp();
             // Policy chains are boxed: their futures are large, and a
             // request without policies should not carry (and move) them.
             seen = Box::pin(self.chains.run_request(

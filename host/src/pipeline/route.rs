@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use http::StatusCode;
 
+use super::ConnInfo;
 use super::identify::Peer;
 use super::{ApiError, Flight, Pipeline};
 use crate::registry::ModelRules;
 use crate::runtime::LoadedModel;
 use crate::security::{AuthMethod, Identity, TenantOf, audit_denial};
-use crate::server::ConnInfo;
 
 /// A request's model, once the caller is admitted to it.
 pub(super) struct Routed {
@@ -42,10 +42,12 @@ impl Pipeline {
             .registry
             .route(i.model, i.version)
             .map_err(|e| self.unknown(&identity, e))?;
-        let identity = self.admit_caller(identity, i.conn, &routed.model, &routed.rules, true)?;
         if flight.trace.is_some() {
+            // Traced whether or not the caller is admitted.
             flight.version = Some(routed.model.version.clone());
         }
+        let i = &flight.inbound;
+        let identity = self.admit_caller(identity, i.conn, &routed.model, &routed.rules, true)?;
         if let Some(t) = identity.tenant.as_deref() {
             flight.memory.join_tenant(self.tenants.budget(t));
         }

@@ -2,7 +2,6 @@
 //! HTTP/1.1 and HTTP/2) and the Open Inference Protocol REST routes, which
 //! hand inference to the [`crate::pipeline`].
 
-mod body;
 mod listener;
 mod peers;
 pub mod reply;
@@ -10,7 +9,7 @@ mod rest;
 mod routes;
 mod tls;
 
-pub use body::BodyRules;
+pub use crate::pipeline::BodyRules;
 pub use listener::{ConnInfo, ListenerOptions, serve};
 pub use rest::Rest;
 pub use routes::handle;

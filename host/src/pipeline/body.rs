@@ -1,6 +1,7 @@
 //! Reading a request body within its limits: size, total time, the gap
 //! between two pieces, and a minimum average rate; every piece is counted
-//! in the request's memory as it arrives, never before.
+//! in the request's memory as it arrives, never before. The one
+//! size-limited reader of the data plane's front-ends and the admin API.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use http::StatusCode;
 use http_body_util::BodyExt;
 use hyper::body::Body;
 
-use crate::pipeline::{ApiError, RequestMemory};
+use super::{ApiError, RequestMemory};
 use crate::units::ByteSize;
 
 /// The limits on receiving one body.
