@@ -12,7 +12,7 @@ impl Pipeline {
     /// Takes a request in.
     pub(super) fn admit<'a>(&'a self, inbound: Inbound<'a>) -> Flight<'a> {
         Flight {
-            memory: self.request_memory(inbound.conn, None),
+            memory: self.request_memory(inbound.conn),
             trace: self.tracing.as_ref().map(|t| t.begin(inbound.headers)),
             inbound,
             version: None,
@@ -21,17 +21,14 @@ impl Pipeline {
     }
 
     /// The memory a new request will hold, counted against the server's,
-    /// its connection's, its client address's and its tenant's budgets.
-    pub fn request_memory<'a>(
-        &'a self,
-        conn: Option<&'a super::ConnInfo>,
-        tenant: Option<&str>,
-    ) -> RequestMemory<'a> {
+    /// its connection's and its client address's budgets (its tenant's
+    /// joins once the route stage knows the tenant).
+    fn request_memory<'a>(&'a self, conn: Option<&'a super::ConnInfo>) -> RequestMemory<'a> {
         RequestMemory::new(
             &self.memory,
             conn.map(|c| &c.budget),
             conn.and_then(|c| c.peer_budget.as_deref()),
-            tenant.and_then(|t| self.tenants.budget(t)),
+            None,
             self.limits.budget_wait,
         )
     }

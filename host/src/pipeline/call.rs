@@ -5,7 +5,6 @@
 use super::Pipeline;
 use super::route::Routed;
 use crate::runtime::{CallTiming, InvokeError};
-use crate::security::Stage;
 use crate::tensor::{InferenceRequest, InferenceResponse};
 
 impl Pipeline {
@@ -17,7 +16,7 @@ impl Pipeline {
         request: &mut InferenceRequest,
         id: &mut String,
     ) -> (Result<InferenceResponse, InvokeError>, CallTiming) {
-        let call_id = if self.chains.any(&routed.rules, Stage::Response) {
+        let call_id = if routed.response_chain {
             id.clone()
         } else {
             std::mem::take(id)

@@ -20,16 +20,3 @@ pub struct ConnInfo {
     /// its connections).
     pub peer_budget: Option<Arc<Budget>>,
 }
-
-impl ConnInfo {
-    /// A connection from `peer` that only the server-wide budget limits
-    /// (for handlers driven without a listener).
-    pub fn unlimited(peer: std::net::SocketAddr) -> ConnInfo {
-        ConnInfo {
-            peer,
-            client_cert_cn: None,
-            budget: Budget::new(u64::MAX),
-            peer_budget: None,
-        }
-    }
-}

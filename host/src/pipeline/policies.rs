@@ -10,7 +10,7 @@ use super::route::Routed;
 use super::{ApiError, Flight, Pipeline};
 use crate::runtime::policy_abi::{self, RequestContext};
 use crate::runtime::wit_abi;
-use crate::security::{AuthMethod, ChainError, Stage};
+use crate::security::{AuthMethod, ChainError};
 use crate::telemetry::Stage as TraceStage;
 use crate::tensor::{InferenceRequest, InferenceResponse};
 
@@ -31,8 +31,7 @@ impl Pipeline {
         request: &mut InferenceRequest,
         id: &str,
     ) -> Result<Option<Screened>, ApiError> {
-        let pre = self.chains.any(&routed.rules, Stage::Request);
-        let post = self.chains.any(&routed.rules, Stage::Response);
+        let (pre, post) = (routed.request_chain, routed.response_chain);
         if !pre && !post {
             return Ok(None);
         }

@@ -13,7 +13,7 @@ use super::identify::Peer;
 use super::{ApiError, Flight, Pipeline};
 use crate::registry::ModelRules;
 use crate::runtime::LoadedModel;
-use crate::security::{AuthMethod, Identity, TenantOf, audit_denial};
+use crate::security::{AuthMethod, Identity, Stage, TenantOf, audit_denial};
 
 /// A request's model, once the caller is admitted to it.
 pub(super) struct Routed {
@@ -27,6 +27,10 @@ pub(super) struct Routed {
     pub(super) identity: Identity,
     /// The client's address.
     pub(super) peer: Peer,
+    /// Whether any policy runs before the model (global or the model's).
+    pub(super) request_chain: bool,
+    /// Whether any policy runs after it.
+    pub(super) response_chain: bool,
 }
 
 impl Pipeline {
@@ -52,6 +56,8 @@ impl Pipeline {
             flight.memory.join_tenant(self.tenants.budget(t));
         }
         Ok(Routed {
+            request_chain: self.chains.any(&routed.rules, Stage::Request),
+            response_chain: self.chains.any(&routed.rules, Stage::Response),
             model: routed.model,
             shadow: routed.shadow,
             rules: routed.rules,
