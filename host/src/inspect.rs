@@ -4,7 +4,7 @@
 use serde::Serialize;
 use wasmtime::component::Component;
 
-use crate::config::ModelDefaults;
+use crate::limits::ModelDefaults;
 use crate::repository::Kind;
 use crate::repository::ModelSettings;
 use crate::runtime::{

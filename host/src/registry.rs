@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use crate::config::VersionPinning;
 use crate::repository::Kind;
 use crate::repository::PolicyBinding;
-use crate::runtime::LoadedModel;
+use crate::served::ServedVersion;
 
 /// A canary: a version that gets a share of unversioned traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -27,7 +27,7 @@ pub struct Canary {
 #[derive(Clone, Debug, Default)]
 pub struct ModelEntry {
     /// Loaded versions by number.
-    pub versions: BTreeMap<u64, Arc<LoadedModel>>,
+    pub versions: BTreeMap<u64, Arc<ServedVersion>>,
     /// The version that serves unversioned requests. `None` means the
     /// highest loaded version.
     pub primary: Option<u64>,
@@ -115,7 +115,7 @@ impl ModelEntry {
     }
 
     /// The version that serves unversioned requests.
-    pub fn primary(&self) -> Option<&Arc<LoadedModel>> {
+    pub fn primary(&self) -> Option<&Arc<ServedVersion>> {
         self.primary_version().and_then(|v| self.versions.get(&v))
     }
 
@@ -180,9 +180,9 @@ pub enum RouteError {
 #[derive(Debug)]
 pub struct Routed {
     /// The version that answers.
-    pub model: Arc<LoadedModel>,
+    pub model: Arc<ServedVersion>,
     /// A shadow version that gets a copy of the request, if any.
-    pub shadow: Option<Arc<LoadedModel>>,
+    pub shadow: Option<Arc<ServedVersion>>,
     /// The model's rules (whichever version answers).
     pub rules: Arc<ModelRules>,
 }
@@ -260,7 +260,7 @@ impl Registry {
         &self,
         name: &str,
         version: Option<&str>,
-    ) -> Result<(Arc<LoadedModel>, Arc<ModelRules>), RouteError> {
+    ) -> Result<(Arc<ServedVersion>, Arc<ModelRules>), RouteError> {
         let table = self.table.load();
         let entry = Self::model_entry(&table, name)?;
         let model = self.pick_pinned(name, entry, version)?;
@@ -294,7 +294,7 @@ impl Registry {
 
     /// The primary (or canary) of a deployed policy, for policy chains;
     /// never a model component.
-    pub fn policy(&self, name: &str) -> Option<Arc<LoadedModel>> {
+    pub fn policy(&self, name: &str) -> Option<Arc<ServedVersion>> {
         let table = self.table.load();
         let entry = table
             .models
@@ -307,7 +307,7 @@ impl Registry {
     }
 
     /// The canary, when this request falls in its share.
-    fn choose(&self, entry: &ModelEntry) -> Option<Option<Arc<LoadedModel>>> {
+    fn choose(&self, entry: &ModelEntry) -> Option<Option<Arc<ServedVersion>>> {
         let c = entry.canary?;
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         canary_takes(n, c.weight).then(|| entry.versions.get(&c.version).cloned())
@@ -348,7 +348,7 @@ impl Registry {
         name: &str,
         entry: &ModelEntry,
         version: Option<&str>,
-    ) -> Result<Arc<LoadedModel>, RouteError> {
+    ) -> Result<Arc<ServedVersion>, RouteError> {
         let found = match version {
             None => entry.primary(),
             Some(v) => v.parse::<u64>().ok().and_then(|n| entry.versions.get(&n)),

@@ -25,6 +25,7 @@ use crate::contract::{Change, VersionId};
 use crate::registry::{Canary, ModelEntry, Registry};
 use crate::repository::{self, RepoError, VersionSource};
 use crate::runtime::{LoadedModel, Runtime};
+use crate::served::ServedVersion;
 
 /// Why a control-plane change was refused; each maps to an HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -493,7 +494,9 @@ impl Deployer {
             return Err(DeployError::Conflict(conflict));
         }
         let before = entry.primary_version();
-        entry.versions.insert(src.version, Arc::new(model));
+        entry
+            .versions
+            .insert(src.version, Arc::new(ServedVersion::new(model)));
         let after = entry.primary_version();
         if let Some(old) = before.filter(|_| before != after) {
             entry.previous.retain(|&p| p != old);

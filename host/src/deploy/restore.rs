@@ -14,6 +14,7 @@ use crate::config::ModelDefaults;
 use crate::registry::{ModelTable, Registry};
 use crate::repository::{self, Refusal, RepoError, VersionSource};
 use crate::runtime::Runtime;
+use crate::served::ServedVersion;
 
 impl Deployer {
     /// Restores the node: loads the repository (minus removed versions) and
@@ -139,7 +140,9 @@ async fn load_into(
             error: RepoError::Manifest(conflict),
         });
     }
-    entry.versions.insert(src.version, Arc::new(m));
+    entry
+        .versions
+        .insert(src.version, Arc::new(ServedVersion::new(m)));
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use crate::contract::{
     VersionStatus,
 };
 use crate::registry::ModelEntry;
-use crate::runtime::LoadedModel;
+use crate::served::ServedVersion;
 
 /// A version's role in its model's traffic.
 fn role(entry: &ModelEntry, v: u64) -> Role {
@@ -24,7 +24,7 @@ fn role(entry: &ModelEntry, v: u64) -> Role {
     }
 }
 
-fn version_status(m: &LoadedModel, role: Role) -> VersionStatus {
+fn version_status(m: &ServedVersion, role: Role) -> VersionStatus {
     let loaded_at = m
         .loaded_at
         .duration_since(std::time::UNIX_EPOCH)

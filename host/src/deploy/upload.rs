@@ -11,6 +11,7 @@ use super::{DEPLOYED, DeployError, Deployer, kind_conflict, parse_version, promo
 use crate::contract::{Change, VersionId};
 use crate::repository::{MANIFEST_FILE, Manifest, RepoError, load_parts, valid_name};
 use crate::runtime::LoadedModel;
+use crate::served::ServedVersion;
 
 impl Deployer {
     /// Deploys a new version from its files (the manifest as
@@ -134,7 +135,9 @@ impl Deployer {
         }
         let first = entry.versions.is_empty();
         let before = entry.primary_version();
-        entry.versions.insert(v, Arc::new(model));
+        entry
+            .versions
+            .insert(v, Arc::new(ServedVersion::new(model)));
         // An implicit primary (the highest version) was `before` until this
         // insert: pin it, so `promote` records it for rollback and a new,
         // higher version does not take over by being the highest.

@@ -12,7 +12,8 @@ use http::StatusCode;
 
 use super::route::Routed;
 use super::{ApiError, Flight, Pipeline};
-use crate::runtime::{CallTiming, InvokeError, LoadedModel};
+use crate::runtime::{CallTiming, InvokeError};
+use crate::served::ServedVersion;
 use crate::telemetry::{PredictionLog, Record, RequestTrace, ShadowCall, Stage, mirror};
 use crate::tensor::{InferenceRequest, InferenceResponse, Tensor, TensorData};
 
@@ -140,7 +141,7 @@ impl Pipeline {
     pub(super) fn mirror(
         &self,
         call: Option<ShadowCall>,
-        primary: &LoadedModel,
+        primary: &ServedVersion,
         response: &InferenceResponse,
     ) {
         if let Some(call) = call {

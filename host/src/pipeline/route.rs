@@ -14,13 +14,14 @@ use super::{ApiError, Flight, Pipeline};
 use crate::registry::ModelRules;
 use crate::runtime::LoadedModel;
 use crate::security::{AuthMethod, Identity, Stage, TenantOf, audit_denial};
+use crate::served::ServedVersion;
 
 /// A request's model, once the caller is admitted to it.
 pub(super) struct Routed {
     /// The version that answers.
-    pub(super) model: Arc<LoadedModel>,
+    pub(super) model: Arc<ServedVersion>,
     /// A shadow version that gets a copy of the request, if any.
-    pub(super) shadow: Option<Arc<LoadedModel>>,
+    pub(super) shadow: Option<Arc<ServedVersion>>,
     /// The model's rules (whichever version answers).
     pub(super) rules: Arc<ModelRules>,
     /// Who asks, with the tenant whose rules applied.
@@ -76,7 +77,7 @@ impl Pipeline {
         conn: Option<&ConnInfo>,
         name: &str,
         version: Option<&str>,
-    ) -> Result<Arc<LoadedModel>, ApiError> {
+    ) -> Result<Arc<ServedVersion>, ApiError> {
         let identity = self.authenticate(headers, conn, name)?;
         let (model, rules) = self
             .registry

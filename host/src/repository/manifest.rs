@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{Isolation, ModelDefaults};
+use crate::limits::{Isolation, ModelDefaults};
 use crate::units::{ByteSize, HumanDuration};
 
 /// File name of a version's manifest.
@@ -65,7 +65,7 @@ pub struct Manifest {
     /// primary.
     pub rollout: Option<RolloutGuard>,
     /// Prediction log sampling for this version.
-    pub prediction_log: Option<crate::telemetry::LogSettings>,
+    pub prediction_log: Option<super::LogSettings>,
     /// Whether callers must present a valid identity (overrides the
     /// server's `[auth] required`).
     pub require_auth: Option<bool>,
@@ -77,7 +77,7 @@ pub struct Manifest {
     #[serde(default)]
     pub artifacts: BTreeMap<String, String>,
     /// Input drift monitoring against a training baseline.
-    pub drift: Option<crate::telemetry::DriftSettings>,
+    pub drift: Option<super::DriftSettings>,
 }
 
 /// The artifacts of a loaded version, shared by all its instances.
@@ -199,7 +199,7 @@ pub struct ModelSettings {
     /// Automatic rollback bounds.
     pub rollout: Option<RolloutGuard>,
     /// Prediction log sampling (off when `None`).
-    pub log: Option<crate::telemetry::LogSettings>,
+    pub log: Option<super::LogSettings>,
     /// Whether callers must present a valid identity (`None`: the server's
     /// default).
     pub require_auth: Option<bool>,
@@ -208,7 +208,7 @@ pub struct ModelSettings {
     /// Files the component may read (filled in when the version loads).
     pub artifacts: Artifacts,
     /// The drift baseline and window (read when the version loads).
-    pub drift: Option<(crate::telemetry::DriftBaseline, u64)>,
+    pub drift: Option<(super::DriftBaseline, u64)>,
 }
 
 impl ModelSettings {

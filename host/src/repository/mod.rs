@@ -10,6 +10,7 @@
 
 mod binding;
 mod manifest;
+mod monitoring;
 
 use std::path::{Path, PathBuf};
 
@@ -18,8 +19,9 @@ pub use manifest::{
     Artifacts, DEFAULT_COMPONENT, Kind, MANIFEST_FILE, Manifest, ManifestLimits, ModelSettings,
     RolloutGuard, SmokeTest, plain_file_name,
 };
+pub use monitoring::{DriftBaseline, DriftSettings, FeatureBaseline, LogSettings};
 
-use crate::config::ModelDefaults;
+use crate::limits::ModelDefaults;
 use crate::protocol::{check_request, decode_request};
 use crate::runtime::{LoadError, LoadedModel, Runtime, digest};
 
@@ -169,11 +171,11 @@ fn read_artifacts(
 }
 
 /// Reads and checks a drift baseline file of the version folder.
-fn read_baseline(dir: &Path, file: &str) -> Result<crate::telemetry::DriftBaseline, RepoError> {
+fn read_baseline(dir: &Path, file: &str) -> Result<DriftBaseline, RepoError> {
     let path = dir.join(file);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| RepoError::Read(format!("drift baseline {}: {e}", path.display())))?;
-    let baseline: crate::telemetry::DriftBaseline = serde_json::from_str(&text)
+    let baseline: DriftBaseline = serde_json::from_str(&text)
         .map_err(|e| RepoError::Manifest(format!("drift baseline {}: {e}", path.display())))?;
     baseline
         .validate()

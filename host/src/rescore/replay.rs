@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::report::{
     Bin, Confusion, Disagreement, Latency, OutputComparison, RescoreReport, Summary,
 };
-use crate::config::ModelDefaults;
+use crate::limits::ModelDefaults;
 use crate::protocol::{check_request, decode_request};
 use crate::repository::{Manifest, RepoError, load_parts};
 use crate::runtime::{LoadedModel, Runtime};

@@ -26,7 +26,7 @@ use wasmtime::component::Component;
 use wasmtime::{Config, Engine, OptLevel};
 
 use super::error::LoadError;
-use crate::config::RuntimeConfig;
+use crate::limits::RuntimeConfig;
 use crate::units::ByteSize;
 
 /// The exit code of a worker whose input is not a valid component.

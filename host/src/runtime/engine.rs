@@ -12,7 +12,7 @@ use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use super::bindings::Model;
 use super::compiler::{CompileLimits, CompileSettings, Compiler, POOLED_GUARD};
 use super::host_state::HostState;
-use crate::config::RuntimeConfig;
+use crate::limits::RuntimeConfig;
 
 /// The shared engine, the linker with every host import, and the ticker
 /// that advances the epoch for deadlines.

@@ -20,7 +20,7 @@ use super::engine::Runtime;
 use super::error::{InvokeError, LoadError, ModelErrorKind};
 use super::host_state::{DeadlineExceeded, HostState, LimitExceeded, LimitHit};
 use super::pool::{Bound, Instance, InstancePool};
-use crate::config::Isolation;
+use crate::limits::Isolation;
 use crate::protocol::check_outputs;
 use crate::repository::{Kind, ModelSettings};
 use crate::tensor::{InferenceRequest, InferenceResponse, ModelMetadata};
@@ -86,12 +86,6 @@ pub struct LoadedModel {
     pub source: String,
     /// Whether compilation came from the AOT cache.
     pub aot: super::AotOutcome,
-    /// `model` and `version` metric attributes, prepared once.
-    pub telemetry: [opentelemetry::KeyValue; 2],
-    /// This version's metric instruments, bound on first use.
-    pub instruments: crate::telemetry::VersionInstruments,
-    /// Input drift against the manifest's baseline, when it has one.
-    pub drift: Option<crate::telemetry::DriftMonitor>,
     engine: wasmtime::Engine,
     pre: Pre,
     config: Arc<std::collections::BTreeMap<String, String>>,
@@ -238,10 +232,6 @@ impl LoadedModel {
             label,
             digest,
             permits: crate::budget::Budget::new(u64::from(settings.max_concurrency)),
-            drift: settings
-                .drift
-                .clone()
-                .map(|(b, window)| crate::telemetry::DriftMonitor::new(b, window)),
             config: Arc::new(settings.config.clone()),
             settings,
             metadata: ModelMetadata {
@@ -255,8 +245,6 @@ impl LoadedModel {
             stats: super::VersionStats::default(),
             source: String::new(),
             aot,
-            telemetry: crate::telemetry::version_attributes(name, version),
-            instruments: Default::default(),
             engine: runtime.engine.clone(),
             pre,
             pool,

@@ -15,6 +15,7 @@ use crate::protocol::{check_inputs_fit, check_outputs, check_request};
 use crate::registry::{ModelRules, Registry};
 use crate::runtime::policy_abi::{RequestContext, RequestDecision, ResponseDecision};
 use crate::runtime::{InvokeError, LoadedModel, wit_abi};
+use crate::served::ServedVersion;
 use crate::tensor::{InferenceRequest, InferenceResponse};
 
 /// A request stopped by a chain.
@@ -133,7 +134,10 @@ impl PolicyChains {
         self.bindings(rules, stage).next().is_some()
     }
 
-    fn resolve(registry: &Registry, binding: &PolicyBinding) -> Result<Arc<LoadedModel>, Failure> {
+    fn resolve(
+        registry: &Registry,
+        binding: &PolicyBinding,
+    ) -> Result<Arc<ServedVersion>, Failure> {
         registry.policy(&binding.policy).ok_or_else(|| Failure {
             status: http::StatusCode::SERVICE_UNAVAILABLE,
             reason: format!("policy '{}' is not deployed", binding.policy),

@@ -30,7 +30,7 @@ use opentelemetry_sdk::metrics::{
 use super::TelemetryConfig;
 use crate::registry::Registry;
 use crate::repository::Kind;
-use crate::runtime::LoadedModel;
+use crate::served::ServedVersion;
 use crate::telemetry::PredictionLog;
 
 /// Histogram bucket edges for durations in seconds: fine below a
@@ -270,7 +270,7 @@ impl Metrics {
     /// Records one model call.
     pub fn inference(
         &self,
-        model: &LoadedModel,
+        model: &ServedVersion,
         status: u16,
         took: Duration,
         instantiate: Option<Duration>,
@@ -301,7 +301,7 @@ impl Metrics {
     }
 
     /// Records one shadow comparison's largest numeric difference.
-    pub fn shadow_diff(&self, shadow: &LoadedModel, max_abs: f64) {
+    pub fn shadow_diff(&self, shadow: &ServedVersion, max_abs: f64) {
         self.shadow_max_diff.record(max_abs, &shadow.telemetry);
     }
 
@@ -491,7 +491,7 @@ fn observe_prediction_log(meter: &Meter, log: Arc<PredictionLog>) {
         .build();
 }
 
-fn for_each_version(registry: &Registry, mut f: impl FnMut(&LoadedModel)) {
+fn for_each_version(registry: &Registry, mut f: impl FnMut(&ServedVersion)) {
     for entry in registry.snapshot().models.values() {
         for m in entry.versions.values() {
             f(m);

@@ -12,7 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::{Metrics, PredictionLog, Record, ShadowRecord, compare};
 use crate::budget::{Budget, OwnedTaken};
 use crate::protocol::check_request;
-use crate::runtime::LoadedModel;
+use crate::served::ServedVersion;
 use crate::tensor::{InferenceRequest, InferenceResponse};
 
 /// Shadow calls that may run at once; more are dropped (and counted).
@@ -41,7 +41,7 @@ impl Default for Shadows {
 /// request, and the request's id.
 pub struct ShadowCall {
     /// The shadow version.
-    pub shadow: Arc<LoadedModel>,
+    pub shadow: Arc<ServedVersion>,
     /// Its place and memory.
     pub slot: ShadowSlot,
     /// Its own copy of the request.
@@ -65,7 +65,7 @@ impl Shadows {
     pub fn slot(
         &self,
         memory: &Arc<Budget>,
-        shadow: &LoadedModel,
+        shadow: &ServedVersion,
         bytes: u64,
     ) -> Option<ShadowSlot> {
         let slot = self
@@ -148,7 +148,7 @@ pub fn mirror(
 
 /// Counts how the shadow's answer compares with the primary's.
 fn tally(
-    shadow: &LoadedModel,
+    shadow: &ServedVersion,
     primary: &InferenceResponse,
     outcome: &Result<InferenceResponse, String>,
     primary_version: String,

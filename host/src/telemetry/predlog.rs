@@ -57,22 +57,7 @@ impl Default for PredictionLogConfig {
     }
 }
 
-/// A model's prediction log settings (`[prediction_log]` in its manifest).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct LogSettings {
-    /// Share of requests recorded, 0–1 (0 = off).
-    #[serde(default)]
-    pub sample: f64,
-    /// Whether to record the input tensors (turn off for data that must
-    /// never be stored).
-    #[serde(default = "yes")]
-    pub inputs: bool,
-}
-
-fn yes() -> bool {
-    true
-}
+pub use crate::repository::LogSettings;
 
 /// Whether the request numbered `n` falls in a `rate` sample (0–1), spread
 /// evenly over request numbers.
