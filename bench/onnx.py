@@ -26,7 +26,7 @@ Then, for every example in examples/onnx/ and for each runner build:
     server's own /metrics histograms (sum / count);
   * native tract (onnx-native, pinned to CPU 0) and onnxruntime
     (InferenceSession.run in a loop, one intra-op thread, pinned to CPU 0,
-    in the target/py-onnx virtual environment of host/tests/onnx.rs):
+    in the target/py-onnx virtual environment of cli/tests/onnx.rs):
     load time and p50 per one-row call.
 
 Every target gets the same input: one row whose i-th value is (i % 7) * 0.5

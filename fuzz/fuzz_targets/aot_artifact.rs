@@ -3,7 +3,7 @@
 //! sealed artifact opens to itself, for that component only.
 #![no_main]
 
-use edgeserve::runtime::{artifact_key, open_artifact, seal_artifact};
+use edgeserve_node::runtime::{artifact_key, open_artifact, seal_artifact};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

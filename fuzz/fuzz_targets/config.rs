@@ -2,7 +2,7 @@
 //! zero interval or an absurd timeout is refused, not a crash).
 #![no_main]
 
-use edgeserve::config::ServeConfig;
+use edgeserve_node::config::ServeConfig;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,8 +2,8 @@
 //! names no file outside its version folder.
 #![no_main]
 
-use edgeserve::config::ModelDefaults;
-use edgeserve::repository::{Manifest, plain_file_name};
+use edgeserve_node::config::ModelDefaults;
+use edgeserve_node::repository::{Manifest, plain_file_name};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

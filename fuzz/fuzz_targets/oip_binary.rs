@@ -4,8 +4,8 @@
 #![no_main]
 
 use bytes::Bytes;
-use edgeserve::protocol::parse_request;
-use edgeserve::tensor::TensorData;
+use edgeserve_node::protocol::parse_request;
+use edgeserve_node::tensor::TensorData;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,8 +4,8 @@
 #![no_main]
 
 use bytes::Bytes;
-use edgeserve::protocol::{encode_response, parse_request};
-use edgeserve::tensor::{InferenceResponse, TensorData};
+use edgeserve_node::protocol::{encode_response, parse_request};
+use edgeserve_node::tensor::{InferenceResponse, TensorData};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

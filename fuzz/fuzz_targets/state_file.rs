@@ -2,7 +2,7 @@
 //! never panic, and what loads round-trips.
 #![no_main]
 
-use edgeserve::deploy::DeployState;
+use edgeserve_node::deploy::DeployState;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -10,7 +10,7 @@ with onnxruntime, and writes OUT_DIR/<name>.json:
     {"rows": N, "request": {OIP JSON infer request with all N rows},
      "outputs": {name: {"datatype": .., "shape": [..], "data": [flat]}}}
 
-host/tests/onnx.rs sends the request to edgeserve and compares.
+cli/tests/onnx.rs sends the request to edgeserve and compares.
 """
 
 import json

@@ -1,6 +1,6 @@
 """The real tritonclient.http, unmodified and with its defaults, against edgeserve.
 
-Run by host/tests/tritonclient.rs with EDGESERVE_URL=host:port and
+Run by cli/tests/tritonclient.rs with EDGESERVE_URL=host:port and
 EDGESERVE_EXAMPLES=<repo>/examples. Exits non-zero on the first failure.
 """
 

@@ -8,8 +8,8 @@
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use edgeserve::protocol::{HEADER_LENGTH, decode_request, encode_response};
-use edgeserve::tensor::{DataType, InferenceResponse, Tensor, TensorData};
+use edgeserve_oip::protocol::{HEADER_LENGTH, decode_request, encode_response};
+use edgeserve_oip::tensor::{DataType, InferenceResponse, Tensor, TensorData};
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};

@@ -1,0 +1,351 @@
+//! The CLI's deploy commands: thin wrappers over the admin API with
+//! readable output and exit codes scripts can use (0 done, 1 refused by the
+//! server, 3 server unreachable; clap uses 2 for usage errors).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use base64::Engine as _;
+use clap::{Args, Subcommand};
+use edgeserve_node::client::{AdminClient, ClientError, ClientTls, Traffic};
+use edgeserve_node::contract::{
+    ChangeReply, DeployRequest, ModelStatus, NodeStatus, TrafficRequest,
+};
+
+/// Where the admin API is.
+#[derive(Args, Debug)]
+pub(crate) struct AdminTarget {
+    /// Admin API URL (http:// on loopback, https:// elsewhere).
+    #[arg(long, env = "EDGESERVE_ADMIN", default_value = "http://127.0.0.1:8082")]
+    admin: String,
+    /// Bearer token.
+    #[arg(long, env = "EDGESERVE_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// PEM bundle of the CAs that sign the node's admin certificate
+    /// (https; default: the public web roots).
+    #[arg(long, env = "EDGESERVE_ADMIN_CA")]
+    ca: Option<PathBuf>,
+    /// PEM client certificate, when the node requires one (https).
+    #[arg(long, env = "EDGESERVE_ADMIN_CERT", requires = "key")]
+    cert: Option<PathBuf>,
+    /// PEM private key of --cert.
+    #[arg(long, env = "EDGESERVE_ADMIN_KEY", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Longest wait for the node's answer, in seconds (a deploy answers
+    /// once its component is compiled and checked).
+    #[arg(long, env = "EDGESERVE_ADMIN_TIMEOUT", default_value_t = 600)]
+    timeout: u64,
+    /// Print the server's JSON answer.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Deployment commands.
+#[derive(Subcommand, Debug)]
+pub(crate) enum AdminCommand {
+    /// Show models, versions and traffic.
+    Status {
+        #[command(flatten)]
+        target: AdminTarget,
+        /// Only this model.
+        model: Option<String>,
+    },
+    /// Deploy a new version (it serves only after the whole pipeline passes).
+    Deploy {
+        #[command(flatten)]
+        target: AdminTarget,
+        /// Model name.
+        model: String,
+        /// New version number.
+        version: String,
+        /// Component file to upload.
+        #[arg(long, conflicts_with = "path", required_unless_present = "path")]
+        component: Option<PathBuf>,
+        /// Manifest file to upload with it.
+        #[arg(long, requires = "component")]
+        manifest: Option<PathBuf>,
+        /// Extra files to upload (e.g. the smoke-test request).
+        #[arg(long = "file", requires = "component")]
+        files: Vec<PathBuf>,
+        /// Instead of uploading: a version folder on the server's node.
+        #[arg(long)]
+        path: Option<PathBuf>,
+        /// Make it the primary at once.
+        #[arg(long)]
+        promote: bool,
+    },
+    /// Make a version the primary.
+    Promote {
+        #[command(flatten)]
+        target: AdminTarget,
+        /// Model name.
+        model: String,
+        /// Version.
+        version: String,
+    },
+    /// Send a share of traffic to a version, or stop the canary.
+    Canary {
+        #[command(flatten)]
+        target: AdminTarget,
+        /// Model name.
+        model: String,
+        /// Version (omit with --clear).
+        #[arg(required_unless_present = "clear")]
+        version: Option<String>,
+        /// Percentage of unversioned traffic, 0-100.
+        #[arg(long, required_unless_present = "clear")]
+        weight: Option<u8>,
+        /// Stop the canary.
+        #[arg(long, conflicts_with_all = ["version", "weight"])]
+        clear: bool,
+    },
+    /// Mirror traffic to a version and compare its answers, or stop it.
+    Shadow {
+        #[command(flatten)]
+        target: AdminTarget,
+        /// Model name.
+        model: String,
+        /// Version (omit with --clear).
+        #[arg(required_unless_present = "clear")]
+        version: Option<String>,
+        /// Stop the shadow.
+        #[arg(long, conflicts_with = "version")]
+        clear: bool,
+    },
+    /// Go back to the previous primary.
+    Rollback {
+        #[command(flatten)]
+        target: AdminTarget,
+        /// Model name.
+        model: String,
+    },
+    /// Remove a version that carries no traffic.
+    Remove {
+        #[command(flatten)]
+        target: AdminTarget,
+        /// Model name.
+        model: String,
+        /// Version.
+        version: String,
+    },
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+impl AdminCommand {
+    /// Where the command goes.
+    fn target(&self) -> &AdminTarget {
+        match self {
+            AdminCommand::Status { target, .. }
+            | AdminCommand::Deploy { target, .. }
+            | AdminCommand::Promote { target, .. }
+            | AdminCommand::Canary { target, .. }
+            | AdminCommand::Shadow { target, .. }
+            | AdminCommand::Rollback { target, .. }
+            | AdminCommand::Remove { target, .. } => target,
+        }
+    }
+}
+
+impl AdminTarget {
+    /// A client for the target.
+    fn client(&self) -> Result<AdminClient> {
+        let tls = ClientTls {
+            ca: self.ca.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+        };
+        let timeout = std::time::Duration::from_secs(self.timeout.max(1));
+        Ok(AdminClient::new(
+            &self.admin,
+            self.token.clone(),
+            &tls,
+            timeout,
+        )?)
+    }
+}
+
+/// What the node answered.
+enum Outcome {
+    Node(NodeStatus),
+    Model(ModelStatus),
+    Change(ChangeReply),
+}
+
+/// Runs one deployment command.
+pub(crate) async fn run(cmd: AdminCommand) -> Result<ExitCode> {
+    let client = cmd.target().client()?;
+    let json = cmd.target().json;
+    match call(&client, &cmd).await? {
+        Ok(outcome) => {
+            print_outcome(&outcome, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ClientError::Refused { status, reply }) => {
+            if json {
+                println!("{}", serde_json::to_string(&reply).unwrap_or_default());
+            }
+            eprintln!("edgeserve: refused ({}): {}", status.as_u16(), reply.error);
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("edgeserve: {e}");
+            Ok(ExitCode::from(3))
+        }
+    }
+}
+
+/// Sends the command; the outer error is a local one (a file that cannot
+/// be read), the inner one the node's refusal or an unreachable node.
+async fn call(client: &AdminClient, cmd: &AdminCommand) -> Result<Result<Outcome, ClientError>> {
+    let change = |r: Result<ChangeReply, ClientError>| r.map(Outcome::Change);
+    let set = |version: &Option<String>, weight| TrafficRequest {
+        version: version.clone().unwrap_or_default(),
+        weight,
+    };
+    Ok(match cmd {
+        AdminCommand::Status { model: None, .. } => client.status().await.map(Outcome::Node),
+        AdminCommand::Status { model: Some(m), .. } => client.model(m).await.map(Outcome::Model),
+        AdminCommand::Deploy { model, version, .. } => {
+            change(client.deploy(model, version, &deploy_request(cmd)?).await)
+        }
+        AdminCommand::Promote { model, version, .. } => {
+            let request = set(&Some(version.clone()), None);
+            change(client.set(model, Traffic::Primary, &request).await)
+        }
+        AdminCommand::Canary {
+            model, clear: true, ..
+        } => change(client.clear(model, Traffic::Canary).await),
+        AdminCommand::Canary {
+            model,
+            version,
+            weight,
+            ..
+        } => change(
+            client
+                .set(model, Traffic::Canary, &set(version, *weight))
+                .await,
+        ),
+        AdminCommand::Shadow {
+            model, clear: true, ..
+        } => change(client.clear(model, Traffic::Shadow).await),
+        AdminCommand::Shadow { model, version, .. } => change(
+            client
+                .set(model, Traffic::Shadow, &set(version, None))
+                .await,
+        ),
+        AdminCommand::Rollback { model, .. } => change(client.rollback(model).await),
+        AdminCommand::Remove { model, version, .. } => change(client.remove(model, version).await),
+    })
+}
+
+/// A deploy's body: the files read here and uploaded, or a folder path
+/// the node reads.
+fn deploy_request(cmd: &AdminCommand) -> Result<DeployRequest> {
+    let AdminCommand::Deploy {
+        component,
+        manifest,
+        files,
+        path,
+        promote,
+        ..
+    } = cmd
+    else {
+        anyhow::bail!("not a deploy");
+    };
+    let mut request = DeployRequest {
+        promote: *promote,
+        ..DeployRequest::default()
+    };
+    match (component, path) {
+        (Some(c), _) => {
+            for f in files {
+                let name = f
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                request.files.insert(name, b64(&read(f)?));
+            }
+            request.manifest = Some(match manifest {
+                Some(m) => String::from_utf8(read(m)?).context("manifest is not UTF-8")?,
+                None => String::new(),
+            });
+            request.component = Some(b64(&read(c)?));
+        }
+        // The node reads the folder: a relative path means the one under
+        // this shell's working folder.
+        (None, Some(p)) => {
+            let p = std::path::absolute(p)
+                .with_context(|| format!("cannot resolve {}", p.display()))?;
+            request.path = Some(p.to_string_lossy().into_owned());
+        }
+        (None, None) => anyhow::bail!("give --component FILE or --path DIR"),
+    }
+    Ok(request)
+}
+
+fn print_outcome(outcome: &Outcome, json: bool) {
+    if json {
+        let text = match outcome {
+            Outcome::Node(s) => serde_json::to_string_pretty(s),
+            Outcome::Model(m) => serde_json::to_string_pretty(m),
+            Outcome::Change(c) => serde_json::to_string_pretty(c),
+        };
+        println!("{}", text.unwrap_or_default());
+        return;
+    }
+    match outcome {
+        Outcome::Node(status) => {
+            for m in &status.models {
+                print_model(m);
+            }
+            if !status.events.is_empty() {
+                println!("recent events:");
+                let skip = status.events.len().saturating_sub(10);
+                for e in &status.events[skip..] {
+                    println!("  {} {}", e.time, e.message);
+                }
+            }
+        }
+        Outcome::Model(m) => print_model(m),
+        Outcome::Change(c) => println!("{}", c.message),
+    }
+}
+
+fn print_model(m: &ModelStatus) {
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let canary = m
+        .canary
+        .as_ref()
+        .map_or("-".into(), |c| format!("{} ({}%)", c.version, c.weight));
+    println!(
+        "{}  primary {}  canary {}  shadow {}  previous [{}]",
+        m.name,
+        or_dash(&m.primary),
+        canary,
+        or_dash(&m.shadow),
+        m.previous.join(", ")
+    );
+    println!(
+        "  {:<8} {:<8} {:<17} {:>9} {:>7}  source",
+        "version", "role", "sha256", "requests", "errors"
+    );
+    for v in &m.versions {
+        println!(
+            "  {:<8} {:<8} {:<17} {:>9} {:>7}  {}",
+            v.version,
+            v.role.as_str(),
+            v.sha256.get(..16).unwrap_or(&v.sha256),
+            v.requests,
+            v.errors,
+            v.source
+        );
+    }
+}

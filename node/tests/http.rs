@@ -1,0 +1,198 @@
+//! The OIP REST surface driven in-process (no socket, no process): health,
+//! metadata, readiness, routes and methods, and every protocol error a
+//! client can hit. End-to-end scoring over real sockets and clients is in
+//! `serving.rs` and `tritonclient.rs`.
+
+mod app;
+
+use app::App;
+use edgeserve_test_support::Repo;
+use serde_json::json;
+
+#[test]
+fn health_metadata_and_readiness() {
+    let repo = Repo::examples().unwrap();
+    let app = App::start(&repo, "");
+    assert_eq!(
+        app.get("/v2/health/live").pair(),
+        (200, json!({"live": true}))
+    );
+    assert_eq!(
+        app.get("/v2/health/ready").pair(),
+        (200, json!({"ready": true}))
+    );
+    let (st, meta) = app.get("/v2").pair();
+    assert_eq!(st, 200);
+    assert_eq!(meta["name"], "edgeserve");
+    assert!(
+        meta["extensions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("binary_tensor_data"))
+    );
+
+    for path in ["/v2/models/iris", "/v2/models/iris/versions/1"] {
+        let (st, m) = app.get(path).pair();
+        assert_eq!(st, 200, "{path}");
+        assert_eq!(m["name"], "iris");
+        assert_eq!(m["versions"], json!(["1"]));
+        assert_eq!(m["platform"], "rust");
+        assert_eq!(
+            m["inputs"],
+            json!([{"name": "input", "datatype": "FP32", "shape": [-1, 4]}])
+        );
+        assert_eq!(
+            m["outputs"][1],
+            json!({"name": "label", "datatype": "BYTES", "shape": [-1]})
+        );
+    }
+    for path in [
+        "/v2/models/sentiment/ready",
+        "/v2/models/sentiment/versions/1/ready",
+    ] {
+        let (st, m) = app.get(path).pair();
+        assert_eq!((st, &m["ready"]), (200, &json!(true)), "{path}");
+    }
+    for path in [
+        "/v2/models/nope",
+        "/v2/models/nope/ready",
+        "/v2/models/iris/versions/7",
+        "/v2/models/iris/versions/7/ready",
+        "/v2/models/iris/versions/x",
+        "/v2/elsewhere",
+    ] {
+        let (st, m) = app.get(path).pair();
+        assert_eq!(st, 404, "{path}");
+        assert!(m["error"].as_str().unwrap().len() > 5, "{path}: {m}");
+    }
+    let r = app.call("DELETE", "/v2/models/iris", &[], "");
+    assert_eq!(r.status, 405);
+}
+
+#[test]
+fn bad_requests_get_protocol_errors() {
+    let repo = Repo::examples().unwrap();
+    let app = App::start(&repo, "[server]\nmax_body = \"4KiB\"\n");
+    let iris = "/v2/models/iris/infer";
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("malformed json", "{\"inputs\": [".into(), 400, "malformed"),
+        ("not an object", "[1,2,3]".into(), 400, "malformed"),
+        (
+            "wrong datatype",
+            json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]}).to_string(),
+            400,
+            "must be FP32",
+        ),
+        (
+            "unknown datatype",
+            json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FLOAT", "data": [1, 2, 3, 4]}]}).to_string(),
+            400,
+            "unknown datatype",
+        ),
+        (
+            "wrong shape",
+            json!({"inputs": [{"name": "input", "shape": [1, 5], "datatype": "FP32", "data": [1, 2, 3, 4, 5]}]}).to_string(),
+            400,
+            "shape",
+        ),
+        (
+            "count mismatch",
+            json!({"inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}).to_string(),
+            400,
+            "needs 8 elements",
+        ),
+        (
+            "unknown input",
+            json!({"inputs": [{"name": "petals", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}).to_string(),
+            400,
+            "unexpected input",
+        ),
+        ("missing input", json!({"inputs": []}).to_string(), 400, "missing input"),
+        (
+            "unknown output",
+            json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}],
+                   "outputs": [{"name": "colour"}]}).to_string(),
+            400,
+            "unknown output",
+        ),
+        (
+            "string in numbers",
+            json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, "2", 3, 4]}]}).to_string(),
+            400,
+            "string",
+        ),
+        ("too large", format!("{{\"pad\": \"{}\"}}", "x".repeat(8 * 1024)), 413, "larger than"),
+    ];
+    for (what, body, status, needle) in cases {
+        let r = app.call("POST", iris, &[], body);
+        assert_eq!(r.status, status, "{what}");
+        assert_eq!(
+            r.headers["content-type"].to_str().unwrap(),
+            "application/json",
+            "{what}"
+        );
+        let v = r.json();
+        let msg = v["error"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "{what}: {msg}");
+    }
+    let (st, v) = app
+        .post_json("/v2/models/nope/infer", &json!({"inputs": []}))
+        .pair();
+    assert_eq!(st, 404, "{v}");
+    let (st, v) = app
+        .post_json("/v2/models/iris/versions/9/infer", &json!({"inputs": []}))
+        .pair();
+    assert_eq!(st, 404, "{v}");
+    let r = app.call(
+        "POST",
+        iris,
+        &[("Inference-Header-Content-Length", "lots")],
+        "{}",
+    );
+    assert_eq!(r.status, 400);
+    let r = app.call("POST", iris, &[("Content-Encoding", "gzip")], "{}");
+    assert_eq!(r.status, 415);
+    // The node is still healthy after all of that.
+    assert_eq!(app.get("/v2/health/live").status, 200);
+}
+
+#[test]
+fn inference_answers_in_json_and_binary() {
+    let repo = Repo::examples().unwrap();
+    let app = App::start(&repo, "");
+    let body = json!({"id": "r1", "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32",
+                      "data": [5.1, 3.5, 1.4, 0.2]}]});
+    let (st, v) = app.post_json("/v2/models/iris/infer", &body).pair();
+    assert_eq!(st, 200, "{v}");
+    assert_eq!((&v["model_name"], &v["id"]), (&json!("iris"), &json!("r1")));
+    assert_eq!(v["outputs"][1]["data"], json!(["setosa"]));
+    // The same request with its input as binary tensor data, and the
+    // label asked for in binary.
+    let header = json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32",
+                        "parameters": {"binary_data_size": 16}}],
+                        "outputs": [{"name": "label", "parameters": {"binary_data": true}}]})
+    .to_string();
+    let mut payload = header.clone().into_bytes();
+    for x in [5.1f32, 3.5, 1.4, 0.2] {
+        payload.extend_from_slice(&x.to_le_bytes());
+    }
+    let len = header.len().to_string();
+    let r = app.call(
+        "POST",
+        "/v2/models/iris/infer",
+        &[("Inference-Header-Content-Length", &len)],
+        payload,
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let json_len: usize = r.headers["inference-header-content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (head, tail) = r.body.split_at(json_len);
+    let head: serde_json::Value = serde_json::from_slice(head).unwrap();
+    assert_eq!(head["outputs"][0]["name"], "label", "{head}");
+    // One BYTES element: a 4-byte little-endian length, then the text.
+    assert_eq!(&tail[..4], &6u32.to_le_bytes());
+    assert_eq!(&tail[4..], b"setosa");
+}

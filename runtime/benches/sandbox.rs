@@ -1,0 +1,74 @@
+//! Per-call sandbox cost for the Iris component: a fresh instance per call
+//! (instantiate + predict + drop) with and without the pooling allocator,
+//! and a call on a warm pooled instance.
+//!
+//! Run: cargo bench -p edgeserve --bench sandbox
+
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use edgeserve_oip::tensor::{DataType, InferenceRequest, Tensor, TensorData};
+use edgeserve_runtime::limits::{Isolation, ModelDefaults, RuntimeConfig};
+use edgeserve_runtime::repository::ModelSettings;
+use edgeserve_runtime::{LoadedModel, Runtime};
+use edgeserve_test_support::components;
+
+fn request() -> InferenceRequest {
+    InferenceRequest {
+        inputs: vec![Tensor {
+            name: "input".into(),
+            datatype: DataType::F32,
+            shape: vec![1, 4],
+            data: TensorData::Raw(
+                [5.1f32, 3.5, 1.4, 0.2]
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
+            ),
+        }],
+        ..Default::default()
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let bytes = std::fs::read(components::IRIS).expect("iris component");
+    let mut group = c.benchmark_group("iris");
+    group.measurement_time(Duration::from_secs(5));
+    for (label, pooling, isolation) in [
+        ("fresh instance, pooling allocator", true, Isolation::Fresh),
+        (
+            "fresh instance, on-demand allocator",
+            false,
+            Isolation::Fresh,
+        ),
+        ("warm pooled instance", true, Isolation::Pooled),
+    ] {
+        let runtime = Runtime::new(&RuntimeConfig {
+            pooling,
+            ..Default::default()
+        })
+        .expect("runtime");
+        let mut settings = ModelSettings::from_defaults(&ModelDefaults::default());
+        settings.isolation = isolation;
+        settings.memory = edgeserve_runtime::units::ByteSize(16 << 20);
+        let model = rt
+            .block_on(LoadedModel::load(&runtime, "iris", "1", &bytes, settings))
+            .expect("load iris");
+        let template = request();
+        group.bench_function(label, |b| {
+            b.to_async(&rt).iter(|| {
+                let mut req = template.clone();
+                let model = &model;
+                async move { model.infer(&mut req, String::new()).await.expect("predict") }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,659 @@
+//! A loaded model version: compiled once, pre-instantiated once, with its
+//! metadata and warm instances. Requests only instantiate and call.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Store;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, InstancePre};
+
+use super::bindings::policy::{PolicyPre, filter};
+use super::bindings::{
+    self, MODEL_EXPORT, ModelPre, PACKAGE_PREFIX, POLICY_EXPORT, WIT_VERSION, is_ours,
+    metadata_from_wit, request_to_wit, response_from_wit, wit,
+};
+use super::engine::Runtime;
+use super::error::{InvokeError, LoadError, ModelErrorKind};
+use super::host_state::{DeadlineExceeded, HostState, LimitExceeded, LimitHit};
+use super::pool::{Bound, Instance, InstancePool};
+use crate::limits::Isolation;
+use crate::protocol::check_outputs;
+use crate::repository::{Kind, ModelSettings};
+use crate::tensor::{InferenceRequest, InferenceResponse, ModelMetadata};
+
+/// The wall-clock limit behind a deadline: a little past it, so the epoch
+/// check (which names the cause precisely) normally fires first.
+fn backstop(deadline: Duration) -> Duration {
+    deadline + deadline / 10 + Duration::from_millis(50)
+}
+
+/// Retired host states kept per version for reuse.
+const SPARE_STATES: usize = 16;
+
+/// Deadline for the `metadata` call at load time.
+const METADATA_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The pre-instantiated exports of a version, by kind.
+enum Pre {
+    Model(ModelPre<HostState>),
+    Policy(PolicyPre<HostState>),
+}
+
+/// Where a call's time went, from the clock reads the call makes anyway
+/// (two, or three with a fresh instance): callers take their latency
+/// figures from here instead of reading the clock again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallTiming {
+    /// Starting a fresh instance, when the call needed one.
+    pub instantiate: Option<Duration>,
+    /// The guest call itself.
+    pub call: Duration,
+    /// From entering the call (before waiting for an instance) to its end.
+    pub total: Duration,
+    /// When the call ended (`None` if it was refused before starting).
+    pub ended: Option<Instant>,
+}
+
+/// A future running one call inside an instance.
+type CallFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
+
+/// A compiled, linked, validated version of a model or a policy component,
+/// shared by `Arc`.
+pub struct LoadedModel {
+    /// Model (or policy) name.
+    pub name: String,
+    /// Whether this is a model or a policy filter.
+    pub kind: Kind,
+    /// Version.
+    pub version: String,
+    /// `name@version`, for messages.
+    pub label: Arc<str>,
+    /// sha256 of the component bytes, hex.
+    pub digest: String,
+    /// Resolved limits.
+    pub settings: ModelSettings,
+    /// What the model says about itself.
+    pub metadata: ModelMetadata,
+    /// When it finished loading.
+    pub loaded_at: std::time::SystemTime,
+    /// Request counters and recent-traffic windows.
+    pub stats: super::VersionStats,
+    /// Where it was loaded from (a folder path, or `uploaded`).
+    pub source: String,
+    /// Whether compilation came from the AOT cache.
+    pub aot: super::AotOutcome,
+    engine: wasmtime::Engine,
+    pre: Pre,
+    config: Arc<std::collections::BTreeMap<String, String>>,
+    pool: Option<InstancePool>,
+    /// Host state of retired instances, reused by the next new store.
+    spare_states: crossbeam_queue::ArrayQueue<HostState>,
+    permits: crate::budget::Budget,
+}
+
+impl std::fmt::Debug for LoadedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModel")
+            .field("label", &self.label)
+            .field("digest", &self.digest)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Loaded versions alive in this process (dropped with their last `Arc`).
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many loaded versions are alive: in the table, or still held by a
+/// request or a warm instance.
+pub fn live_versions() -> usize {
+    LIVE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+impl Drop for LoadedModel {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// sha256 of a component, hex.
+pub fn digest(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Checks that a component exports our model or policy interface at a WIT
+/// version this host runs (0.1.x up to ours), imports nothing but WASI and
+/// our own interfaces, and says which kind it is.
+pub fn check_world(engine: &wasmtime::Engine, component: &Component) -> Result<Kind, LoadError> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+    let model = exports.iter().any(|n| is_ours(n, "inference"));
+    let policy = exports.iter().any(|n| is_ours(n, "filter"));
+    let kind = match (model, policy) {
+        (true, false) => Kind::Model,
+        (false, true) => Kind::Policy,
+        (true, true) => {
+            return Err(LoadError::World(
+                "the component exports both a model and a policy interface; build each as its \
+                 own component"
+                    .into(),
+            ));
+        }
+        (false, false) => {
+            let ours: Vec<&str> = exports
+                .iter()
+                .filter(|n| n.starts_with(PACKAGE_PREFIX))
+                .map(String::as_str)
+                .collect();
+            return Err(LoadError::World(if ours.is_empty() {
+                format!(
+                    "the component exports neither {MODEL_EXPORT} nor {POLICY_EXPORT}, so it is \
+                     not an edgeserve model or policy (it exports: {})",
+                    if exports.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        exports.join(", ")
+                    }
+                )
+            } else {
+                format!(
+                    "the component was built for another version of the edgeserve WIT package \
+                     (it exports {}); this host runs edgeserve:ml@{WIT_VERSION} and accepts \
+                     components built for 0.1.0 up to {WIT_VERSION}: rebuild it against this \
+                     host's wit/ (guest SDK {WIT_VERSION})",
+                    ours.join(", ")
+                )
+            }));
+        }
+    };
+    for (name, item) in ty.imports(engine) {
+        let ok = name.starts_with("wasi:")
+            || ["logging", "config", "types", "artifacts"]
+                .iter()
+                .any(|iface| is_ours(name, iface));
+        if !ok || !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
+            return Err(LoadError::World(format!(
+                "the component imports '{name}', which edgeserve does not provide; a model or \
+                 policy may import only edgeserve:ml/logging, edgeserve:ml/config, \
+                 edgeserve:ml/artifacts and edgeserve:ml/types (0.1.0 to {WIT_VERSION}) and WASI 0.2 interfaces"
+            )));
+        }
+    }
+    Ok(kind)
+}
+
+impl LoadedModel {
+    /// Compiles and validates a component and reads its metadata. Nothing
+    /// here runs on the request path.
+    pub async fn load(
+        runtime: &Runtime,
+        name: &str,
+        version: &str,
+        bytes: &[u8],
+        settings: ModelSettings,
+    ) -> Result<LoadedModel, LoadError> {
+        if settings.memory.0 > runtime.max_memory {
+            return Err(LoadError::Limits(format!(
+                "memory limit {} is above this host's [runtime] max_memory of {}",
+                settings.memory,
+                crate::units::ByteSize(runtime.max_memory)
+            )));
+        }
+        let digest = digest(bytes);
+        // Compiling takes milliseconds to seconds of CPU: keep it off the
+        // async workers that serve requests.
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let (component, aot) = if multi_thread {
+            tokio::task::block_in_place(|| runtime.compile(bytes, &digest))?
+        } else {
+            runtime.compile(bytes, &digest)?
+        };
+        let kind = check_world(&runtime.engine, &component)?;
+        let pre: InstancePre<HostState> = runtime
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let world = |e: wasmtime::Error| LoadError::World(format!("{e:#}"));
+        let pre = match kind {
+            Kind::Model => Pre::Model(ModelPre::new(pre).map_err(world)?),
+            Kind::Policy => Pre::Policy(PolicyPre::new(pre).map_err(world)?),
+        };
+        let label: Arc<str> = format!("{name}@{version}").into();
+        let pool = (settings.isolation == Isolation::Pooled && settings.pool_size > 0)
+            .then(|| InstancePool::new(settings.pool_size, settings.max_uses));
+        let mut model = LoadedModel {
+            name: name.to_string(),
+            kind,
+            version: version.to_string(),
+            label,
+            digest,
+            permits: crate::budget::Budget::new(u64::from(settings.max_concurrency)),
+            config: Arc::new(settings.config.clone()),
+            settings,
+            metadata: ModelMetadata {
+                name: String::new(),
+                version: String::new(),
+                platform: String::new(),
+                inputs: vec![],
+                outputs: vec![],
+            },
+            loaded_at: std::time::SystemTime::now(),
+            stats: super::VersionStats::default(),
+            source: String::new(),
+            aot,
+            engine: runtime.engine.clone(),
+            pre,
+            pool,
+            spare_states: crossbeam_queue::ArrayQueue::new(SPARE_STATES),
+        };
+        LIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        model.metadata = model.read_metadata().await?;
+        model.loaded_at = std::time::SystemTime::now();
+        Ok(model)
+    }
+
+    async fn read_metadata(&self) -> Result<ModelMetadata, LoadError> {
+        let fail = |e: InvokeError| LoadError::Metadata(e.to_string());
+        // A policy is instantiated once here too, so one that traps at
+        // start-up is refused at deploy time, not on a request.
+        let mut inst = self.instantiate(METADATA_DEADLINE).await.map_err(fail)?;
+        let Bound::Model(model) = &inst.bound else {
+            self.keep_or_retire(inst);
+            return Ok(ModelMetadata {
+                name: self.name.clone(),
+                version: self.version.clone(),
+                platform: "policy".into(),
+                inputs: vec![],
+                outputs: vec![],
+            });
+        };
+        inst.store
+            .data_mut()
+            .begin_call(Instant::now() + METADATA_DEADLINE);
+        let call = model
+            .edgeserve_ml_inference()
+            .call_metadata(&mut inst.store);
+        let Ok(result) = tokio::time::timeout(backstop(METADATA_DEADLINE), call).await else {
+            return Err(fail(self.deadline_error(METADATA_DEADLINE)));
+        };
+        let last_line = inst.store.data().flush_output();
+        let meta = result
+            .map(metadata_from_wit)
+            .map_err(|e| fail(self.classify(e, last_line, METADATA_DEADLINE)))?;
+        validate_metadata(&meta).map_err(LoadError::Metadata)?;
+        self.keep_or_retire(inst);
+        Ok(meta)
+    }
+
+    /// Keeps a healthy instance warm when the pool takes it; otherwise
+    /// drops it (freeing its slot) and keeps its host state for the next
+    /// new store.
+    fn keep_or_retire(&self, inst: Instance) {
+        let retired = match &self.pool {
+            Some(pool) => pool.give_back(inst),
+            None => Some(inst),
+        };
+        if let Some(inst) = retired {
+            let _ = self.spare_states.push(inst.store.into_data());
+        }
+    }
+
+    fn new_store(&self, deadline: Duration) -> Store<HostState> {
+        let state = match self.spare_states.pop() {
+            Some(mut state) => {
+                state.reset();
+                state
+            }
+            None => HostState::new(
+                self.label.clone(),
+                self.config.clone(),
+                self.settings.artifacts.clone(),
+                self.settings.memory.as_usize(),
+                100_000,
+            ),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        // The most the host allocates lifting what the guest hands it in
+        // one call (an answer, a log line): a tiny request must not make
+        // the host hold hundreds of megabytes.
+        store.set_hostcall_fuel(self.settings.max_response.as_usize());
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                Err(DeadlineExceeded.into())
+            } else {
+                Ok(wasmtime::UpdateDeadline::Yield(1))
+            }
+        });
+        store.data_mut().begin_call(Instant::now() + deadline);
+        store.set_epoch_deadline(1);
+        store
+    }
+
+    async fn instantiate(&self, deadline: Duration) -> Result<Instance, InvokeError> {
+        let mut store = self.new_store(deadline);
+        let instantiate = async {
+            match &self.pre {
+                Pre::Model(pre) => pre.instantiate_async(&mut store).await.map(Bound::Model),
+                Pre::Policy(pre) => pre.instantiate_async(&mut store).await.map(Bound::Policy),
+            }
+        };
+        let Ok(instantiated) = tokio::time::timeout(backstop(deadline), instantiate).await else {
+            return Err(self.deadline_error(deadline));
+        };
+        match instantiated {
+            Ok(bound) => Ok(Instance {
+                store,
+                bound,
+                uses: 0,
+            }),
+            Err(e)
+                if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                    .is_some() =>
+            {
+                Err(InvokeError::Busy {
+                    model: self.label.to_string(),
+                    reason: "no free instance slot".into(),
+                })
+            }
+            Err(e) => Err(
+                match self.classify(e, store.data().flush_output(), deadline) {
+                    InvokeError::Trap { model, message } => {
+                        InvokeError::Instantiate { model, message }
+                    }
+                    other => other,
+                },
+            ),
+        }
+    }
+
+    fn deadline_error(&self, deadline: Duration) -> InvokeError {
+        InvokeError::Deadline {
+            model: self.label.to_string(),
+            deadline,
+        }
+    }
+
+    /// Turns a wasmtime error from a call into a typed error.
+    fn classify(
+        &self,
+        e: wasmtime::Error,
+        last_line: Option<String>,
+        deadline: Duration,
+    ) -> InvokeError {
+        let model = self.label.to_string();
+        if e.downcast_ref::<DeadlineExceeded>().is_some() {
+            return InvokeError::Deadline { model, deadline };
+        }
+        if let Some(LimitExceeded(hit)) = e.downcast_ref::<LimitExceeded>() {
+            return match hit {
+                LimitHit::Memory => InvokeError::MemoryLimit {
+                    model,
+                    limit: self.settings.memory,
+                },
+                LimitHit::Table => InvokeError::Trap {
+                    model,
+                    message: "table grew past its limit".into(),
+                },
+            };
+        }
+        if format!("{e:#}").contains("fuel allocated for hostcalls has been exhausted") {
+            // wasmtime's own error type for this is private; its text is
+            // the one stable mark.
+            return InvokeError::TooLarge {
+                model,
+                limit: self.settings.max_response,
+            };
+        }
+        let mut message = match e.downcast_ref::<wasmtime::Trap>() {
+            Some(trap) => trap.to_string(),
+            None => crate::text::outside_text(format!("{e:#}").lines().next().unwrap_or_default()),
+        };
+        if let Some(line) = last_line {
+            message = format!("{message} (guest said: {line})");
+        }
+        InvokeError::Trap { model, message }
+    }
+
+    /// Runs `call` on a warm or fresh instance under this version's
+    /// concurrency limit, memory cap and deadline. A call that traps (or runs
+    /// out of time) drops its instance; one that returns gives it back.
+    async fn call<R: Send>(
+        &self,
+        timing: &mut CallTiming,
+        call: impl for<'a> FnOnce(&'a mut Store<HostState>, &'a Bound) -> CallFuture<'a, R> + Send,
+    ) -> Result<R, InvokeError> {
+        let _permit = self.permits.try_take(1).ok_or_else(|| InvokeError::Busy {
+            model: self.label.to_string(),
+            reason: format!("{} requests in flight", self.settings.max_concurrency),
+        })?;
+        let started = Instant::now();
+        let result = self.call_started(started, timing, call).await;
+        // A call that failed before its end was timed (its instance did not
+        // start) is timed here.
+        if timing.ended.is_none() {
+            let ended = Instant::now();
+            timing.total = ended - started;
+            timing.ended = Some(ended);
+        }
+        result
+    }
+
+    /// [`LoadedModel::call`] once admitted, from `started`.
+    async fn call_started<R: Send>(
+        &self,
+        started: Instant,
+        timing: &mut CallTiming,
+        call: impl for<'a> FnOnce(&'a mut Store<HostState>, &'a Bound) -> CallFuture<'a, R> + Send,
+    ) -> Result<R, InvokeError> {
+        let deadline = self.settings.deadline;
+        let (mut inst, called) = match self.pool.as_ref().and_then(InstancePool::take) {
+            Some(inst) => (inst, started),
+            None => {
+                // Boxed: instantiation's future is large and only this
+                // path needs it; inline, it would grow every call's future.
+                let inst = Box::pin(self.instantiate(deadline)).await?;
+                let called = Instant::now();
+                timing.instantiate = Some(called - started);
+                (inst, called)
+            }
+        };
+        inst.store.data_mut().begin_call(called + deadline);
+        inst.store.set_epoch_deadline(1);
+        let Instance { store, bound, .. } = &mut inst;
+        // The epoch deadline only fires while guest code runs; a guest that
+        // waits inside a host call (a WASI clock subscription, say) is cut
+        // off by this wall-clock backstop, and its instance is dropped.
+        let backstop_at = tokio::time::Instant::from_std(called + backstop(deadline));
+        let result = tokio::time::timeout_at(backstop_at, call(store, bound)).await;
+        let ended = Instant::now();
+        timing.call = ended - called;
+        timing.total = ended - started;
+        timing.ended = Some(ended);
+        let Ok(result) = result else {
+            return Err(self.deadline_error(deadline));
+        };
+        let last_line = inst.store.data().flush_output();
+        match result {
+            Ok(value) => {
+                self.keep_or_retire(inst);
+                Ok(value)
+            }
+            // A trapped instance is never reused.
+            Err(e) => Err(self.classify(e, last_line, deadline)),
+        }
+    }
+
+    /// The error for calling a model's export on a policy or the reverse
+    /// (built only when it happens).
+    fn wrong_kind(label: &str, kind: Kind) -> wasmtime::Error {
+        wasmtime::Error::msg(format!(
+            "{label} is not a {}",
+            match kind {
+                Kind::Model => "policy",
+                Kind::Policy => "model",
+            }
+        ))
+    }
+
+    /// Runs one inference under this version's limits. The request's input
+    /// tensors are moved into the call.
+    pub async fn infer(
+        &self,
+        req: &mut InferenceRequest,
+        id: String,
+    ) -> Result<InferenceResponse, InvokeError> {
+        self.infer_timed(req, id, &mut CallTiming::default()).await
+    }
+
+    /// [`LoadedModel::infer`], noting where the time went in `timing`.
+    pub async fn infer_timed(
+        &self,
+        req: &mut InferenceRequest,
+        id: String,
+        timing: &mut CallTiming,
+    ) -> Result<InferenceResponse, InvokeError> {
+        let wit_req = request_to_wit(id, req);
+        let (label, kind) = (self.label.clone(), self.kind);
+        let result = self
+            .call(timing, move |store, bound| {
+                Box::pin(async move {
+                    match bound {
+                        Bound::Model(m) => {
+                            m.edgeserve_ml_inference()
+                                .call_predict(store, &wit_req)
+                                .await
+                        }
+                        Bound::Policy(_) => Err(Self::wrong_kind(&label, kind)),
+                    }
+                })
+            })
+            .await?;
+        match result {
+            Ok(resp) => {
+                let resp = response_from_wit(resp);
+                check_outputs(&resp)
+                    .map(|()| resp)
+                    .map_err(|message| InvokeError::BadOutput {
+                        model: self.label.to_string(),
+                        message,
+                    })
+            }
+            Err(err) => Err(InvokeError::Model {
+                model: self.label.to_string(),
+                kind: match err.kind {
+                    bindings::wit::ErrorKind::InvalidInput => ModelErrorKind::InvalidInput,
+                    bindings::wit::ErrorKind::Internal => ModelErrorKind::Internal,
+                    bindings::wit::ErrorKind::Unavailable => ModelErrorKind::Unavailable,
+                },
+                // The guest's words, bounded and escaped before they reach
+                // a response or a log line.
+                message: crate::text::outside_text(&err.message),
+            }),
+        }
+    }
+
+    /// Asks a policy about a request.
+    pub async fn on_request(
+        &self,
+        ctx: Arc<filter::RequestContext>,
+        req: Arc<wit::InferenceRequest>,
+    ) -> Result<filter::RequestDecision, InvokeError> {
+        let (label, kind) = (self.label.clone(), self.kind);
+        self.call(&mut CallTiming::default(), move |store, bound| {
+            Box::pin(async move {
+                match bound {
+                    Bound::Policy(p) => {
+                        p.edgeserve_ml_filter()
+                            .call_on_request(store, &ctx, &req)
+                            .await
+                    }
+                    Bound::Model(_) => Err(Self::wrong_kind(&label, kind)),
+                }
+            })
+        })
+        .await
+    }
+
+    /// Asks a policy about a response.
+    pub async fn on_response(
+        &self,
+        ctx: Arc<filter::RequestContext>,
+        req: Arc<wit::InferenceRequest>,
+        resp: Arc<wit::InferenceResponse>,
+    ) -> Result<filter::ResponseDecision, InvokeError> {
+        let (label, kind) = (self.label.clone(), self.kind);
+        self.call(&mut CallTiming::default(), move |store, bound| {
+            Box::pin(async move {
+                match bound {
+                    Bound::Policy(p) => {
+                        p.edgeserve_ml_filter()
+                            .call_on_response(store, &ctx, &req, &resp)
+                            .await
+                    }
+                    Bound::Model(_) => Err(Self::wrong_kind(&label, kind)),
+                }
+            })
+        })
+        .await
+    }
+
+    /// Warm instances idle now (0 for fresh isolation).
+    pub fn idle_instances(&self) -> usize {
+        self.pool.as_ref().map_or(0, InstancePool::idle)
+    }
+}
+
+fn validate_metadata(m: &ModelMetadata) -> Result<(), String> {
+    if m.platform.len() > 256 || m.platform.chars().any(char::is_control) {
+        return Err(format!(
+            "the platform '{}' must be at most 256 characters, none of them control characters",
+            crate::text::bounded(&m.platform, 256)
+        ));
+    }
+    for (what, specs) in [("input", &m.inputs), ("output", &m.outputs)] {
+        if specs.len() > 1024 {
+            return Err(format!(
+                "{} {what}s are declared; at most 1024 are allowed",
+                specs.len()
+            ));
+        }
+        for (i, s) in specs.iter().enumerate() {
+            if s.name.is_empty() {
+                return Err(format!("an {what} has an empty name"));
+            }
+            // Spec names appear in error messages and logs.
+            if s.name.len() > 256 || s.name.chars().any(char::is_control) {
+                return Err(format!(
+                    "{what} name '{}' must be at most 256 characters, none of them control \
+                     characters",
+                    crate::text::bounded(&s.name, 256)
+                ));
+            }
+            if s.shape.len() > 64 {
+                return Err(format!(
+                    "{what} '{}' has {} dimensions; at most 64",
+                    s.name,
+                    s.shape.len()
+                ));
+            }
+            if specs[..i].iter().any(|o| o.name == s.name) {
+                return Err(format!("{what} '{}' is declared twice", s.name));
+            }
+            if s.shape.iter().any(|&d| d < -1) {
+                return Err(format!(
+                    "{what} '{}' has an invalid shape {:?}",
+                    s.name, s.shape
+                ));
+            }
+        }
+    }
+    if m.outputs.is_empty() {
+        return Err("the model declares no outputs".into());
+    }
+    Ok(())
+}
