@@ -1,7 +1,7 @@
 //! The OIP REST surface driven in-process (no socket, no process): health,
 //! metadata, readiness, routes and methods, and every protocol error a
 //! client can hit. End-to-end scoring over real sockets and clients is in
-//! `serving.rs` and `tritonclient.rs`.
+//! `cli/tests/serving.rs` and `tritonclient.rs`.
 
 mod app;
 

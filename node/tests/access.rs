@@ -1,26 +1,18 @@
-//! Attacks on who may call what, performed against a real server: pinning
+//! Attacks on who may call what, performed against a node in-process: pinning
 //! an older version to step around the model's identity requirement and
 //! policies, callers that map to no tenant, malformed tenant claims, and
 //! the metadata and readiness routes. Each test also checks that honest
 //! callers are still served.
 
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use edgeserve_test_support::{Repo, Server, components, tempfile};
+mod app;
+
+use app::App;
+use edgeserve_test_support::{Repo, components, tempfile};
 use jsonwebtoken::{EncodingKey, Header};
-use reqwest::blocking::Client;
 use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_edgeserve");
 const SECRET: &str = "a shared secret of at least thirty-two bytes";
-
-fn client() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
 
 /// The echo fixture as `name@version`, with extra manifest text.
 fn add_echo(repo: &Repo, name: &str, version: &str, extra: &str) {
@@ -35,30 +27,18 @@ fn add_deny_policy(repo: &Repo) {
         .unwrap();
 }
 
-fn start(repo: &Repo, dir: &Path, config: &str) -> Server {
-    edgeserve_test_support::start_with_config(BIN, repo, dir, config).unwrap()
-}
-
 /// Sends `method path` with headers (and the echo body for POSTs);
 /// returns the status and the JSON body.
-fn call(
-    c: &Client,
-    s: &Server,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> (u16, Value) {
-    let mut req = match method {
-        "POST" => c.post(s.url(path)).json(
+fn call(s: &App, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    match method {
+        "POST" => s.post_with(
+            path,
             &json!({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}]}),
+            headers,
         ),
-        _ => c.get(s.url(path)),
-    };
-    for (k, v) in headers {
-        req = req.header(*k, *v);
+        _ => s.call(method, path, headers, ""),
     }
-    let r = req.send().unwrap();
-    (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+    .pair()
 }
 
 fn error(v: &Value) -> &str {
@@ -89,21 +69,15 @@ fn pinning_an_older_version_cannot_step_around_identity_or_policies() {
         "require_auth = true\n[[policies]]\npolicy = \"deny-all\"\nstages = [\"request\"]",
     );
     add_echo(&repo, "open", "1", "");
-    let dir = tempfile::tempdir().unwrap();
-    let s = start(
-        &repo,
-        dir.path(),
-        &api_key("svc", "svc-key-0123456789", None),
-    );
-    let c = client();
+    let s = App::start(&repo, &api_key("svc", "svc-key-0123456789", None));
     let key = [("x-api-key", "svc-key-0123456789")];
 
     for path in ["/v2/models/m/versions/1/infer", "/v2/models/m/infer"] {
-        let (status, body) = call(&c, &s, "POST", path, &[]);
+        let (status, body) = call(&s, "POST", path, &[]);
         assert_eq!(status, 401, "{path}: {body}");
         assert!(error(&body).contains("requires an identity"), "{body}");
         // With an identity, the policy v2 brought runs for v1 too.
-        let (status, body) = call(&c, &s, "POST", path, &key);
+        let (status, body) = call(&s, "POST", path, &key);
         assert_eq!(status, 403, "{path}: {body}");
         assert!(error(&body).contains("rogue says no"), "{body}");
     }
@@ -114,9 +88,9 @@ fn pinning_an_older_version_cannot_step_around_identity_or_policies() {
         "/v2/models/m/ready",
         "/v2/models/m/versions/1/ready",
     ] {
-        let (status, body) = call(&c, &s, "GET", path, &[]);
+        let (status, body) = call(&s, "GET", path, &[]);
         assert_eq!(status, 401, "{path}: {body}");
-        let (status, body) = call(&c, &s, "GET", path, &key);
+        let (status, body) = call(&s, "GET", path, &key);
         assert_eq!(status, 200, "{path}: {body}");
     }
     // A policy is not a model on the data plane, and no answer names it.
@@ -125,12 +99,12 @@ fn pinning_an_older_version_cannot_step_around_identity_or_policies() {
         ("GET", "/v2/models/deny-all"),
         ("GET", "/v2/models/deny-all/ready"),
     ] {
-        let (status, body) = call(&c, &s, method, path, &key);
+        let (status, body) = call(&s, method, path, &key);
         assert_eq!(status, 404, "{path}: {body}");
         assert_eq!(error(&body), "unknown model 'deny-all'");
     }
     // Everyone else is still served.
-    let (status, body) = call(&c, &s, "POST", "/v2/models/open/infer", &[]);
+    let (status, body) = call(&s, "POST", "/v2/models/open/infer", &[]);
     assert_eq!(status, 200, "{body}");
     assert!(
         s.log().contains("model=\"m\"") || s.log().contains("model=m"),
@@ -145,22 +119,19 @@ fn version_pinning_serves_only_what_the_operator_allows() {
     add_echo(&repo, "m", "1", "");
     add_echo(&repo, "m", "2", "");
     for (pinning, v1, v2) in [("all", 200, 200), ("serving", 403, 200), ("none", 403, 403)] {
-        let dir = tempfile::tempdir().unwrap();
-        let s = start(
+        let s = App::start(
             &repo,
-            dir.path(),
             &format!("[server]\nversion_pinning = \"{pinning}\"\n"),
         );
-        let c = client();
-        let (status, body) = call(&c, &s, "POST", "/v2/models/m/versions/1/infer", &[]);
+        let (status, body) = call(&s, "POST", "/v2/models/m/versions/1/infer", &[]);
         assert_eq!(status, v1, "{pinning} v1: {body}");
         if v1 == 403 {
             assert!(error(&body).contains("version_pinning"), "{body}");
         }
-        let (status, body) = call(&c, &s, "POST", "/v2/models/m/versions/2/infer", &[]);
+        let (status, body) = call(&s, "POST", "/v2/models/m/versions/2/infer", &[]);
         assert_eq!(status, v2, "{pinning} v2: {body}");
         // The unversioned route always serves the primary.
-        let (status, body) = call(&c, &s, "POST", "/v2/models/m/infer", &[]);
+        let (status, body) = call(&s, "POST", "/v2/models/m/infer", &[]);
         assert_eq!(status, 200, "{pinning}: {body}");
         assert_eq!(body["outputs"][0]["data"][0], 3.0, "{body}");
     }
@@ -194,12 +165,10 @@ fn callers_without_a_tenant_never_skip_the_tenant_rules() {
          [[tenants]]\nname = \"public\"\nmodels = [\"m\"]\nrate = 0.2\nburst = 2\n",
         secret.display()
     );
-    let s = start(&repo, dir.path(), &tenants);
-    let c = client();
+    let s = App::start(&repo, &tenants);
     let exp = now_plus(300);
     let acme = bearer(json!({"sub": "alice", "tenant": "acme", "exp": exp}));
     let (status, body) = call(
-        &c,
         &s,
         "POST",
         "/v2/models/n/infer",
@@ -210,7 +179,6 @@ fn callers_without_a_tenant_never_skip_the_tenant_rules() {
     // A valid token without a tenant claim: refused, not waved through.
     let loose = bearer(json!({"sub": "mallory", "exp": exp}));
     let (status, body) = call(
-        &c,
         &s,
         "POST",
         "/v2/models/m/infer",
@@ -226,50 +194,41 @@ fn callers_without_a_tenant_never_skip_the_tenant_rules() {
         json!(""),
     ] {
         let t = bearer(json!({"sub": "mallory", "tenant": bad, "exp": exp}));
-        let (status, body) = call(
-            &c,
-            &s,
-            "POST",
-            "/v2/models/m/infer",
-            &[("authorization", &t)],
-        );
+        let (status, body) = call(&s, "POST", "/v2/models/m/infer", &[("authorization", &t)]);
         assert_eq!(status, 401, "{bad}: {body}");
         assert!(error(&body).contains("'tenant' claim"), "{body}");
     }
     // Anonymous callers: no tenant, so refused with a challenge.
-    let (status, body) = call(&c, &s, "POST", "/v2/models/m/infer", &[]);
+    let (status, body) = call(&s, "POST", "/v2/models/m/infer", &[]);
     assert_eq!(status, 401, "{body}");
     drop(s);
 
     // With a default tenant, tenantless callers get its rules: its models
     // and its quota.
-    let dir2 = tempfile::tempdir().unwrap();
     let config = tenants.replace(
         "[auth.jwt]",
         "[auth]\ndefault_tenant = \"public\"\n\n[auth.jwt]",
     );
-    let s = start(&repo, dir2.path(), &config);
-    let (status, body) = call(&c, &s, "POST", "/v2/models/n/infer", &[]);
+    let s = App::start(&repo, &config);
+    let (status, body) = call(&s, "POST", "/v2/models/n/infer", &[]);
     assert_eq!(status, 403, "{body}");
     assert!(
         error(&body).contains("tenant 'public' may not call model 'n'"),
         "{body}"
     );
     let (status, _) = call(
-        &c,
         &s,
         "POST",
         "/v2/models/m/infer",
         &[("authorization", &loose)],
     );
     assert_eq!(status, 200);
-    let (status, _) = call(&c, &s, "POST", "/v2/models/m/infer", &[]);
+    let (status, _) = call(&s, "POST", "/v2/models/m/infer", &[]);
     assert_eq!(status, 200);
-    let (status, body) = call(&c, &s, "POST", "/v2/models/m/infer", &[]);
+    let (status, body) = call(&s, "POST", "/v2/models/m/infer", &[]);
     assert_eq!(status, 429, "the default tenant's quota: {body}");
     // Its own tenant still serves the caller that has one.
     let (status, body) = call(
-        &c,
         &s,
         "POST",
         "/v2/models/n/infer",
@@ -287,14 +246,12 @@ fn callers_without_a_tenant_never_skip_the_tenant_rules() {
 fn an_api_key_naming_an_unknown_tenant_is_a_start_up_error() {
     let repo = Repo::new().unwrap();
     add_echo(&repo, "m", "1", "");
-    let dir = tempfile::tempdir().unwrap();
     let config = format!(
         "{}\n[[tenants]]\nname = \"acme\"\n",
         api_key("svc", "svc-key-0123456789", Some("acmee"))
     );
-    let err = match edgeserve_test_support::start_with_config(BIN, &repo, dir.path(), &config) {
-        Ok(_) => panic!("a typo in a key's tenant must stop the start"),
-        Err(e) => e.to_string(),
+    let Err(err) = App::try_start(&repo, &config) else {
+        panic!("a typo in a key's tenant must stop the start")
     };
     assert!(
         err.contains("'svc' names tenant 'acmee', which is not one of the [[tenants]]"),
@@ -315,15 +272,13 @@ fn a_model_version_under_a_policy_name_is_refused_at_start() {
         "1",
         "[[policies]]\npolicy = \"deny-all\"\nstages = [\"request\"]",
     );
-    let dir = tempfile::tempdir().unwrap();
-    let s = start(&repo, dir.path(), "");
-    let c = client();
+    let s = App::start(&repo, "");
     // The policy still runs, from its only policy version.
-    let (status, body) = call(&c, &s, "POST", "/v2/models/m/infer", &[]);
+    let (status, body) = call(&s, "POST", "/v2/models/m/infer", &[]);
     assert_eq!(status, 403, "{body}");
     assert!(error(&body).contains("rogue says no"), "{body}");
     // And the model component is not served under the policy's name.
-    let (status, body) = call(&c, &s, "POST", "/v2/models/deny-all/infer", &[]);
+    let (status, body) = call(&s, "POST", "/v2/models/deny-all/infer", &[]);
     assert_eq!(status, 404, "{body}");
     assert!(
         s.log().contains("a name holds one kind"),

@@ -1,14 +1,15 @@
 //! Faulty components hurt only their own request: a deadline overrun is a
 //! 504, a memory bomb or a trap a 500 naming the cause, and the host goes on
-//! serving that model and the others.
+//! serving that model and the others. In-process (the node's log is
+//! captured by the harness).
 
 use std::time::Duration;
 
-use edgeserve_test_support::{Repo, Server, components};
-use reqwest::blocking::Client;
-use serde_json::{Value, json};
+mod app;
 
-const BIN: &str = env!("CARGO_BIN_EXE_edgeserve");
+use app::App;
+use edgeserve_test_support::{Repo, components};
+use serde_json::{Value, json};
 
 fn faulty_manifest(mode: &str, isolation: &str) -> String {
     format!(
@@ -16,25 +17,15 @@ fn faulty_manifest(mode: &str, isolation: &str) -> String {
     )
 }
 
-fn infer(c: &Client, s: &Server, model: &str, params: Value) -> (u16, String) {
+fn infer(s: &App, model: &str, params: Value) -> (u16, String) {
     let body = json!({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "data": [1.5, -2]}], "parameters": params});
-    let r = c
-        .post(s.url(&format!("/v2/models/{model}/infer")))
-        .json(&body)
-        .send()
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.text().unwrap())
+    let r = s.post_json(&format!("/v2/models/{model}/infer"), &body);
+    (r.status, r.text())
 }
 
-fn iris_ok(c: &Client, s: &Server) {
+fn iris_ok(s: &App) {
     let body = json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]});
-    let r = c
-        .post(s.url("/v2/models/iris/infer"))
-        .json(&body)
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(s.post_json("/v2/models/iris/infer", &body).status, 200);
 }
 
 #[test]
@@ -61,11 +52,7 @@ fn faults_are_contained_in_both_isolation_modes() {
             .unwrap();
         }
     }
-    let s = Server::start(BIN, &["--repository", repo.path().to_str().unwrap()]).unwrap();
-    let c = Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let s = App::start(&repo, "");
     for isolation in ["pooled", "fresh"] {
         let expect: [(&str, u16, &str); 7] = [
             ("loop", 504, "exceeded its deadline"),
@@ -80,7 +67,7 @@ fn faults_are_contained_in_both_isolation_modes() {
             let model = format!("{mode}-{isolation}");
             // Twice: a trapped pooled instance must be replaced, not reused.
             for _ in 0..2 {
-                let (st, body) = infer(&c, &s, &model, json!({}));
+                let (st, body) = infer(&s, &model, json!({}));
                 assert_eq!(st, status, "{model}: {body}");
                 let v: Value = serde_json::from_str(&body).unwrap();
                 assert!(
@@ -89,19 +76,12 @@ fn faults_are_contained_in_both_isolation_modes() {
                 );
             }
             // The same model answers when asked to behave, and so do others.
-            let (st, body) = infer(&c, &s, &model, json!({"mode": "echo"}));
+            let (st, body) = infer(&s, &model, json!({"mode": "echo"}));
             assert_eq!(st, 200, "{model} after fault: {body}");
-            iris_ok(&c, &s);
+            iris_ok(&s);
         }
     }
-    assert_eq!(
-        c.get(s.url("/v2/health/live"))
-            .send()
-            .unwrap()
-            .status()
-            .as_u16(),
-        200
-    );
+    assert_eq!(s.get("/v2/health/live").status, 200);
 }
 
 #[test]
@@ -122,21 +102,19 @@ fn concurrent_faults_do_not_disturb_healthy_traffic() {
         &faulty_manifest("alloc", "pooled"),
     )
     .unwrap();
-    let s = Server::start(BIN, &["--repository", repo.path().to_str().unwrap()]).unwrap();
+    let s = App::start(&repo, "");
     std::thread::scope(|scope| {
         for model in ["loop", "alloc"] {
             let s = &s;
             scope.spawn(move || {
-                let c = Client::new();
                 for _ in 0..5 {
-                    let (st, _) = infer(&c, s, model, json!({}));
+                    let (st, _) = infer(s, model, json!({}));
                     assert!(st == 504 || st == 500, "{model}: {st}");
                 }
             });
         }
-        let c = Client::new();
         for _ in 0..200 {
-            iris_ok(&c, &s);
+            iris_ok(&s);
         }
     });
 }
@@ -151,9 +129,8 @@ fn guest_logs_reach_the_host_log() {
         &faulty_manifest("log", "pooled"),
     )
     .unwrap();
-    let s = Server::start(BIN, &["--repository", repo.path().to_str().unwrap()]).unwrap();
-    let c = Client::new();
-    let (st, body) = infer(&c, &s, "chatty", json!({}));
+    let s = App::start(&repo, "");
+    let (st, body) = infer(&s, "chatty", json!({}));
     assert_eq!(st, 200, "{body}");
     for needle in [
         "hello from the faulty model",
@@ -201,7 +178,7 @@ fn over_concurrency_is_503_with_retry_after_and_oversized_limits_are_refused() {
         "[limits]\ndeadline = \"3e15h\"\n",
     )
     .unwrap();
-    let s = Server::start(BIN, &["--repository", repo.path().to_str().unwrap()]).unwrap();
+    let s = App::start(&repo, "");
     assert!(s.log().contains("refused what=huge@1"), "{}", s.log());
     assert!(
         s.log().contains("above this host's [runtime] max_memory"),
@@ -216,30 +193,20 @@ fn over_concurrency_is_503_with_retry_after_and_oversized_limits_are_refused() {
     );
     assert!(s.log().contains("refused what=forever@1"), "{}", s.log());
     let slow = std::thread::scope(|scope| {
-        let busy = scope.spawn(|| infer(&Client::new(), &s, "single", json!({"spin_ms": 2500})));
+        let busy = scope.spawn(|| infer(&s, "single", json!({"spin_ms": 2500})));
         // Once the slow call is inside the model, a second call must be refused.
         assert!(
             s.wait_for_log("spinning for 2500 ms", Duration::from_secs(30)),
             "{}",
             s.log()
         );
-        let c = Client::new();
         let mut refused = None;
         while refused.is_none() && !busy.is_finished() {
             let body =
                 json!({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]});
-            let r = c
-                .post(s.url("/v2/models/single/infer"))
-                .json(&body)
-                .send()
-                .unwrap();
-            if r.status().as_u16() == 503 {
-                refused = Some((
-                    r.headers()
-                        .get("retry-after")
-                        .map(|v| v.to_str().unwrap().to_string()),
-                    r.text().unwrap(),
-                ));
+            let r = s.post_json("/v2/models/single/infer", &body);
+            if r.status == 503 {
+                refused = Some((r.header("retry-after").map(str::to_string), r.text()));
             }
             std::thread::sleep(Duration::from_millis(10));
         }
