@@ -334,15 +334,16 @@ fn print_model(m: &ModelStatus) {
         m.previous.join(", ")
     );
     println!(
-        "  {:<8} {:<8} {:<17} {:>9} {:>7}  source",
-        "version", "role", "sha256", "requests", "errors"
+        "  {:<8} {:<8} {:<17} {:<20} {:>9} {:>7}  source",
+        "version", "role", "sha256", "component", "requests", "errors"
     );
     for v in &m.versions {
         println!(
-            "  {:<8} {:<8} {:<17} {:>9} {:>7}  {}",
+            "  {:<8} {:<8} {:<17} {:<20} {:>9} {:>7}  {}",
             v.version,
             v.role.as_str(),
             v.sha256.get(..16).unwrap_or(&v.sha256),
+            v.component.as_deref().unwrap_or("-"),
             v.requests,
             v.errors,
             v.source

@@ -337,6 +337,11 @@ pub struct VersionStatus {
     pub role: Role,
     /// SHA-256 of its component.
     pub sha256: String,
+    /// What the component calls itself, `name@version` from its own
+    /// metadata (its build, e.g. its Cargo.toml's); `None` when it does
+    /// not say. The served name and version are the repository's.
+    #[serde(default)]
+    pub component: Option<String>,
     /// Where it came from (`repository` or `deployed`).
     pub source: String,
     /// When it was loaded, seconds since the Unix epoch.

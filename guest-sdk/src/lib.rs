@@ -131,9 +131,11 @@ impl Spec {
 /// What a model says about itself.
 #[derive(Clone, Debug)]
 pub struct ModelInfo {
-    /// Model name.
+    /// What the component calls itself (its build's name, e.g. the
+    /// crate's). The node serves it under the repository's model name and
+    /// shows this beside it (status, load log); it may be empty.
     pub name: String,
-    /// Model version.
+    /// The build's version (e.g. the crate's); may be empty.
     pub version: String,
     /// Platform tag; `rust` by default.
     pub platform: String,
@@ -144,7 +146,8 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
-    /// Metadata with no tensors yet.
+    /// Metadata with no tensors yet: the build's `name` and `version`
+    /// (e.g. `ModelInfo::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))`).
     pub fn new(name: &str, version: &str) -> ModelInfo {
         ModelInfo {
             name: name.to_string(),

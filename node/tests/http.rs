@@ -196,3 +196,32 @@ fn inference_answers_in_json_and_binary() {
     assert_eq!(&tail[..4], &6u32.to_le_bytes());
     assert_eq!(&tail[4..], b"setosa");
 }
+
+#[test]
+fn status_names_the_build_each_version_runs() {
+    // The served name and version are the repository's; what the
+    // component says it is (its metadata's name and version) is shown
+    // beside them, so a build deployed under another name is visible.
+    let repo = Repo::new().unwrap();
+    repo.add_example("iris", "1", edgeserve_test_support::components::IRIS)
+        .unwrap();
+    repo.add(
+        "scorer",
+        "7",
+        edgeserve_test_support::components::FAULTY,
+        "[config]\nmode = \"echo\"\n",
+    )
+    .unwrap();
+    let app = App::start(&repo, "");
+    let iris = app.model_status("iris");
+    assert_eq!(iris["versions"][0]["component"], "iris@1", "{iris}");
+    let scorer = app.model_status("scorer");
+    assert_eq!(scorer["versions"][0]["version"], "7", "{scorer}");
+    assert_eq!(scorer["versions"][0]["component"], "faulty@1", "{scorer}");
+    assert!(
+        app.log()
+            .contains("model=scorer version=7 component=faulty@1"),
+        "{}",
+        app.log()
+    );
+}

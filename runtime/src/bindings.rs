@@ -34,11 +34,9 @@ pub(crate) mod policy {
     pub(crate) use exports::edgeserve::ml::filter;
 }
 
-/// The WIT package version this host implements.
+/// The WIT package version this host implements (the `package` line of
+/// `wit/edgeserve.wit`; a unit test keeps them equal).
 pub const WIT_VERSION: &str = "0.1.1";
-/// The semver-compatible series of [`WIT_VERSION`]: components built for
-/// any `0.1.x` up to it are accepted (0.1.0 models run unchanged).
-pub(crate) const WIT_SERIES: &str = "0.1.";
 /// The exported interface a model component must provide.
 pub const MODEL_EXPORT: &str = "edgeserve:ml/inference@0.1.1";
 /// The exported interface a policy component must provide.
@@ -46,21 +44,42 @@ pub const POLICY_EXPORT: &str = "edgeserve:ml/filter@0.1.1";
 /// Prefix of every interface name of our package, any version.
 pub(crate) const PACKAGE_PREFIX: &str = "edgeserve:ml/";
 
-/// Whether `name` is `edgeserve:ml/<iface>@0.1.x` with x at most ours.
+/// Each interface of our package and the version that added it: the WIT's
+/// `@since` (unmarked: the first version, 0.1.0). A unit test reads
+/// `wit/edgeserve.wit` and checks this table against it.
+static INTERFACES: [(&str, semver::Version); 6] = [
+    ("types", semver::Version::new(0, 1, 0)),
+    ("logging", semver::Version::new(0, 1, 0)),
+    ("config", semver::Version::new(0, 1, 0)),
+    ("inference", semver::Version::new(0, 1, 0)),
+    ("artifacts", semver::Version::new(0, 1, 1)),
+    ("filter", semver::Version::new(0, 1, 1)),
+];
+
+/// [`WIT_VERSION`] as a version.
+const HOST_VERSION: semver::Version = semver::Version::new(0, 1, 1);
+
+/// Whether `name` is `edgeserve:ml/<iface>@<v>` for a version `v` this host
+/// runs: in its semver-compatible series (for 0.x, the same minor), no
+/// newer than the host, and no older than the version that added `iface`.
 pub(crate) fn is_ours(name: &str, iface: &str) -> bool {
-    let Some(rest) = name
+    let Some(version) = name
         .strip_prefix(PACKAGE_PREFIX)
         .and_then(|r| r.strip_prefix(iface))
         .and_then(|r| r.strip_prefix('@'))
-        .and_then(|r| r.strip_prefix(WIT_SERIES))
     else {
         return false;
     };
-    let ours: u32 = WIT_VERSION
-        .strip_prefix(WIT_SERIES)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    rest.parse::<u32>().is_ok_and(|patch| patch <= ours)
+    let Some((_, since)) = INTERFACES.iter().find(|(n, _)| *n == iface) else {
+        return false;
+    };
+    semver::Version::parse(version).is_ok_and(|v| {
+        v.major == HOST_VERSION.major
+            && v.minor == HOST_VERSION.minor
+            && v.pre.is_empty()
+            && since <= &v
+            && v <= HOST_VERSION
+    })
 }
 
 impl From<wit::Datatype> for DataType {
@@ -250,5 +269,69 @@ pub(crate) fn metadata_from_wit(m: wit::ModelMetadata) -> ModelMetadata {
         platform: m.platform,
         inputs: m.inputs.into_iter().map(spec_from_wit).collect(),
         outputs: m.outputs.into_iter().map(spec_from_wit).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The version table and constants agree with `wit/edgeserve.wit`:
+    /// its package version, and each interface's `@since`.
+    #[test]
+    fn versions_follow_the_wit_since_annotations() {
+        let mut resolve = wit_parser::Resolve::default();
+        let pkg = resolve
+            .push_str("edgeserve.wit", include_str!("../../wit/edgeserve.wit"))
+            .unwrap();
+        let package = &resolve.packages[pkg];
+        assert_eq!(package.name.version, Some(HOST_VERSION));
+        assert_eq!(WIT_VERSION, HOST_VERSION.to_string());
+        assert_eq!(
+            MODEL_EXPORT,
+            format!("edgeserve:ml/inference@{WIT_VERSION}")
+        );
+        assert_eq!(POLICY_EXPORT, format!("edgeserve:ml/filter@{WIT_VERSION}"));
+        let mut declared: Vec<(String, semver::Version)> = package
+            .interfaces
+            .iter()
+            .map(|(name, id)| {
+                let since = match &resolve.interfaces[*id].stability {
+                    wit_parser::Stability::Stable { since, .. } => since.clone(),
+                    _ => semver::Version::new(0, 1, 0),
+                };
+                (name.clone(), since)
+            })
+            .collect();
+        declared.sort();
+        let mut table: Vec<(String, semver::Version)> = INTERFACES
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.clone()))
+            .collect();
+        table.sort();
+        assert_eq!(declared, table);
+    }
+
+    #[test]
+    fn is_ours_takes_only_versions_this_host_runs() {
+        for (name, iface, ours) in [
+            ("edgeserve:ml/inference@0.1.0", "inference", true),
+            ("edgeserve:ml/inference@0.1.1", "inference", true),
+            ("edgeserve:ml/inference@0.1.2", "inference", false),
+            ("edgeserve:ml/inference@0.2.0", "inference", false),
+            ("edgeserve:ml/inference@1.1.0", "inference", false),
+            ("edgeserve:ml/inference@0.1.1-rc.1", "inference", false),
+            ("edgeserve:ml/inference", "inference", false),
+            ("edgeserve:ml/inference@x", "inference", false),
+            ("edgeserve:ml/inferencex@0.1.0", "inference", false),
+            ("other:ml/inference@0.1.0", "inference", false),
+            // Added in 0.1.1: a 0.1.0 component cannot have it.
+            ("edgeserve:ml/artifacts@0.1.0", "artifacts", false),
+            ("edgeserve:ml/artifacts@0.1.1", "artifacts", true),
+            ("edgeserve:ml/filter@0.1.1", "filter", true),
+            ("edgeserve:ml/unknown@0.1.1", "unknown", false),
+        ] {
+            assert_eq!(is_ours(name, iface), ours, "{name}");
+        }
     }
 }

@@ -186,6 +186,24 @@ pub fn check_world(engine: &wasmtime::Engine, component: &Component) -> Result<K
 }
 
 impl LoadedModel {
+    /// What the component calls itself, from its metadata: `name@version`,
+    /// or whichever of the two it gives; `None` when it gives neither. Shown
+    /// beside the served name and version so an operator can tell which
+    /// build a version runs.
+    pub fn component_id(&self) -> Option<String> {
+        let (name, version) = (self.metadata.name.trim(), self.metadata.version.trim());
+        match (name.is_empty(), version.is_empty()) {
+            (true, true) => None,
+            (false, true) => Some(crate::text::outside_text(name)),
+            (true, false) => Some(format!("@{}", crate::text::outside_text(version))),
+            (false, false) => Some(format!(
+                "{}@{}",
+                crate::text::outside_text(name),
+                crate::text::outside_text(version)
+            )),
+        }
+    }
+
     /// Compiles and validates a component and reads its metadata. Nothing
     /// here runs on the request path.
     pub async fn load(

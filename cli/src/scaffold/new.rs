@@ -30,7 +30,8 @@ struct Scale;
 
 impl Model for Scale {
     fn metadata() -> ModelInfo {
-        ModelInfo::new("{name}", "1")
+        // The build's identity, shown beside the served name and version.
+        ModelInfo::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
             .input(Spec::new("x", DataType::Fp32, &[-1]))
             .output(Spec::new("y", DataType::Fp32, &[-1]))
     }

@@ -38,6 +38,7 @@ fn version_status(m: &ServedVersion, role: Role) -> VersionStatus {
         version: m.version.clone(),
         role,
         sha256: m.digest.clone(),
+        component: m.component_id(),
         source: m.source.clone(),
         loaded_at,
         compile: format!("{:?}", m.aot),

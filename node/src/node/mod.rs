@@ -233,7 +233,8 @@ async fn restore(cfg: &CheckedConfig) -> Result<Deployer, NodeError> {
     for (name, entry) in &table.models {
         for m in entry.versions.values() {
             loaded += 1;
-            tracing::info!(model = %name, version = %m.version, sha256 = %m.digest, isolation = ?m.settings.isolation, compile = ?m.aot, "loaded");
+            let component = m.component_id().unwrap_or_else(|| "-".into());
+            tracing::info!(model = %name, version = %m.version, %component, sha256 = %m.digest, isolation = ?m.settings.isolation, compile = ?m.aot, "loaded");
         }
     }
     for r in &refused {
