@@ -30,9 +30,18 @@ pub enum ClientError {
     /// The URL is not `http(s)://host:port`.
     #[error("admin URL {0:?} must look like http://127.0.0.1:8082 or https://node:8082")]
     Url(String),
-    /// The TLS files cannot be used.
+    /// The TLS settings cannot be used as given.
     #[error("admin TLS: {0}")]
     Tls(String),
+    /// A TLS file cannot be read or used.
+    #[error("admin TLS: {what}")]
+    TlsFile {
+        /// The file, or what was being set up.
+        what: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The server could not be reached or the exchange failed.
     #[error("cannot reach the admin API at {url}: {message}")]
     Connect {
@@ -118,17 +127,28 @@ impl std::fmt::Debug for AdminClient {
 }
 
 fn read(path: &PathBuf) -> Result<Vec<u8>, ClientError> {
-    std::fs::read(path)
-        .map_err(|e| ClientError::Tls(format!("cannot read {}: {e}", path.display())))
+    std::fs::read(path).map_err(bad(format!("cannot read {}", path.display())))
+}
+
+/// A TLS failure about `what`, keeping its cause.
+fn bad<E: std::error::Error + Send + Sync + 'static>(
+    what: impl Into<String>,
+) -> impl FnOnce(E) -> ClientError {
+    move |e| ClientError::TlsFile {
+        what: what.into(),
+        source: Box::new(e),
+    }
 }
 
 fn connector(files: &ClientTls) -> Result<tokio_rustls::TlsConnector, ClientError> {
-    let bad = |e: &dyn std::fmt::Display| ClientError::Tls(e.to_string());
     let mut roots = rustls::RootCertStore::empty();
     match &files.ca {
         Some(ca) => {
+            let name = ca.display().to_string();
             for cert in CertificateDer::pem_slice_iter(&read(ca)?) {
-                roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+                roots
+                    .add(cert.map_err(bad(name.clone()))?)
+                    .map_err(bad(name.clone()))?;
             }
             if roots.is_empty() {
                 return Err(ClientError::Tls(format!(
@@ -142,17 +162,18 @@ fn connector(files: &ClientTls) -> Result<tokio_rustls::TlsConnector, ClientErro
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| bad(&e))?
+        .map_err(bad("TLS versions"))?
         .with_root_certificates(roots);
     let mut config = match (&files.cert, &files.key) {
         (Some(cert), Some(key)) => {
             let chain = CertificateDer::pem_slice_iter(&read(cert)?)
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| bad(&e))?;
-            let key = PrivateKeyDer::from_pem_slice(&read(key)?).map_err(|e| bad(&e))?;
+                .map_err(bad(cert.display().to_string()))?;
+            let key = PrivateKeyDer::from_pem_slice(&read(key)?)
+                .map_err(bad(key.display().to_string()))?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| bad(&e))?
+                .map_err(bad("the client certificate and key"))?
         }
         (None, None) => builder.with_no_client_auth(),
         _ => {
@@ -361,3 +382,44 @@ impl AdminClient {
 /// A plain or TLS stream.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::reply::with_causes;
+
+    #[test]
+    fn tls_file_errors_keep_their_cause() {
+        let tls = ClientTls {
+            ca: Some(PathBuf::from("/nonexistent/ca.pem")),
+            ..ClientTls::default()
+        };
+        let Err(e) = AdminClient::new("https://127.0.0.1:8082", None, &tls, Duration::from_secs(1))
+        else {
+            panic!("a missing CA file must be refused");
+        };
+        assert!(matches!(e, ClientError::TlsFile { .. }), "{e:?}");
+        let text = with_causes(&e);
+        assert!(
+            text.starts_with("admin TLS: cannot read /nonexistent/ca.pem: "),
+            "{text}"
+        );
+        let io = std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .map(std::io::Error::kind);
+        assert_eq!(io, Some(std::io::ErrorKind::NotFound), "{text}");
+
+        let tls = ClientTls {
+            cert: Some(PathBuf::from("/nonexistent/cert.pem")),
+            ..ClientTls::default()
+        };
+        let Err(e) = AdminClient::new("https://127.0.0.1:8082", None, &tls, Duration::from_secs(1))
+        else {
+            panic!("a certificate without a key must be refused");
+        };
+        assert_eq!(
+            e.to_string(),
+            "admin TLS: a client certificate needs both --cert and --key"
+        );
+    }
+}

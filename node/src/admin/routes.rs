@@ -15,7 +15,7 @@ use crate::contract::{
 };
 use crate::deploy::DeployError;
 use crate::pipeline::RequestMemory;
-use crate::server::reply::document;
+use crate::server::reply::{document, with_causes};
 
 /// What a route answers.
 type Reply = Response<Full<Bytes>>;
@@ -200,7 +200,7 @@ fn metrics(state: &AdminState) -> Reply {
             );
             resp
         }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, with_causes(&e)),
     }
 }
 

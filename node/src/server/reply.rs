@@ -54,3 +54,16 @@ pub fn error_in(e: ApiError, realm: &'static str) -> Response<Full<Bytes>> {
 pub fn error(e: ApiError) -> Response<Full<Bytes>> {
     error_in(e, "Bearer realm=\"edgeserve\"")
 }
+
+/// An error and each of its causes, `outer: cause: root`, for an answer
+/// (the log gets the same through `{:#}`).
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}

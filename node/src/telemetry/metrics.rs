@@ -43,10 +43,34 @@ const SECONDS_BUCKETS: &[f64] = &[
 /// Bucket edges for shadow differences (absolute, in output units).
 const DIFF_BUCKETS: &[f64] = &[0.0, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0];
 
-/// The metrics could not be set up.
+/// Metrics or traces could not be set up or collected.
 #[derive(Debug, thiserror::Error)]
-#[error("telemetry: {0}")]
-pub struct TelemetryError(pub(crate) String);
+pub enum TelemetryError {
+    /// A `[telemetry]` setting cannot be used.
+    #[error("telemetry: {0}")]
+    Setting(String),
+    /// The OTLP exporters' HTTP client cannot be built.
+    #[error("telemetry: OTLP client: {what}")]
+    Client {
+        /// What failed (a CA file, the TLS versions, the build).
+        what: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An OTLP exporter cannot be built.
+    #[error("telemetry: OTLP {signal} exporter")]
+    Exporter {
+        /// `metrics` or `span`.
+        signal: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The metrics could not be collected.
+    #[error("telemetry: collecting metrics")]
+    Collect(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
 
 /// The Prometheus reader, shared between the provider and `/metrics`.
 #[derive(Debug, Clone)]
@@ -177,7 +201,10 @@ impl Metrics {
                 .with_timeout(Duration::from_secs(10))
                 .with_headers(Default::default())
                 .build()
-                .map_err(|e| TelemetryError(format!("OTLP metrics exporter: {e}")))?;
+                .map_err(|e| TelemetryError::Exporter {
+                    signal: "metrics",
+                    source: e.into(),
+                })?;
             builder = builder.with_reader(
                 PeriodicReader::builder(exporter)
                     .with_interval(cfg.export_interval.0.max(Duration::from_millis(100)))
@@ -310,7 +337,7 @@ impl Metrics {
         let mut rm = ResourceMetrics::default();
         self.reader
             .collect(&mut rm)
-            .map_err(|e| TelemetryError(format!("collecting metrics: {e}")))?;
+            .map_err(|e| TelemetryError::Collect(e.into()))?;
         Ok(rm)
     }
 

@@ -14,20 +14,25 @@ use super::{TelemetryConfig, TelemetryError};
 pub(crate) fn otlp_http_client(
     cfg: &TelemetryConfig,
 ) -> Result<reqwest13::blocking::Client, TelemetryError> {
-    let fail =
-        |what: &str, e: &dyn std::fmt::Display| TelemetryError(format!("OTLP client: {what}: {e}"));
+    fn fail<E: std::error::Error + Send + Sync + 'static>(
+        what: impl Into<String>,
+    ) -> impl FnOnce(E) -> TelemetryError {
+        move |e| TelemetryError::Client {
+            what: what.into(),
+            source: Box::new(e),
+        }
+    }
     let mut roots = rustls::RootCertStore::empty();
     match &cfg.otlp_ca {
         Some(path) => {
-            let pem = std::fs::read(path).map_err(|e| fail(&path.display().to_string(), &e))?;
+            let name = path.display().to_string();
+            let pem = std::fs::read(path).map_err(fail(name.clone()))?;
             for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert = cert.map_err(|e| fail(&path.display().to_string(), &e))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| fail(&path.display().to_string(), &e))?;
+                let cert = cert.map_err(fail(name.clone()))?;
+                roots.add(cert).map_err(fail(name.clone()))?;
             }
             if roots.is_empty() {
-                return Err(TelemetryError(format!(
+                return Err(TelemetryError::Setting(format!(
                     "[telemetry] otlp_ca: {} holds no PEM certificate",
                     path.display()
                 )));
@@ -38,7 +43,7 @@ pub(crate) fn otlp_http_client(
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| fail("TLS versions", &e))?
+        .map_err(fail("TLS versions"))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     // reqwest's blocking client runs its own runtime; it must be built
@@ -51,6 +56,31 @@ pub(crate) fn otlp_http_client(
             .build()
     })
     .join()
-    .map_err(|_| TelemetryError("OTLP client: the builder thread panicked".into()))?
-    .map_err(|e| fail("build", &e))
+    .map_err(|_| TelemetryError::Setting("OTLP client: the builder thread panicked".into()))?
+    .map_err(fail("build"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_ca_is_an_error_that_keeps_its_cause() {
+        let cfg = TelemetryConfig {
+            otlp_ca: Some("/nonexistent/otlp-ca.pem".into()),
+            ..TelemetryConfig::default()
+        };
+        let Err(e) = otlp_http_client(&cfg) else {
+            panic!("a missing CA file must be refused");
+        };
+        assert_eq!(
+            e.to_string(),
+            "telemetry: OTLP client: /nonexistent/otlp-ca.pem"
+        );
+        let io = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            io.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound)
+        );
+    }
 }

@@ -96,7 +96,7 @@ impl Tracing {
             return Ok(None);
         };
         if !(0.0..=1.0).contains(&cfg.trace_sample_ratio) {
-            return Err(TelemetryError(format!(
+            return Err(TelemetryError::Setting(format!(
                 "trace_sample_ratio {} must be within 0-1",
                 cfg.trace_sample_ratio
             )));
@@ -109,7 +109,10 @@ impl Tracing {
             .with_timeout(Duration::from_secs(10))
             .with_headers(Default::default())
             .build()
-            .map_err(|e| TelemetryError(format!("OTLP span exporter: {e}")))?;
+            .map_err(|e| TelemetryError::Exporter {
+                signal: "span",
+                source: e.into(),
+            })?;
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
             .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
