@@ -15,6 +15,7 @@ use bytes::Bytes;
 use edgeserve_node::config::ServeConfig;
 use edgeserve_node::node::{CheckedConfig, Node};
 use edgeserve_node::pipeline::{ConnInfo, Pipeline};
+use edgeserve_node::server::reply::with_causes;
 use edgeserve_runtime::budget::Budget;
 use edgeserve_test_support::{Repo, tempfile};
 use http_body_util::{BodyExt, Full};
@@ -114,7 +115,7 @@ impl App {
             budget: Budget::new(cfg.server.connection_memory().0),
             peer_budget: Some(Arc::new(Budget::new(cfg.server.peer_memory().0))),
         });
-        let cfg = CheckedConfig::new(cfg).map_err(|e| anyhow_chain(&e))?;
+        let cfg = CheckedConfig::new(cfg).map_err(|e| with_causes(&e))?;
         let log = Log::default();
         let writer = log.clone();
         let dispatch = Dispatch::new(
@@ -135,7 +136,7 @@ impl App {
             .build()
             .expect("runtime");
         let node = tracing::dispatcher::with_default(&dispatch, || rt.block_on(Node::build(cfg)))
-            .map_err(|e| anyhow_chain(&e))?;
+            .map_err(|e| with_causes(&e))?;
         Ok(App {
             pipeline: node.pipeline().clone(),
             node,
@@ -219,16 +220,4 @@ impl App {
         all.extend_from_slice(headers);
         self.call("POST", path, &all, body.to_string())
     }
-}
-
-/// An error and its causes, one after the other, as the binary prints them.
-fn anyhow_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
