@@ -278,7 +278,7 @@ impl Registry {
     }
 
     /// The versions of `entry` a caller may address.
-    fn addressable(&self, entry: &ModelEntry) -> Vec<String> {
+    pub fn addressable(&self, entry: &ModelEntry) -> Vec<String> {
         let primary = entry.primary_version();
         entry
             .versions

@@ -101,7 +101,11 @@ fn pinning_an_older_version_cannot_step_around_identity_or_policies() {
     ] {
         let (status, body) = call(&s, method, path, &key);
         assert_eq!(status, 404, "{path}: {body}");
-        assert_eq!(error(&body), "unknown model 'deny-all'");
+        // Only what this caller may call is suggested: never the policy.
+        assert_eq!(
+            error(&body),
+            "unknown model 'deny-all'; models you may call: m, open"
+        );
     }
     // Everyone else is still served.
     let (status, body) = call(&s, "POST", "/v2/models/open/infer", &[]);

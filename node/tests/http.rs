@@ -225,3 +225,96 @@ fn status_names_the_build_each_version_runs() {
         app.log()
     );
 }
+
+#[test]
+fn callers_discover_the_models_they_may_call() {
+    let repo = Repo::examples().unwrap();
+    let app = App::start(&repo, "");
+    let (st, v) = app.get("/v2/models").pair();
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({"models": [
+            {"name": "iris", "versions": ["1"], "primary": "1"},
+            {"name": "sentiment", "versions": ["1"], "primary": "1"},
+        ]})
+    );
+    // Triton's repository index, as tritonclient reads it.
+    let (st, v) = app.post_json("/v2/repository/index", &json!({})).pair();
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v,
+        json!([
+            {"name": "iris", "version": "1", "state": "READY"},
+            {"name": "sentiment", "version": "1", "state": "READY"},
+        ])
+    );
+    assert_eq!(app.get("/v2/repository/index").status, 405);
+    // A typo gets the nearest name and the list; a stranger just the list.
+    let (st, v) = app.post_json("/v2/models/irsi/infer", &json!({})).pair();
+    assert_eq!(st, 404);
+    assert_eq!(
+        v["error"],
+        "unknown model 'irsi'; did you mean 'iris'? Models you may call: iris, sentiment"
+    );
+    let (_, v) = app.get("/v2/models/sentimnet").pair();
+    assert_eq!(
+        v["error"],
+        "unknown model 'sentimnet'; did you mean 'sentiment'? Models you may call: iris, \
+         sentiment"
+    );
+    let (_, v) = app.get("/v2/models/zebra/ready").pair();
+    assert_eq!(
+        v["error"],
+        "unknown model 'zebra'; models you may call: iris, sentiment"
+    );
+}
+
+#[test]
+fn the_index_shows_each_caller_only_what_its_tenant_may_call() {
+    let repo = Repo::examples().unwrap();
+    let key = |name: &str, key: &str, tenant: &str| {
+        format!(
+            "[[auth.api_keys]]\nname = \"{name}\"\nsha256 = \"{}\"\ntenant = \"{tenant}\"\n",
+            edgeserve_node::security::hash_api_key(key)
+        )
+    };
+    let config = format!(
+        "{}{}[[tenants]]\nname = \"acme\"\nmodels = [\"iris\"]\n\n[[tenants]]\nname = \"all\"\n",
+        key("a", "acme-key-0123456789", "acme"),
+        key("b", "all-key-01234567890", "all"),
+    );
+    let app = App::start(&repo, &config);
+    let names = |headers: &[(&str, &str)]| {
+        let r = app.call("GET", "/v2/models", headers, "");
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&[("x-api-key", "acme-key-0123456789")]), ["iris"]);
+    assert_eq!(
+        names(&[("x-api-key", "all-key-01234567890")]),
+        ["iris", "sentiment"]
+    );
+    // A tenant's typo is answered from its own list only.
+    let r = app.call(
+        "GET",
+        "/v2/models/sentimen",
+        &[("x-api-key", "acme-key-0123456789")],
+        "",
+    );
+    assert_eq!(
+        r.json()["error"],
+        "unknown model 'sentimen'; models you may call: iris"
+    );
+    // Tenants are required here: an anonymous caller sees nothing.
+    let (st, v) = app.get("/v2/models").pair();
+    assert_eq!((st, &v["models"]), (200, &json!([])), "{v}");
+    // Bad credentials are refused as on every route.
+    let r = app.call("GET", "/v2/models", &[("x-api-key", "wrong")], "");
+    assert_eq!(r.status, 401, "{}", r.text());
+}

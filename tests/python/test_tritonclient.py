@@ -32,6 +32,12 @@ def main():
     check(not client.is_model_ready("no-such-model"), "unknown model not ready")
     meta = client.get_server_metadata()
     check("binary_tensor_data" in meta["extensions"], "server metadata lists binary_tensor_data")
+    index = client.get_model_repository_index()
+    check(
+        {"name": "iris", "version": "1", "state": "READY"} in index
+        and {"name": "sentiment", "version": "1", "state": "READY"} in index,
+        f"repository index lists the examples: {index}",
+    )
     mmeta = client.get_model_metadata("iris")
     check(mmeta["inputs"][0] == {"name": "input", "datatype": "FP32", "shape": [-1, 4]}, "iris metadata")
 

@@ -51,7 +51,8 @@ impl Pipeline {
     /// The answer for a model (or version) that is not served. Where the
     /// server requires an identity, an anonymous caller is told to present
     /// one, exactly as for a model that exists: which models exist is not
-    /// for callers the server does not know.
+    /// for callers the server does not know. Otherwise an unknown model's
+    /// answer suggests the names the caller may call.
     pub(super) fn unknown(&self, identity: &Identity, e: RouteError) -> ApiError {
         if self.auth.required && identity.method == AuthMethod::Anonymous {
             return ApiError::unauthorized(
@@ -59,6 +60,12 @@ impl Pipeline {
                  certificate",
             );
         }
-        e.into()
+        let suggestions = match &e {
+            RouteError::UnknownModel(name) => self.suggestions(identity, name),
+            _ => String::new(),
+        };
+        let mut err: ApiError = e.into();
+        err.message.push_str(&suggestions);
+        err
     }
 }

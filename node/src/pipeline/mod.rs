@@ -22,6 +22,7 @@ mod call;
 mod conn;
 mod error;
 mod identify;
+mod index;
 mod memory;
 mod observe;
 mod policies;
@@ -35,6 +36,7 @@ use std::time::Instant;
 pub use body::BodyRules;
 pub use conn::ConnInfo;
 pub use error::ApiError;
+pub use index::IndexEntry;
 pub use memory::RequestMemory;
 
 use crate::budget::Budget;

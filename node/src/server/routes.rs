@@ -21,6 +21,10 @@ enum Route<'a> {
     Live,
     Ready,
     ServerMetadata,
+    /// `GET /v2/models`: the models the caller may call.
+    Models,
+    /// Triton's `POST /v2/repository/index`: one entry per version.
+    RepositoryIndex,
     ModelMetadata(&'a str, Option<&'a str>),
     ModelReady(&'a str, Option<&'a str>),
     Infer(&'a str, Option<&'a str>),
@@ -63,6 +67,8 @@ fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiError> {
         ["v2", "health", "live"] => (Route::Live, Method::GET),
         ["v2", "health", "ready"] => (Route::Ready, Method::GET),
         ["v2"] => (Route::ServerMetadata, Method::GET),
+        ["v2", "models"] => (Route::Models, Method::GET),
+        ["v2", "repository", "index"] => (Route::RepositoryIndex, Method::POST),
         ["v2", "models", name] => (Route::ModelMetadata(name, None), Method::GET),
         ["v2", "models", name, "versions", v] => (Route::ModelMetadata(name, Some(v)), Method::GET),
         ["v2", "models", name, "ready"] => (Route::ModelReady(name, None), Method::GET),
@@ -155,6 +161,8 @@ impl Route<'_> {
             Route::Live => "/v2/health/live",
             Route::Ready => "/v2/health/ready",
             Route::ServerMetadata => "/v2",
+            Route::Models => "/v2/models",
+            Route::RepositoryIndex => "/v2/repository/index",
             Route::ModelMetadata(_, None) => "/v2/models/{model}",
             Route::ModelMetadata(_, Some(_)) => "/v2/models/{model}/versions/{version}",
             Route::ModelReady(_, None) => "/v2/models/{model}/ready",
@@ -198,6 +206,8 @@ where
         }
         Route::ModelMetadata(name, version) => model_metadata(state, &req, conn, name, version),
         Route::ModelReady(name, version) => model_ready(state, &req, conn, name, version),
+        Route::Models => models(state, &req, conn),
+        Route::RepositoryIndex => repository_index(state, &req, conn),
         Route::Live | Route::Ready | Route::ServerMetadata => Ok(server_route(state, &route)),
     };
     (result, template)
@@ -221,6 +231,50 @@ fn server_route(state: &Pipeline, route: &Route<'_>) -> Response<Full<Bytes>> {
         ),
         _ => json(StatusCode::OK, r#"{"live":true}"#),
     }
+}
+
+/// `GET /v2/models`: the models the caller may call (the same identity and
+/// tenant rules as inference decide), each with its callable versions.
+fn models<B>(
+    state: &Pipeline,
+    req: &Request<B>,
+    conn: Option<&ConnInfo>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let models: Vec<serde_json::Value> = state
+        .index(req.headers(), conn)?
+        .into_iter()
+        .map(|m| serde_json::json!({"name": m.name, "versions": m.versions, "primary": m.primary}))
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({ "models": models }).to_string(),
+    ))
+}
+
+/// `POST /v2/repository/index` as Triton answers it (what
+/// `tritonclient`'s `get_model_repository_index` reads): one
+/// `{name, version, state}` per callable version, every one `READY` (a
+/// version that is not ready is not in the table). The request body (an
+/// optional `{"ready": true}`) changes nothing and is not read.
+fn repository_index<B>(
+    state: &Pipeline,
+    req: &Request<B>,
+    conn: Option<&ConnInfo>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let entries: Vec<serde_json::Value> = state
+        .index(req.headers(), conn)?
+        .into_iter()
+        .flat_map(|m| {
+            let name = m.name;
+            m.versions.into_iter().map(
+                move |v| serde_json::json!({"name": name.as_str(), "version": v, "state": "READY"}),
+            )
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        serde_json::Value::Array(entries).to_string(),
+    ))
 }
 
 /// `GET /v2/models/{m}[/versions/{v}]`: behind the same identity and
