@@ -265,8 +265,11 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
             tracing::warn!(error = %e, "cannot find this program's path; compiling in-process")
         }
     }
-    let node = Node::build(cfg.clone()).await?;
+    // Bind first: a port in use fails at once, not after every model has
+    // compiled. Connections that arrive while the node builds wait in the
+    // listen backlog.
     let listeners = Listeners::bind(&cfg).await?;
+    let node = Node::build(cfg.clone()).await?;
     node.serve(listeners, shutdown_signal()).await;
     Ok(ExitCode::SUCCESS)
 }

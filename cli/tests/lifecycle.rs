@@ -178,3 +178,43 @@ fn slow_clients_are_cut_off() {
     let r = reqwest::blocking::get(s.url("/v2/health/live")).unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
+
+#[test]
+fn a_port_in_use_fails_at_once_before_any_model_compiles() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let repo = Repo::examples().unwrap();
+    let state = edgeserve_test_support::tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .args([
+            "serve",
+            "--repository",
+            repo.path().to_str().unwrap(),
+            "--listen",
+            &addr,
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ])
+        .env("EDGESERVE_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen on {addr} for the data plane (is another"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--listen"), "{stderr}");
+    // Nothing was compiled or loaded first.
+    for log in [&stderr, &stdout] {
+        assert!(!log.contains("loaded model="), "{log}");
+        assert!(!log.contains("compiling"), "{log}");
+    }
+    drop(taken);
+}

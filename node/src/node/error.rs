@@ -54,7 +54,10 @@ pub enum NodeError {
     #[error("telemetry setup")]
     Telemetry(#[source] crate::telemetry::TelemetryError),
     /// A listener cannot be bound.
-    #[error("cannot listen on {addr} for the {plane}")]
+    #[error(
+        "cannot listen on {addr} for the {plane} (is another edgeserve or program using it? \
+         choose another with --listen / --admin-listen or [server] listen / [admin] listen)"
+    )]
     Bind {
         /// The address.
         addr: SocketAddr,
