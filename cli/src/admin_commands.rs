@@ -94,7 +94,7 @@ pub(crate) enum AdminCommand {
         #[arg(required_unless_present = "clear")]
         version: Option<String>,
         /// Percentage of unversioned traffic, 0-100.
-        #[arg(long, required_unless_present = "clear")]
+        #[arg(long, required_unless_present = "clear", value_parser = clap::value_parser!(u8).range(0..=100))]
         weight: Option<u8>,
         /// Stop the canary.
         #[arg(long, conflicts_with_all = ["version", "weight"])]

@@ -141,3 +141,24 @@ fn invalid_settings_stop_the_start_with_their_key() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn a_canary_weight_over_100_is_a_usage_error_before_anything_is_sent() {
+    // Nothing listens at this address: a usage error must come first.
+    let (code, _, err) = run(
+        BIN,
+        &[
+            "canary",
+            "--admin",
+            "http://127.0.0.1:9",
+            "iris",
+            "2",
+            "--weight",
+            "150",
+        ],
+    )
+    .unwrap();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("150 is not in 0..=100"), "{err}");
+    assert!(!err.contains("cannot reach"), "{err}");
+}

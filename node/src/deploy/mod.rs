@@ -276,6 +276,12 @@ impl Deployer {
                     "{name}@{v} is the primary; a canary must be another version"
                 )));
             }
+            if entry.shadow == Some(v) {
+                return Err(DeployError::Conflict(format!(
+                    "{name}@{v} is the shadow (it gets a copy of the primary's traffic); stop \
+                     the shadow first (edgeserve shadow {name} --clear) to make it the canary"
+                )));
+            }
             entry.canary = Some(Canary { version: v, weight });
             Ok(Change::Canary {
                 id: VersionId::new(name, v),
@@ -351,6 +357,14 @@ impl Deployer {
             if entry.primary_version() == Some(v) {
                 return Err(DeployError::Conflict(format!(
                     "{name}@{v} is the primary; a shadow must be another version"
+                )));
+            }
+            if let Some(c) = entry.canary.filter(|c| c.version == v) {
+                return Err(DeployError::Conflict(format!(
+                    "{name}@{v} is the canary (it answers {}% of the traffic); a shadow only \
+                     gets copies and must answer none: stop the canary first (edgeserve canary \
+                     {name} --clear) or shadow another version",
+                    c.weight
                 )));
             }
             entry.shadow = Some(v);

@@ -148,6 +148,16 @@ impl App {
         })
     }
 
+    /// The node's deployer (the admin API's operations, called directly).
+    pub(crate) fn deployer(&self) -> &edgeserve_node::deploy::Deployer {
+        self.node.deployer()
+    }
+
+    /// Runs a future on the node's runtime (e.g. a deployer operation).
+    pub(crate) fn run<F: std::future::Future>(&self, f: F) -> F::Output {
+        tracing::dispatcher::with_default(&self.dispatch, || self.rt.block_on(f))
+    }
+
     /// The admin API's status document of one model (`Null` when unknown),
     /// read from the node's deployer.
     pub(crate) fn model_status(&self, name: &str) -> Value {
