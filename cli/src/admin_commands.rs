@@ -192,13 +192,33 @@ pub(crate) async fn run(cmd: AdminCommand) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string(&reply).unwrap_or_default());
             }
-            eprintln!("edgeserve: refused ({}): {}", status.as_u16(), reply.error);
+            eprintln!(
+                "edgeserve: refused ({}): {}{}",
+                status.as_u16(),
+                reply.error,
+                refusal_hint(status.as_u16(), &reply.error)
+            );
             Ok(ExitCode::from(1))
         }
         Err(e) => {
-            eprintln!("edgeserve: {e}");
+            eprintln!(
+                "edgeserve: {}",
+                edgeserve_node::server::reply::with_causes(&e)
+            );
             Ok(ExitCode::from(3))
         }
+    }
+}
+
+/// What to do about a refusal the operator can fix on this side.
+fn refusal_hint(status: u16, error: &str) -> &'static str {
+    match status {
+        401 => "\n  send the node's admin token: --token TOKEN or EDGESERVE_ADMIN_TOKEN",
+        404 if error.contains("data plane") => {
+            "\n  --admin points at the data plane; the admin API listens on the node's \
+             [admin] listen (default http://127.0.0.1:8082)"
+        }
+        _ => "",
     }
 }
 

@@ -45,8 +45,11 @@ enum Command {
     /// answers and latency with what was logged (table, --json, --html).
     Rescore(RescoreArgs),
     /// Print the SHA-256 of an API key (read from standard input), for
-    /// `[[auth.api_keys]] sha256` in the server configuration.
-    HashKey,
+    /// `[[auth.api_keys]] sha256` in the server configuration; with --name,
+    /// the whole ready-to-paste `[[auth.api_keys]]` block.
+    ///
+    /// Example: `edgeserve hash-key --name billing --tenant acme < key.txt >> edgeserve.toml`
+    HashKey(HashKeyArgs),
     /// Build a model project (Rust crate, Python module or .onnx file) into
     /// `<out>/<name>/<version>/`, ready for a model repository or deploy.
     Build(scaffold_commands::BuildArgs),
@@ -160,7 +163,19 @@ fn init_tracing() {
 
 /// Reads a key from standard input (first line) and prints its hash; the key
 /// never appears in a process listing or shell history.
-fn run_hash_key() -> anyhow::Result<ExitCode> {
+/// `edgeserve hash-key` flags.
+#[derive(Args, Debug)]
+struct HashKeyArgs {
+    /// The key's name (audit and policies see it): print a whole
+    /// `[[auth.api_keys]]` block instead of the bare hash.
+    #[arg(long)]
+    name: Option<String>,
+    /// The tenant whose rules the key's callers get (with --name).
+    #[arg(long, requires = "name")]
+    tenant: Option<String>,
+}
+
+fn run_hash_key(args: HashKeyArgs) -> anyhow::Result<ExitCode> {
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)
@@ -169,7 +184,21 @@ fn run_hash_key() -> anyhow::Result<ExitCode> {
     if key.is_empty() {
         bail!("no key on standard input; try: edgeserve hash-key < key.txt");
     }
-    println!("{}", hash_api_key(key));
+    let hash = hash_api_key(key);
+    match &args.name {
+        None => println!("{hash}"),
+        Some(name) => {
+            // TOML basic strings, escaped as TOML wants them.
+            let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+            println!(
+                "[[auth.api_keys]]\nname = {}\nsha256 = \"{hash}\"",
+                quote(name)
+            );
+            if let Some(t) = &args.tenant {
+                println!("tenant = {}", quote(t));
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -205,7 +234,7 @@ fn main() -> ExitCode {
             Command::Inspect(args) => run_inspect(args).await,
             Command::Check(args) => run_check(args).await,
             Command::Rescore(args) => run_rescore(args).await,
-            Command::HashKey => run_hash_key(),
+            Command::HashKey(args) => run_hash_key(args),
             Command::Build(args) => scaffold_commands::build(args),
             Command::New(args) => scaffold_commands::new(args),
             Command::Admin(cmd) => admin_commands::run(cmd).await,

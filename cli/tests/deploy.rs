@@ -325,6 +325,19 @@ fn admin_token_is_enforced() {
     .unwrap();
     assert_eq!(code, 1);
     assert!(err.contains("refused (401)"), "{err}");
+    assert!(
+        err.contains("send the node's admin token: --token TOKEN or EDGESERVE_ADMIN_TOKEN"),
+        "{err}"
+    );
+    // Pointed at the data plane, the CLI says so and where to look.
+    let data = s.url("");
+    let (code, _, err) = run(BIN, &["status", "--admin", data.trim_end_matches('/')]).unwrap();
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("this is edgeserve's data plane"), "{err}");
+    assert!(
+        err.contains("--admin points at the data plane; the admin API listens on"),
+        "{err}"
+    );
     // The data plane never needs the admin token.
     assert_eq!(score(&c, &s, "/v2/models/m/infer").1, "2");
 }

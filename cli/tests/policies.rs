@@ -293,4 +293,21 @@ fn hash_key_prints_the_configured_hash() {
         String::from_utf8(out.stdout).unwrap().trim(),
         hash("my-key")
     );
+
+    // With --name: a block that pastes into the configuration as is.
+    let mut child = std::process::Command::new(BIN)
+        .args(["hash-key", "--name", "billing \"eu\"", "--tenant", "acme"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"my-key\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let block = String::from_utf8(out.stdout).unwrap();
+    let cfg: edgeserve_node::config::ServeConfig = toml::from_str(&block).unwrap();
+    let key = &cfg.auth.api_keys[0];
+    assert_eq!(key.name, "billing \"eu\"", "{block}");
+    assert_eq!(key.sha256, hash("my-key"), "{block}");
+    assert_eq!(key.tenant.as_deref(), Some("acme"), "{block}");
 }

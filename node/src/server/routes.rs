@@ -79,6 +79,15 @@ fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiError> {
         ["v2", "models", name, "versions", v, "infer"] => {
             (Route::Infer(name, Some(v)), Method::POST)
         }
+        ["admin", ..] => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no route for {path}: this is edgeserve's data plane; the admin API \
+                     listens on its own address ([admin] listen, default 127.0.0.1:8082)"
+                ),
+            ));
+        }
         _ => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
