@@ -407,20 +407,50 @@ async fn run_check(args: CheckArgs) -> Result<ExitCode> {
     for r in &refused {
         println!("FAIL  {}: {}", r.what, r.error);
     }
+    let mut policies: Vec<String> = Vec::new();
+    let mut bindings: Vec<(String, String, repository::PolicyBinding)> = cfg
+        .policies
+        .iter()
+        .map(|b| {
+            (
+                "the configuration's [[policies]]".into(),
+                "every request".into(),
+                b.clone(),
+            )
+        })
+        .collect();
     for src in &sources {
         let t = Instant::now();
         match repository::load_version(&rt, src, defaults).await {
-            Ok(m) => println!(
-                "ok    {}@{}  sha256 {}  ({} ms)",
-                src.name,
-                src.version,
-                &m.digest[..16],
-                t.elapsed().as_millis()
-            ),
+            Ok(m) => {
+                println!(
+                    "ok    {}@{}  sha256 {}  ({} ms)",
+                    src.name,
+                    src.version,
+                    &m.digest[..16],
+                    t.elapsed().as_millis()
+                );
+                if m.kind == repository::Kind::Policy {
+                    policies.push(src.name.clone());
+                }
+                for b in &m.settings.policies {
+                    let who = format!("model {}@{}", src.name, src.version);
+                    let affected = format!("every request to {}", src.name);
+                    bindings.push((who, affected, b.clone()));
+                }
+            }
             Err(e) => {
                 failures += 1;
                 println!("FAIL  {}@{}: {e}", src.name, src.version);
             }
+        }
+    }
+    policies.dedup();
+    let names: Vec<&str> = policies.iter().map(String::as_str).collect();
+    for (who, affected, b) in &bindings {
+        if let Some(message) = repository::missing_policy(who, affected, b, &names) {
+            failures += 1;
+            println!("FAIL  {message}");
         }
     }
     println!(

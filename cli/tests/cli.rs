@@ -162,3 +162,44 @@ fn a_canary_weight_over_100_is_a_usage_error_before_anything_is_sent() {
     assert!(err.contains("150 is not in 0..=100"), "{err}");
     assert!(!err.contains("cannot reach"), "{err}");
 }
+
+#[test]
+fn check_reports_bindings_to_missing_policies_and_folders_without_versions() {
+    let repo = Repo::new().unwrap();
+    repo.add(
+        "guard",
+        "1",
+        components::ROGUE_POLICY,
+        "kind = \"policy\"\n[config]\nmode = \"allow\"\n",
+    )
+    .unwrap();
+    // A typo in the binding: "gaurd".
+    repo.add(
+        "m",
+        "1",
+        components::FAULTY,
+        "[[policies]]\npolicy = \"gaurd\"\n[config]\nmode = \"echo\"\n",
+    )
+    .unwrap();
+    // A model.wasm put straight into the model folder, no version folder.
+    std::fs::create_dir_all(repo.path().join("flat")).unwrap();
+    std::fs::write(repo.path().join("flat").join("model.wasm"), b"\0asm").unwrap();
+    let (code, out, err) = run(BIN, &["check", repo.path().to_str().unwrap()]).unwrap();
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(
+            "FAIL  model m@1 binds policy 'gaurd', which is not deployed (policies here: \
+             guard); every request to m will be refused (503) until it is"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "model folder 'flat' has no version folders: put each version in a numbered \
+             folder, e.g. flat/1/model.wasm"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("ok    guard@1"), "{out}");
+    assert!(out.contains("ok    m@1"), "{out}");
+}

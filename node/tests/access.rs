@@ -290,3 +290,31 @@ fn a_model_version_under_a_policy_name_is_refused_at_start() {
         s.log()
     );
 }
+
+#[test]
+fn a_binding_to_a_missing_policy_is_reported_at_start() {
+    let repo = Repo::new().unwrap();
+    add_echo(
+        &repo,
+        "m",
+        "1",
+        "[[policies]]\npolicy = \"deny-al\"\nstages = [\"request\"]",
+    );
+    add_deny_policy(&repo);
+    let s = App::start(&repo, "[[policies]]\npolicy = \"nope\"\n");
+    let log = s.log();
+    assert!(
+        log.contains(
+            "model m@1 binds policy 'deny-al', which is not deployed (policies here: \
+             deny-all); every request to m will be refused (503) until it is"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "the configuration's [[policies]] binds policy 'nope', which is not deployed \
+             (policies here: deny-all); every request will be refused (503)"
+        ),
+        "{log}"
+    );
+}

@@ -14,7 +14,7 @@ mod monitoring;
 
 use std::path::{Path, PathBuf};
 
-pub use binding::{PolicyBinding, Stage};
+pub use binding::{PolicyBinding, Stage, missing_policy};
 pub use manifest::{
     Artifacts, DEFAULT_COMPONENT, Kind, MANIFEST_FILE, Manifest, ManifestLimits, ModelSettings,
     RolloutGuard, SmokeTest, plain_file_name,
@@ -124,6 +124,16 @@ pub fn scan(root: &Path) -> Result<(Vec<VersionSource>, Vec<Refusal>), std::io::
                 continue;
             }
         };
+        if versions.is_empty() {
+            refused.push(Refusal {
+                what: model_dir.display().to_string(),
+                error: RepoError::Layout(format!(
+                    "model folder '{model}' has no version folders: put each version in a \
+                     numbered folder, e.g. {model}/1/model.wasm with its manifest.toml"
+                )),
+            });
+            continue;
+        }
         for (version, dir) in versions {
             match version.parse::<u64>() {
                 Ok(v) if v > 0 && !version.starts_with('0') => found.push(VersionSource {
