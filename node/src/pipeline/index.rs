@@ -12,6 +12,10 @@ use crate::security::{AuthMethod, Identity, TenantOf};
 
 /// Most names an unknown model's answer lists.
 const MAX_LISTED: usize = 10;
+/// Longest name (in characters) compared for a "did you mean": the
+/// comparison costs the product of the two lengths, and the name comes
+/// from the URL.
+const MAX_COMPARED: usize = 64;
 
 /// One model in the index.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,9 +101,14 @@ impl Pipeline {
 /// The name nearest `asked` by edit distance, when near enough to be a
 /// typo (at most a third of its length, and at least one edit).
 fn closest<'a>(asked: &str, names: &'a [String]) -> Option<&'a str> {
-    let limit = (asked.chars().count() / 3).max(1);
+    let len = asked.chars().count();
+    if len > MAX_COMPARED {
+        return None;
+    }
+    let limit = (len / 3).max(1);
     names
         .iter()
+        .filter(|n| n.chars().count().abs_diff(len) <= limit)
         .map(|n| (edit_distance(asked, n), n))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
@@ -147,6 +156,8 @@ mod tests {
         assert_eq!(closest("fraud-v3", &names), Some("fraud-v2"));
         assert_eq!(closest("xyz", &names), None);
         assert_eq!(closest("deny-all", &names), None);
+        // A name from a long URL is not compared at all.
+        assert_eq!(closest(&"iris".repeat(1000), &names), None);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("ab", "ba"), 1);
     }
