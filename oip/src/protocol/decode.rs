@@ -556,7 +556,13 @@ mod tests {
             ),
             (
                 r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP33","data":[1]}]}"#,
-                "unknown datatype",
+                "input 'x': unknown datatype 'FP33'; the datatypes are BOOL, UINT8, UINT16, \
+                 UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES",
+            ),
+            (
+                r#"{"inputs":[{"name":"x","shape":[1],"datatype":"fp32","data":[1]}]}"#,
+                "input 'x': unknown datatype 'fp32'; did you mean 'FP32'? Datatype names are \
+                 upper case: BOOL,",
             ),
             (
                 r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":["a"]}]}"#,

@@ -19,7 +19,7 @@ pub enum ProtocolError {
     #[error("malformed request: {0}")]
     Json(String),
     /// A datatype name is not one of the protocol's.
-    #[error("input '{input}': unknown datatype '{datatype}'")]
+    #[error("input '{input}': unknown datatype '{datatype}'; {}", datatype_hint(.datatype))]
     Datatype {
         /// Input name.
         input: String,
@@ -40,4 +40,18 @@ pub enum ProtocolError {
     /// The request does not fit the model's declared inputs or outputs.
     #[error("{0}")]
     Mismatch(String),
+}
+
+/// What to send instead of an unknown datatype name: the name it was
+/// meant to be when only its case is wrong, and the valid names.
+fn datatype_hint(given: &str) -> String {
+    let names: Vec<&str> = crate::tensor::DataType::ALL
+        .iter()
+        .map(|d| d.as_str())
+        .collect();
+    let list = names.join(", ");
+    match names.iter().find(|n| n.eq_ignore_ascii_case(given)) {
+        Some(n) => format!("did you mean '{n}'? Datatype names are upper case: {list}"),
+        None => format!("the datatypes are {list}"),
+    }
 }
