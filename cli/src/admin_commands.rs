@@ -181,9 +181,22 @@ enum Outcome {
 
 /// Runs one deployment command.
 pub(crate) async fn run(cmd: AdminCommand) -> Result<ExitCode> {
-    let client = cmd.target().client()?;
+    // A bad --admin URL, TLS file or --component file is a usage error
+    // (exit 2), found before anything is sent.
+    let usage = |e: anyhow::Error| {
+        eprintln!("edgeserve: {e:#}");
+        ExitCode::from(2)
+    };
+    let client = match cmd.target().client() {
+        Ok(c) => c,
+        Err(e) => return Ok(usage(e)),
+    };
     let json = cmd.target().json;
-    match call(&client, &cmd).await? {
+    let answer = match call(&client, &cmd).await {
+        Ok(a) => a,
+        Err(e) => return Ok(usage(e)),
+    };
+    match answer {
         Ok(outcome) => {
             print_outcome(&outcome, json);
             Ok(ExitCode::SUCCESS)

@@ -203,3 +203,30 @@ fn check_reports_bindings_to_missing_policies_and_folders_without_versions() {
     assert!(out.contains("ok    guard@1"), "{out}");
     assert!(out.contains("ok    m@1"), "{out}");
 }
+
+#[test]
+fn a_bad_admin_url_or_a_missing_component_is_a_usage_error() {
+    let (code, _, err) = run(BIN, &["status", "--admin", "127.0.0.1:8082"]).unwrap();
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("admin URL \"127.0.0.1:8082\" must look like http://127.0.0.1:8082"),
+        "{err}"
+    );
+    // Nothing listens at this address: the file is checked first.
+    let (code, _, err) = run(
+        BIN,
+        &[
+            "deploy",
+            "--admin",
+            "http://127.0.0.1:9",
+            "iris",
+            "2",
+            "--component",
+            "/nonexistent/model.wasm",
+        ],
+    )
+    .unwrap();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot read /nonexistent/model.wasm"), "{err}");
+    assert!(!err.contains("cannot reach"), "{err}");
+}
