@@ -232,14 +232,7 @@ impl Server {
 
     /// Waits until the log contains `needle`.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if self.log().contains(needle) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
+        wait_until(timeout, || self.log().contains(needle))
     }
 
     /// The process id.
@@ -371,4 +364,17 @@ pub fn start_with_config(bin: &str, repo: &Repo, dir: &Path, config: &str) -> Re
     std::fs::write(&cfg, config)?;
     let (repo, cfg) = (repo.path().display().to_string(), cfg.display().to_string());
     Server::start(bin, &["--repository", &repo, "--config", &cfg])
+}
+
+/// Polls `done` every 20 ms until it holds (true) or `timeout` passes
+/// (false).
+pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }

@@ -17,8 +17,8 @@ const MAX_LISTED: usize = 10;
 /// from the URL.
 const MAX_COMPARED: usize = 64;
 
-/// One model in the index.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One model in the index (serialized as `GET /v2/models` lists it).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct IndexEntry {
     /// Model name.
     pub name: String,

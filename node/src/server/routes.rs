@@ -215,8 +215,8 @@ where
         }
         Route::ModelMetadata(name, version) => model_metadata(state, &req, conn, name, version),
         Route::ModelReady(name, version) => model_ready(state, &req, conn, name, version),
-        Route::Models => models(state, &req, conn),
-        Route::RepositoryIndex => repository_index(state, &req, conn),
+        Route::Models => model_index(state, &req, conn, false),
+        Route::RepositoryIndex => model_index(state, &req, conn, true),
         Route::Live | Route::Ready | Route::ServerMetadata => Ok(server_route(state, &route)),
     };
     (result, template)
@@ -242,48 +242,31 @@ fn server_route(state: &Pipeline, route: &Route<'_>) -> Response<Full<Bytes>> {
     }
 }
 
-/// `GET /v2/models`: the models the caller may call (the same identity and
-/// tenant rules as inference decide), each with its callable versions.
-fn models<B>(
-    state: &Pipeline,
-    req: &Request<B>,
-    conn: Option<&ConnInfo>,
-) -> Result<Response<Full<Bytes>>, ApiError> {
-    let models: Vec<serde_json::Value> = state
-        .index(req.headers(), conn)?
-        .into_iter()
-        .map(|m| serde_json::json!({"name": m.name, "versions": m.versions, "primary": m.primary}))
-        .collect();
-    Ok(json(
-        StatusCode::OK,
-        serde_json::json!({ "models": models }).to_string(),
-    ))
-}
-
-/// `POST /v2/repository/index` as Triton answers it (what
-/// `tritonclient`'s `get_model_repository_index` reads): one
-/// `{name, version, state}` per callable version, every one `READY` (a
-/// version that is not ready is not in the table). The request body (an
+/// The models the caller may call (the same identity and tenant rules as
+/// inference decide): `GET /v2/models` as `{"models": [{name, versions,
+/// primary}]}`, and `POST /v2/repository/index` as Triton answers it (what
+/// `tritonclient`'s `get_model_repository_index` reads): one `{name,
+/// version, state}` per callable version, every one `READY` (a version
+/// that is not ready is not in the table). The index request's body (an
 /// optional `{"ready": true}`) changes nothing and is not read.
-fn repository_index<B>(
+fn model_index<B>(
     state: &Pipeline,
     req: &Request<B>,
     conn: Option<&ConnInfo>,
+    triton: bool,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let entries: Vec<serde_json::Value> = state
-        .index(req.headers(), conn)?
-        .into_iter()
-        .flat_map(|m| {
-            let name = m.name;
-            m.versions.into_iter().map(
-                move |v| serde_json::json!({"name": name.as_str(), "version": v, "state": "READY"}),
-            )
-        })
-        .collect();
-    Ok(json(
-        StatusCode::OK,
-        serde_json::Value::Array(entries).to_string(),
-    ))
+    let models = state.index(req.headers(), conn)?;
+    let body = if triton {
+        let entries = models.iter().flat_map(|m| {
+            m.versions
+                .iter()
+                .map(|v| serde_json::json!({"name": m.name, "version": v, "state": "READY"}))
+        });
+        serde_json::Value::Array(entries.collect())
+    } else {
+        serde_json::json!({ "models": models })
+    };
+    Ok(json(StatusCode::OK, body.to_string()))
 }
 
 /// `GET /v2/models/{m}[/versions/{v}]`: behind the same identity and

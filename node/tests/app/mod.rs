@@ -9,7 +9,7 @@
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use edgeserve_node::config::ServeConfig;
@@ -172,14 +172,7 @@ impl App {
 
     /// Waits until the log contains `needle`.
     pub(crate) fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if self.log().contains(needle) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
+        edgeserve_test_support::wait_until(timeout, || self.log().contains(needle))
     }
 
     /// Sends one request through the data plane's handler.
