@@ -6,7 +6,7 @@
 //! not call, and policies are never listed.
 
 use super::{ApiError, ConnInfo, Pipeline};
-use crate::registry::{ModelRules, RouteError};
+use crate::registry::{ModelEntry, ModelRules, ModelTable, RouteError};
 use crate::repository::Kind;
 use crate::security::{AuthMethod, Identity, TenantOf};
 
@@ -42,24 +42,26 @@ impl Pipeline {
         if self.auth.required && identity.method == AuthMethod::Anonymous {
             return Err(self.unknown(&identity, RouteError::UnknownModel(String::new())));
         }
-        Ok(self.visible(&identity))
-    }
-
-    /// The models `identity` may call.
-    fn visible(&self, identity: &Identity) -> Vec<IndexEntry> {
         let table = self.registry.snapshot();
-        table
-            .models
-            .iter()
-            .filter(|(name, e)| {
-                e.rules.kind == Kind::Model && self.may_see(identity, name, &e.rules)
-            })
+        Ok(self
+            .visible(&table, &identity)
             .map(|(name, e)| IndexEntry {
                 name: name.clone(),
                 versions: self.registry.addressable(e),
                 primary: e.primary_version().map(|v| v.to_string()),
             })
-            .collect()
+            .collect())
+    }
+
+    /// The models of `table` that `identity` may call.
+    fn visible<'t>(
+        &'t self,
+        table: &'t ModelTable,
+        identity: &'t Identity,
+    ) -> impl Iterator<Item = (&'t String, &'t ModelEntry)> + 't {
+        table.models.iter().filter(move |(name, e)| {
+            e.rules.kind == Kind::Model && self.may_see(identity, name, &e.rules)
+        })
     }
 
     /// Whether `identity` would be admitted to `name` (quota aside).
@@ -78,7 +80,12 @@ impl Pipeline {
     /// What an unknown model's answer adds for `identity`: the closest name
     /// it may call ("did you mean"), and the names it may call.
     pub(super) fn suggestions(&self, identity: &Identity, asked: &str) -> String {
-        let names: Vec<String> = self.visible(identity).into_iter().map(|e| e.name).collect();
+        // Names only: an unknown model's answer builds no version lists.
+        let table = self.registry.snapshot();
+        let names: Vec<String> = self
+            .visible(&table, identity)
+            .map(|(name, _)| name.clone())
+            .collect();
         if names.is_empty() {
             return "; no model is served to this caller".into();
         }
