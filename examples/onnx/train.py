@@ -3,9 +3,9 @@
 
 Run from the repository root (the same pinned packages as the test suite):
 
-    python3 -m venv target/py-tests
-    target/py-tests/bin/pip install -r tests/python/requirements.txt
-    target/py-tests/bin/python examples/onnx/train.py
+    python3 -m venv target/py-onnx
+    target/py-onnx/bin/pip install -r tests/python/requirements-onnx.txt
+    target/py-onnx/bin/python examples/onnx/train.py
 
 Every data set is bundled inside scikit-learn (no download); every model is
 deterministic (fixed random_state), so a rerun writes the same files.
@@ -17,11 +17,21 @@ deterministic (fixed random_state), so a rerun writes the same files.
 | cancer-boosting     | load_breast_cancer (569 x 30) | GradientBoostingClassifier (binary) | TreeEnsembleClassifier (LOGISTIC) |
 | digits-mlp          | load_digits (1797 x 64)  | StandardScaler + MLPClassifier (64-32)  | MatMul, Add, Relu, Softmax |
 | digits-cnn          | load_digits as 1x8x8 images | a small CNN built with the `onnx` package | Conv, Relu, MaxPool, Flatten, Gemm, Softmax, ArgMax |
+| iris-svc            | load_iris                | SVC (RBF kernel, probability=True), string labels | SVMClassifier (Platt scaling + coupling) |
+| wine-svc            | load_wine                | StandardScaler + SVC (linear kernel, no probabilities) | Scaler, SVMClassifier, ArrayFeatureExtractor, Sum, ... |
+| iris-zipmap         | load_iris                | SVC (cubic kernel), exported WITH skl2onnx's default ZipMap | SVMClassifier, ZipMap (stripped by the runner) |
+| diabetes-trees      | load_diabetes (442 x 10) | GradientBoostingRegressor (50 trees)    | TreeEnsembleRegressor |
+| diabetes-forest     | load_diabetes            | RandomForestRegressor (15 trees)        | TreeEnsembleRegressor |
+| diabetes-svr        | load_diabetes            | StandardScaler + SVR (RBF kernel)       | Scaler, SVMRegressor |
+| diabetes-linear     | load_diabetes            | Normalizer + LinearRegression           | Normalizer, LinearRegressor |
+| diabetes-categorical | load_diabetes as a DataFrame with string columns | ColumnTransformer (SimpleImputer, StandardScaler, Binarizer, OneHotEncoder, OrdinalEncoder) + Ridge | Imputer, Scaler, Binarizer, OneHotEncoder, LabelEncoder, Concat, LinearRegressor |
 
-All scikit-learn models are exported with skl2onnx and `zipmap=False`:
-skl2onnx's default output wraps the probabilities in a ZipMap (a sequence of
-maps), which tract does not run and the Open Inference Protocol cannot
-carry; without it the outputs are plain tensors `label` and `probabilities`.
+The scikit-learn classifiers are exported with skl2onnx and `zipmap=False`
+(plain tensors `label` and `probabilities`), except `iris-zipmap`: with
+skl2onnx's default the probabilities come out of a ZipMap as a sequence of
+maps, which the Open Inference Protocol cannot carry; the runner drops a
+ZipMap that ends the graph and serves the probabilities tensor under the
+ZipMap's output name (`output_probability`), so both exports serve.
 
 The CNN: its convolution filters are fixed (identity, two Sobel edges, a
 box blur), and its dense head (64 -> 32 -> 10) is an MLPClassifier trained
@@ -36,14 +46,26 @@ import os
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pandas as pd
 from onnx import TensorProto, helper, numpy_helper
 from skl2onnx import to_onnx
-from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.base import is_classifier
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import (
+    load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine,
+)
+from sklearn.ensemble import (
+    GradientBoostingClassifier, GradientBoostingRegressor, RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import (
+    Binarizer, Normalizer, OneHotEncoder, OrdinalEncoder, StandardScaler,
+)
+from sklearn.svm import SVC, SVR
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Opsets that both tract and onnxruntime run.
@@ -62,11 +84,13 @@ def save(name: str, model: onnx.ModelProto) -> None:
     print(f"{path}: {os.path.getsize(path)} bytes")
 
 
-def export(name: str, pipeline, x: np.ndarray) -> None:
+def export(name: str, pipeline, x: np.ndarray, zipmap: bool = False) -> None:
+    # Classifiers only take the zipmap option.
+    options = {"zipmap": False} if is_classifier(pipeline) and not zipmap else None
     model = to_onnx(
         pipeline,
         x[:1].astype(np.float32),
-        options={"zipmap": False},
+        options=options,
         target_opset=OPSETS,
     )
     # One name for the input of every scikit-learn example.
@@ -98,6 +122,85 @@ def cancer_boosting() -> None:
     x = x.astype(np.float32)
     model = GradientBoostingClassifier(n_estimators=40, max_depth=3, random_state=0)
     export("cancer-boosting", model.fit(x, y), x)
+
+
+def iris_svc() -> None:
+    data = load_iris()
+    x, y = data.data.astype(np.float32), data.target_names[data.target]
+    model = SVC(kernel="rbf", probability=True, random_state=0)
+    export("iris-svc", model.fit(x, y), x)
+
+
+def wine_svc() -> None:
+    x, y = load_wine(return_X_y=True)
+    x = x.astype(np.float32)
+    model = make_pipeline(StandardScaler(), SVC(kernel="linear", C=0.5))
+    export("wine-svc", model.fit(x, y), x)
+
+
+def iris_zipmap() -> None:
+    x, y = load_iris(return_X_y=True)
+    x = x.astype(np.float32)
+    model = SVC(kernel="poly", degree=3, probability=True, random_state=0)
+    export("iris-zipmap", model.fit(x, y), x, zipmap=True)
+
+
+def diabetes() -> tuple[np.ndarray, np.ndarray]:
+    x, y = load_diabetes(return_X_y=True)
+    return x.astype(np.float32), y
+
+
+def diabetes_trees() -> None:
+    x, y = diabetes()
+    model = GradientBoostingRegressor(n_estimators=50, max_depth=3, random_state=0)
+    export("diabetes-trees", model.fit(x, y), x)
+
+
+def diabetes_forest() -> None:
+    x, y = diabetes()
+    model = RandomForestRegressor(n_estimators=15, max_depth=5, random_state=0)
+    export("diabetes-forest", model.fit(x, y), x)
+
+
+def diabetes_svr() -> None:
+    x, y = diabetes()
+    model = make_pipeline(StandardScaler(), SVR(kernel="rbf", C=50.0))
+    export("diabetes-svr", model.fit(x, y), x)
+
+
+def diabetes_linear() -> None:
+    x, y = diabetes()
+    model = make_pipeline(Normalizer(), LinearRegression())
+    export("diabetes-linear", model.fit(x, y), x)
+
+
+def diabetes_frame() -> pd.DataFrame:
+    """The diabetes data as a data scientist's table: three numeric columns
+    and two categorical ones as strings (tests/python/onnx_reference.py
+    builds the same columns)."""
+    x, _ = load_diabetes(return_X_y=True)
+    age, sex, bmi, bp, s5 = x[:, 0], x[:, 1], x[:, 2], x[:, 3], x[:, 8]
+    groups = np.array(["young", "middle", "senior"], dtype=object)
+    return pd.DataFrame({
+        "bmi": bmi.astype(np.float32),
+        "bp": bp.astype(np.float32),
+        "s5": s5.astype(np.float32),
+        "sex": np.where(sex > 0, "male", "female").astype(object),
+        "age_group": groups[np.digitize(age, [-0.03, 0.03])],
+    })
+
+
+def diabetes_categorical() -> None:
+    frame, (_, y) = diabetes_frame(), load_diabetes(return_X_y=True)
+    columns = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["bmi", "bp", "s5"]),
+        ("high_bp", Binarizer(threshold=0.0), ["bp"]),
+        ("sex", OneHotEncoder(), ["sex"]),
+        ("age", OrdinalEncoder(categories=[["young", "middle", "senior"]]), ["age_group"]),
+    ])
+    model = make_pipeline(columns, Ridge(alpha=0.1)).fit(frame, y)
+    # One graph input per column, named after it.
+    save("diabetes-categorical", to_onnx(model, frame[:1], target_opset=OPSETS))
 
 
 def digits_mlp() -> None:
@@ -176,3 +279,11 @@ if __name__ == "__main__":
     cancer_boosting()
     digits_mlp()
     digits_cnn()
+    iris_svc()
+    wine_svc()
+    iris_zipmap()
+    diabetes_trees()
+    diabetes_forest()
+    diabetes_svr()
+    diabetes_linear()
+    diabetes_categorical()

@@ -1,10 +1,13 @@
-//! ONNX graphs for edgeserve's ONNX runner, on tract: load (with
-//! [`rewrite`]s for the `ai.onnx.ml` operators tract lacks), type, optimise,
-//! read the input and output specs, run.
+//! ONNX graphs for edgeserve's ONNX runner, on tract: check the operators
+//! ([`operators`]), load (with [`rewrite`]s and [`ml`] kernels for the
+//! `ai.onnx.ml` operators tract lacks), type, optimise, read the input and
+//! output specs, run.
 //!
 //! Free of the guest SDK, so the same code runs inside the component and
 //! natively (for timings and debugging).
 
+pub mod ml;
+pub mod operators;
 pub mod rewrite;
 
 use std::sync::Arc;
@@ -51,7 +54,10 @@ impl Graph {
     /// dimensions become symbols (the first one `N`, the batch size),
     /// resolved on each call.
     pub fn load(bytes: &[u8]) -> anyhow::Result<Graph> {
-        let onnx = tract_onnx::onnx();
+        // An operator the runner cannot run is named in one line that says
+        // what to do, before tract sees the graph.
+        operators::check(bytes).map_err(anyhow::Error::msg)?;
+        let onnx = onnx();
         let mut proto = onnx
             .proto_model_for_read(&mut &*bytes)
             .context("not an ONNX model")?;
@@ -118,6 +124,13 @@ impl Graph {
     }
 }
 
+/// tract's ONNX framework with the runner's own operators registered.
+fn onnx() -> tract_onnx::Onnx {
+    let mut onnx = tract_onnx::onnx();
+    ml::register(&mut onnx.op_register);
+    onnx
+}
+
 /// tract computes some integer results (an `ArgMax` feeding shapes, say) as
 /// symbolic dimensions; they leave the graph as `I64`.
 fn public_datum(datum: DatumType) -> DatumType {
@@ -154,3 +167,6 @@ fn concrete_input(model: &InferenceModel, fact: InferenceFact) -> anyhow::Result
         .collect();
     Ok(datum.fact(dims))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,6 @@
 //! Rewrites of `ai.onnx.ml` nodes that tract does not run (or runs
-//! differently from onnxruntime) into nodes it runs with the same results.
-//! scikit-learn models exported by skl2onnx need all three:
+//! differently from onnxruntime) into nodes it runs with the same results,
+//! as scikit-learn models exported by skl2onnx need them:
 //!
 //! - `Scaler` (`StandardScaler`, `MinMaxScaler`, ...): `y = (x - offset) *
 //!   scale` becomes `Sub` and `Mul` with two constant initialisers.
@@ -14,12 +14,28 @@
 //!   itself without a post transform), `probabilities = [1 - p, p]` and
 //!   `label = labels[p > 0.5]` are wired from standard operators, as
 //!   onnxruntime computes them.
+//! - `Binarizer`, `Imputer`, `FeatureVectorizer`, `ArrayFeatureExtractor`
+//!   with scalar indices and a trailing `ZipMap`: see [`preprocessing`].
+
+mod preprocessing;
 
 use anyhow::{Context, bail};
 use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
 
+use crate::operators;
+
 const ML: &str = "ai.onnx.ml";
+
+/// The `ai.onnx.ml` operators tract does not run that [`rewrite`] turns
+/// into operators it runs.
+pub const REWRITTEN: &[&str] = &[
+    "Binarizer",
+    "FeatureVectorizer",
+    "Imputer",
+    "Scaler",
+    "ZipMap",
+];
 
 /// Rewrites every supported `ai.onnx.ml` node of the main graph in place.
 pub fn rewrite(model: &mut ModelProto) -> anyhow::Result<()> {
@@ -46,12 +62,17 @@ struct Rewriter<'a> {
 
 impl Rewriter<'_> {
     fn node(&mut self, node: NodeProto) -> anyhow::Result<()> {
-        if node.domain != ML {
+        if operators::canonical_domain(&node.domain) != ML {
             self.out.push(node);
             return Ok(());
         }
         match node.op_type.as_str() {
             "Scaler" => self.scaler(node),
+            "Binarizer" => self.binarizer(node),
+            "Imputer" => self.imputer(node),
+            "FeatureVectorizer" => self.feature_vectorizer(node),
+            "ZipMap" => self.zipmap(node),
+            "ArrayFeatureExtractor" => self.feature_extractor(node),
             "TreeEnsembleClassifier" if binary_single_score(&node) => self.binary_trees(node),
             "LinearClassifier" | "TreeEnsembleClassifier"
                 if attr(&node, "classlabels_strings").is_some() =>
@@ -430,193 +451,4 @@ fn ints(name: &str, values: Vec<i64>) -> AttributeProto {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn string(name: &str, value: &[u8]) -> AttributeProto {
-        AttributeProto {
-            name: name.to_string(),
-            r#type: AttributeType::String as i32,
-            s: value.to_vec(),
-            ..AttributeProto::default()
-        }
-    }
-
-    fn strings(name: &str, values: &[&str]) -> AttributeProto {
-        AttributeProto {
-            name: name.to_string(),
-            r#type: AttributeType::Strings as i32,
-            strings: values.iter().map(|s| s.as_bytes().to_vec()).collect(),
-            ..AttributeProto::default()
-        }
-    }
-
-    /// A one-score binary ensemble as skl2onnx writes one for gradient
-    /// boosting: every leaf votes for class 0, one base value.
-    fn ensemble(labels: Vec<AttributeProto>, post_transform: Option<&[u8]>) -> ModelProto {
-        let mut attribute = labels;
-        attribute.push(ints("class_ids", vec![0, 0, 0]));
-        attribute.push(AttributeProto {
-            name: "base_values".into(),
-            r#type: AttributeType::Floats as i32,
-            floats: vec![0.25],
-            ..AttributeProto::default()
-        });
-        attribute.extend(post_transform.map(|t| string("post_transform", t)));
-        let node = NodeProto {
-            op_type: "TreeEnsembleClassifier".into(),
-            domain: ML.into(),
-            name: "gb".into(),
-            input: vec!["x".into()],
-            output: vec!["label".into(), "probabilities".into()],
-            attribute,
-            ..NodeProto::default()
-        };
-        ModelProto {
-            graph: Some(GraphProto {
-                node: vec![node],
-                ..GraphProto::default()
-            }),
-            ..ModelProto::default()
-        }
-    }
-
-    /// Each node as `domain op name(inputs) -> outputs`.
-    fn nodes(graph: &GraphProto) -> Vec<String> {
-        graph
-            .node
-            .iter()
-            .map(|n| {
-                format!(
-                    "{} {} {}({}) -> {}",
-                    n.domain,
-                    n.op_type,
-                    n.name,
-                    n.input.join(", "),
-                    n.output.join(", ")
-                )
-                .trim_start()
-                .to_string()
-            })
-            .collect()
-    }
-
-    fn initializers(graph: &GraphProto) -> Vec<&str> {
-        graph.initializer.iter().map(|t| t.name.as_str()).collect()
-    }
-
-    fn rewritten(mut model: ModelProto) -> GraphProto {
-        rewrite(&mut model).expect("rewrite");
-        model.graph.expect("graph")
-    }
-
-    #[test]
-    fn binary_trees_with_int_labels_and_logistic() {
-        let graph = rewritten(ensemble(
-            vec![ints("classlabels_int64s", vec![3, 7])],
-            Some(b"LOGISTIC"),
-        ));
-        assert_eq!(
-            nodes(&graph),
-            [
-                "ai.onnx.ml TreeEnsembleClassifier gb(x) -> gb__raw_label, gb__raw",
-                "Slice gb__slice(gb__raw, gb__starts, gb__ends, gb__axes) -> gb__score",
-                "Add gb__add(gb__score, gb__base) -> gb__biased",
-                "Sigmoid gb__sigmoid(gb__biased) -> gb__p",
-                "Sub gb__complement(gb__one, gb__p) -> gb__q",
-                "Concat gb__concat(gb__q, gb__p) -> probabilities",
-                "Greater gb__greater(gb__p, gb__half) -> gb__above",
-                "Cast gb__cast(gb__above) -> gb__index",
-                "Squeeze gb__squeeze(gb__index, gb__squeeze_axes) -> gb__index_flat",
-                "Gather gb__gather(gb__labels, gb__index_flat) -> label",
-            ]
-        );
-        assert_eq!(
-            initializers(&graph),
-            [
-                "gb__starts",
-                "gb__ends",
-                "gb__axes",
-                "gb__base",
-                "gb__one",
-                "gb__half",
-                "gb__squeeze_axes",
-                "gb__labels",
-            ]
-        );
-        let init = |name: &str| {
-            graph
-                .initializer
-                .iter()
-                .find(|t| t.name == name)
-                .expect("initializer")
-        };
-        assert_eq!(init("gb__base").float_data, [0.25]);
-        assert_eq!(init("gb__labels").int64_data, [3, 7]);
-        assert_eq!(init("gb__starts").int64_data, [1]);
-        assert_eq!(init("gb__ends").int64_data, [2]);
-        // The ensemble keeps its trees, with labels [0, 1] and neither a
-        // base value nor a post transform of its own.
-        let trees = &graph.node[0];
-        let names: Vec<&str> = trees.attribute.iter().map(|a| a.name.as_str()).collect();
-        assert_eq!(names, ["class_ids", "classlabels_int64s"]);
-        assert_eq!(trees.attribute[1].ints, [0, 1]);
-        assert_eq!(graph.node[7].attribute, [int("to", 7)]);
-        assert_eq!(graph.node[5].attribute, [int("axis", 1)]);
-        assert_eq!(graph.node[9].attribute, [int("axis", 0)]);
-    }
-
-    #[test]
-    fn binary_trees_with_string_labels_and_no_transform() {
-        for post_transform in [None, Some(&b"NONE"[..])] {
-            let graph = rewritten(ensemble(
-                vec![strings("classlabels_strings", &["no", "yes"])],
-                post_transform,
-            ));
-            let nodes = nodes(&graph);
-            assert_eq!(nodes[3], "Identity gb__identity(gb__biased) -> gb__p");
-            assert_eq!(
-                nodes.last().map(String::as_str),
-                Some("ai.onnx.ml CategoryMapper gb__labels(gb__index_flat) -> label")
-            );
-            assert_eq!(nodes.len(), 10);
-            assert_eq!(initializers(&graph).len(), 7, "no integer label table");
-            let mapper = graph.node.last().expect("mapper");
-            assert_eq!(mapper.attribute[0], ints("cats_int64s", vec![0, 1]));
-            assert_eq!(mapper.attribute[1], strings("cats_strings", &["no", "yes"]));
-            assert_eq!(mapper.attribute[2], string("default_string", b""));
-        }
-    }
-
-    #[test]
-    fn binary_trees_refuse_what_they_cannot_rewrite() {
-        let error = |model: ModelProto| {
-            let mut model = model;
-            format!("{:#}", rewrite(&mut model).expect_err("should fail"))
-        };
-        let softmax = error(ensemble(
-            vec![ints("classlabels_int64s", vec![0, 1])],
-            Some(b"SOFTMAX"),
-        ));
-        assert!(
-            softmax.contains("binary post transform SOFTMAX is not supported"),
-            "{softmax}"
-        );
-        let both = error(ensemble(
-            vec![
-                ints("classlabels_int64s", vec![0, 1]),
-                strings("classlabels_strings", &["a", "b"]),
-            ],
-            None,
-        ));
-        assert!(
-            both.contains("needs exactly one of classlabels_int64s and classlabels_strings"),
-            "{both}"
-        );
-        let mut three_outputs = ensemble(vec![ints("classlabels_int64s", vec![0, 1])], None);
-        if let Some(g) = three_outputs.graph.as_mut() {
-            g.node[0].output.push("extra".into());
-        }
-        assert!(error(three_outputs).contains("expects one input and two outputs"));
-    }
-}
+mod tests;

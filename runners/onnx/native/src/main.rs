@@ -5,6 +5,10 @@
 //!
 //! `onnx-native MODEL.onnx [ROWS] [ITERATIONS]`: load time, specs, and the
 //! p50 of ITERATIONS single-row calls on random FP32 inputs (ROWS per call).
+//! `onnx-native MODEL.onnx --reference REF.json`: compares with onnxruntime
+//! (see [`reference`]).
+
+mod reference;
 
 use std::time::Instant;
 
@@ -15,8 +19,16 @@ use onnx_graph::tract::*;
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let Some(path) = args.get(1) else {
-        bail!("usage: onnx-native MODEL.onnx [ROWS] [ITERATIONS]");
+        bail!(
+            "usage: onnx-native MODEL.onnx [ROWS] [ITERATIONS] | MODEL.onnx --reference REF.json"
+        );
     };
+    if args.get(2).map(String::as_str) == Some("--reference") {
+        let file = args.get(3).context("--reference REF.json")?;
+        let graph = Graph::load(&std::fs::read(path).with_context(|| format!("read {path}"))?)?;
+        let text = std::fs::read(file).with_context(|| format!("read {file}"))?;
+        return reference::compare(&graph, &serde_json::from_slice(&text)?);
+    }
     let rows: usize = args.get(2).map_or(Ok(1), |s| s.parse())?;
     let iterations: usize = args.get(3).map_or(Ok(10_000), |s| s.parse())?;
     let bytes = std::fs::read(path).with_context(|| format!("read {path}"))?;

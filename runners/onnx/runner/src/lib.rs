@@ -38,7 +38,10 @@ fn loaded() -> &'static Result<Loaded, String> {
                 edgeserve_guest::artifacts::names()
             )
         })?;
-        let graph = Graph::load(&bytes).map_err(|e| format!("artifact '{name}': {e:#}"))?;
+        // One line: the operator check's message says what to do; tract's
+        // reasons are chained with ": ".
+        let graph = Graph::load(&bytes)
+            .map_err(|e| format!("artifact '{name}': {e:#}").replace('\n', " "))?;
         let info = info(&graph).map_err(|e| format!("artifact '{name}': {e}"))?;
         Ok(Loaded { graph, info })
     })
@@ -78,6 +81,17 @@ impl Model for OnnxRunner {
             // never at request time.
             Err(e) => {
                 edgeserve_guest::log::error(e);
+                // The WIT `metadata` has no error case, so the refusal is a
+                // trap; the host reports the guest's last output line with
+                // it. That line is the reason alone: no panic location, no
+                // backtrace hint.
+                std::panic::set_hook(Box::new(|info| {
+                    let reason = info
+                        .payload()
+                        .downcast_ref::<String>()
+                        .map_or("cannot serve this ONNX model", String::as_str);
+                    eprintln!("{reason}");
+                }));
                 panic!("cannot serve this ONNX model: {e}");
             }
         }
