@@ -208,7 +208,21 @@ impl Error {
             message: message.into(),
         }
     }
+
+    /// What went wrong, as the client reads it (a policy can pass it on:
+    /// `Verdict::deny(500, e.message())`).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
 
 /// Log lines that end up in the host's log, tagged with the model.
 pub mod log {

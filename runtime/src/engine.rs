@@ -172,10 +172,13 @@ impl Runtime {
     }
 
     /// Compiles a component, through the AOT cache when there is one.
+    /// `what` names it (`iris@1`) in the log line said before compiling,
+    /// the one step that can take seconds.
     pub fn compile(
         &self,
         bytes: &[u8],
         digest: &str,
+        what: &str,
     ) -> Result<(wasmtime::component::Component, super::AotOutcome), super::LoadError> {
         let shared = self
             .recent()
@@ -186,6 +189,16 @@ impl Runtime {
             return Ok((component, super::AotOutcome::Shared));
         }
         let compile = |want_artifact| {
+            let size = format!("{:.1} MB", bytes.len() as f64 / 1e6);
+            if self.aot.is_some() {
+                tracing::info!(
+                    "compiling {what} ({size}, sha256 {}) — first time only: the AOT cache \
+                     keeps it for later starts",
+                    &digest[..digest.len().min(12)]
+                );
+            } else {
+                tracing::info!("compiling {what} ({size}); no AOT cache, so every start compiles");
+            }
             self.compiler
                 .compile(&self.engine, self.settings, bytes, digest, want_artifact)
         };

@@ -8,6 +8,10 @@ pub enum LoadError {
     /// The manifest asks for limits this host does not allow.
     #[error("limits: {0}")]
     Limits(String),
+    /// The file is not a WebAssembly component at all (another file, or a
+    /// core module); says what it is and how to make a component.
+    #[error("not a WebAssembly component: {0}")]
+    NotAComponent(String),
     /// The bytes are not a valid component for this engine.
     #[error("compile: {0}")]
     Compile(String),
@@ -65,12 +69,15 @@ pub enum InvokeError {
         limit: ByteSize,
     },
     /// The guest trapped (a panic, an unreachable, a bad access...).
-    #[error("model {model} trapped: {message}")]
+    #[error("model {model} trapped: {}", trap_text(.message, .said.as_deref()))]
     Trap {
         /// `name@version`.
         model: String,
-        /// The trap, and the guest's last output line when there is one.
+        /// The trap.
         message: String,
+        /// The guest's last output line before it (a Rust panic's
+        /// message): the cause a user can act on.
+        said: Option<String>,
     },
     /// The model returned an error value.
     #[error("model {model}: {message}")]
@@ -107,4 +114,12 @@ pub enum InvokeError {
         /// Why.
         message: String,
     },
+}
+
+/// A trap as a user reads it: what the guest said last, then the trap.
+fn trap_text(trap: &str, said: Option<&str>) -> String {
+    match said {
+        Some(line) => format!("{line} (then: {trap})"),
+        None => trap.to_string(),
+    }
 }

@@ -2,13 +2,12 @@
 //! which WIT version it was built for, and its metadata.
 
 use serde::Serialize;
-use wasmtime::component::Component;
 
 use crate::limits::ModelDefaults;
 use crate::repository::Kind;
 use crate::repository::ModelSettings;
 use crate::{
-    LoadError, LoadedModel, MODEL_EXPORT, POLICY_EXPORT, Runtime, WIT_VERSION, check_world, digest,
+    LoadError, LoadedModel, MODEL_EXPORT, POLICY_EXPORT, Runtime, WIT_VERSION, classify, digest,
 };
 
 /// Everything `inspect` reports.
@@ -35,43 +34,92 @@ pub struct Report {
     pub metadata: Option<serde_json::Value>,
 }
 
-/// Inspects component bytes.
+/// A component's imports, each with whether it is an interface (an
+/// instance), and its exports.
+type Names = (Vec<(String, bool)>, Vec<String>);
+
+/// The top-level imports and exports of a component, read from its binary
+/// without compiling it.
+fn interface_names(bytes: &[u8]) -> Result<Names, LoadError> {
+    use wasmparser::{ComponentTypeRef, Parser, Payload};
+    let bad = |e: wasmparser::BinaryReaderError| LoadError::Compile(e.to_string());
+    let mut imports = Vec::new();
+    let mut exports = Vec::new();
+    // Nested modules and components carry their own imports and exports:
+    // only the outermost ones are the component's.
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(bad)? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    let import = import.map_err(bad)?;
+                    let instance = matches!(import.ty, ComponentTypeRef::Instance(_));
+                    imports.push((import.name.name.to_string(), instance));
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 0 => {
+                for export in reader {
+                    exports.push(export.map_err(bad)?.name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((imports, exports))
+}
+
+/// Inspects component bytes. Names, world and WIT version are read from
+/// the binary without compiling; a model's metadata is read by loading it,
+/// unless it reads artifacts (an ONNX runner's graph), which only its
+/// version folder has (`edgeserve check` shows that model's inputs and
+/// outputs).
 pub async fn inspect(runtime: &Runtime, bytes: &[u8]) -> Result<Report, LoadError> {
-    let engine = runtime.engine();
-    let component =
-        Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-    let ty = component.component_type();
-    let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
-    let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+    crate::check_component_bytes(bytes)?;
+    let (imports, exports) = interface_names(bytes)?;
     let mut wit_versions: Vec<String> = imports
         .iter()
+        .map(|(n, _)| n)
         .chain(&exports)
         .filter(|n| n.starts_with("edgeserve:ml/"))
         .filter_map(|n| n.split_once('@').map(|(_, v)| v.to_string()))
         .collect();
     wit_versions.sort();
     wit_versions.dedup();
-    let checked = check_world(engine, &component);
+    let checked = classify(&exports, &imports);
     let world = match &checked {
         Ok(kind) => kind.as_str(),
         Err(_) => "unknown",
     };
-    let problem = checked.as_ref().err().map(ToString::to_string);
-    let metadata = if problem.is_none() {
-        let settings = ModelSettings::from_defaults(&ModelDefaults::default());
-        match LoadedModel::load(runtime, "inspected", "1", bytes, settings).await {
-            Ok(m) if m.kind == Kind::Policy => None,
-            Ok(m) => Some(serde_json::json!({
-                "name": m.metadata.name,
-                "version": m.metadata.version,
-                "platform": m.metadata.platform,
-                "inputs": m.metadata.inputs.iter().map(|s| serde_json::json!({"name": s.name, "datatype": s.datatype.as_str(), "shape": s.shape})).collect::<Vec<_>>(),
-                "outputs": m.metadata.outputs.iter().map(|s| serde_json::json!({"name": s.name, "datatype": s.datatype.as_str(), "shape": s.shape})).collect::<Vec<_>>(),
-            })),
-            Err(e) => Some(serde_json::json!({ "error": e.to_string() })),
+    let mut problem = checked.as_ref().err().map(ToString::to_string);
+    let reads_artifacts = imports
+        .iter()
+        .any(|(n, _)| n.starts_with("edgeserve:ml/artifacts@"));
+    let metadata = match (&checked, reads_artifacts) {
+        (Ok(Kind::Model), true) => Some(serde_json::json!({
+            "note": "read from its artifacts when a version folder is loaded: run `edgeserve \
+                     check` on the model repository for its inputs and outputs"
+        })),
+        (Ok(Kind::Model), false) => {
+            let settings = ModelSettings::from_defaults(&ModelDefaults::default());
+            match LoadedModel::load(runtime, "inspected", "1", bytes, settings).await {
+                Ok(m) => Some(serde_json::json!({
+                    "name": m.metadata.name,
+                    "version": m.metadata.version,
+                    "platform": m.metadata.platform,
+                    "inputs": specs(&m.metadata.inputs),
+                    "outputs": specs(&m.metadata.outputs),
+                })),
+                Err(e) => {
+                    // The names looked right, but the types or the
+                    // metadata call did not: the host cannot run it.
+                    problem = Some(e.to_string());
+                    None
+                }
+            }
         }
-    } else {
-        None
+        _ => None,
     };
     Ok(Report {
         sha256: digest(bytes),
@@ -80,10 +128,17 @@ pub async fn inspect(runtime: &Runtime, bytes: &[u8]) -> Result<Report, LoadErro
         wit_versions,
         compatible: problem.is_none(),
         problem,
-        imports,
+        imports: imports.into_iter().map(|(n, _)| n).collect(),
         exports,
         metadata,
     })
+}
+
+fn specs(specs: &[edgeserve_oip::tensor::TensorSpec]) -> Vec<serde_json::Value> {
+    specs
+        .iter()
+        .map(|s| serde_json::json!({"name": s.name, "datatype": s.datatype.as_str(), "shape": s.shape}))
+        .collect()
 }
 
 impl std::fmt::Display for Report {

@@ -59,6 +59,6 @@ pub mod policy_abi {
 pub use compiler::{CompileLimits, CompileSettings, WorkerError, run_compile_worker};
 pub use engine::{EngineError, Runtime};
 pub use error::{InvokeError, LoadError, ModelErrorKind};
-pub use loaded::check_world;
 pub use loaded::{CallTiming, LoadedModel, digest, live_versions};
+pub use loaded::{check_component_bytes, check_world, classify};
 pub use stats::{VersionStats, WindowSummary};

@@ -130,6 +130,19 @@ pub fn digest(bytes: &[u8]) -> String {
 pub fn check_world(engine: &wasmtime::Engine, component: &Component) -> Result<Kind, LoadError> {
     let ty = component.component_type();
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+    let imports: Vec<(String, bool)> = ty
+        .imports(engine)
+        .map(|(n, item)| {
+            let instance = matches!(item.ty, ComponentItem::ComponentInstance(_));
+            (n.to_string(), instance)
+        })
+        .collect();
+    classify(&exports, &imports)
+}
+
+/// [`check_world`] on names alone: the component's exports, and its
+/// imports with whether each is an interface (an instance).
+pub fn classify(exports: &[String], imports: &[(String, bool)]) -> Result<Kind, LoadError> {
     let model = exports.iter().any(|n| is_ours(n, "inference"));
     let policy = exports.iter().any(|n| is_ours(n, "filter"));
     let kind = match (model, policy) {
@@ -169,12 +182,12 @@ pub fn check_world(engine: &wasmtime::Engine, component: &Component) -> Result<K
             }));
         }
     };
-    for (name, item) in ty.imports(engine) {
+    for (name, instance) in imports {
         let ok = name.starts_with("wasi:")
             || ["logging", "config", "types", "artifacts"]
                 .iter()
                 .any(|iface| is_ours(name, iface));
-        if !ok || !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
+        if !ok || !instance {
             return Err(LoadError::World(format!(
                 "the component imports '{name}', which edgeserve does not provide; a model or \
                  policy may import only edgeserve:ml/logging, edgeserve:ml/config, \
@@ -183,6 +196,45 @@ pub fn check_world(engine: &wasmtime::Engine, component: &Component) -> Result<K
         }
     }
     Ok(kind)
+}
+
+/// Says, before anything is compiled, when the bytes are not a WebAssembly
+/// component at all: another file, or a core module (what
+/// `wasm32-unknown-unknown` or `wasm32-wasip1` builds make).
+pub fn check_component_bytes(bytes: &[u8]) -> Result<(), LoadError> {
+    const MAGIC: &[u8] = b"\0asm";
+    // Version 0x0d, layer 1: the component encoding.
+    const COMPONENT: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
+    const CORE: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
+    let not = |why: String| Err(LoadError::NotAComponent(why));
+    if !bytes.starts_with(MAGIC) || bytes.len() < 8 {
+        let head: String = bytes
+            .iter()
+            .take(8)
+            .map(|&b| match b {
+                b' '..=b'~' => char::from(b).to_string(),
+                _ => format!("\\x{b:02x}"),
+            })
+            .collect();
+        return not(format!(
+            "the file starts with \"{head}\", not with \\0asm ({} bytes in all); build the \
+             model for wasm32-wasip2 (cargo build --release --target wasm32-wasip2), or \
+             `edgeserve build` its project",
+            bytes.len()
+        ));
+    }
+    match <[u8; 4]>::try_from(&bytes[4..8]) {
+        Ok(COMPONENT) => Ok(()),
+        Ok(CORE) => not(
+            "it is a WebAssembly core module, not a component: build for wasm32-wasip2 \
+             (which makes components), or wrap the module with `wasm-tools component new`"
+                .into(),
+        ),
+        _ => not(format!(
+            "unknown WebAssembly encoding version {:02x?}",
+            &bytes[4..8]
+        )),
+    }
 }
 
 impl LoadedModel {
@@ -220,15 +272,17 @@ impl LoadedModel {
                 crate::units::ByteSize(runtime.max_memory)
             )));
         }
+        check_component_bytes(bytes)?;
         let digest = digest(bytes);
         // Compiling takes milliseconds to seconds of CPU: keep it off the
         // async workers that serve requests.
         let multi_thread = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let what = format!("{name}@{version}");
         let (component, aot) = if multi_thread {
-            tokio::task::block_in_place(|| runtime.compile(bytes, &digest))?
+            tokio::task::block_in_place(|| runtime.compile(bytes, &digest, &what))?
         } else {
-            runtime.compile(bytes, &digest)?
+            runtime.compile(bytes, &digest, &what)?
         };
         let kind = check_world(&runtime.engine, &component)?;
         let pre: InstancePre<HostState> = runtime
@@ -275,7 +329,15 @@ impl LoadedModel {
     }
 
     async fn read_metadata(&self) -> Result<ModelMetadata, LoadError> {
-        let fail = |e: InvokeError| LoadError::Metadata(e.to_string());
+        // A component that cannot serve (an ONNX runner handed a graph it
+        // cannot run) says why and stops: `metadata` has no error case.
+        // Its words are the refusal; the trap is only how it ended.
+        let fail = |e: InvokeError| match e {
+            InvokeError::Trap {
+                said: Some(said), ..
+            } => LoadError::Metadata(format!("the component refused to load: {said}")),
+            e => LoadError::Metadata(e.to_string()),
+        };
         // A policy is instantiated once here too, so one that traps at
         // start-up is refused at deploy time, not on a request.
         let mut inst = self.instantiate(METADATA_DEADLINE).await.map_err(fail)?;
@@ -380,9 +442,10 @@ impl LoadedModel {
             }
             Err(e) => Err(
                 match self.classify(e, store.data().flush_output(), deadline) {
-                    InvokeError::Trap { model, message } => {
-                        InvokeError::Instantiate { model, message }
-                    }
+                    e @ InvokeError::Trap { .. } => InvokeError::Instantiate {
+                        model: self.label.to_string(),
+                        message: e.to_string(),
+                    },
                     other => other,
                 },
             ),
@@ -416,6 +479,7 @@ impl LoadedModel {
                 LimitHit::Table => InvokeError::Trap {
                     model,
                     message: "table grew past its limit".into(),
+                    said: None,
                 },
             };
         }
@@ -427,14 +491,15 @@ impl LoadedModel {
                 limit: self.settings.max_response,
             };
         }
-        let mut message = match e.downcast_ref::<wasmtime::Trap>() {
+        let message = match e.downcast_ref::<wasmtime::Trap>() {
             Some(trap) => trap.to_string(),
             None => crate::text::outside_text(format!("{e:#}").lines().next().unwrap_or_default()),
         };
-        if let Some(line) = last_line {
-            message = format!("{message} (guest said: {line})");
+        InvokeError::Trap {
+            model,
+            message,
+            said: last_line,
         }
-        InvokeError::Trap { model, message }
     }
 
     /// Runs `call` on a warm or fresh instance under this version's

@@ -26,6 +26,10 @@ pub struct VersionStats {
     pub requests: AtomicU64,
     /// Calls that failed on the model's side (5xx).
     pub errors: AtomicU64,
+    /// Requests routed to this version but answered with a 4xx by the host
+    /// or a policy (bad input, too large, denied): the model was not
+    /// called, or its answer did not reach the client. Not in `requests`.
+    pub refused: AtomicU64,
     /// Shadow calls compared with the primary's answer.
     pub shadow_compared: AtomicU64,
     /// Shadow calls whose answer agreed with the primary's.
@@ -57,6 +61,7 @@ impl Default for VersionStats {
         VersionStats {
             requests: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
             shadow_compared: AtomicU64::new(0),
             shadow_agreed: AtomicU64::new(0),
             shadow_dropped: AtomicU64::new(0),

@@ -47,16 +47,21 @@ pub fn missing_policy(
     if policies.contains(&binding.policy.as_str()) {
         return None;
     }
-    let here = if policies.is_empty() {
-        "no policy is deployed".to_string()
-    } else {
-        format!("policies here: {}", policies.join(", "))
-    };
+    let here = policies_here(policies);
     Some(format!(
         "{who} binds policy '{}', which is not deployed ({here}); {affected} will be refused \
          (503) until it is: deploy it, or fix the binding's name",
         binding.policy
     ))
+}
+
+/// What policies there are, for a message about one that is missing.
+pub fn policies_here(policies: &[&str]) -> String {
+    if policies.is_empty() {
+        "no policy is deployed".to_string()
+    } else {
+        format!("policies here: {}", policies.join(", "))
+    }
 }
 
 #[cfg(test)]

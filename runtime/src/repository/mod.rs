@@ -14,7 +14,7 @@ mod monitoring;
 
 use std::path::{Path, PathBuf};
 
-pub use binding::{PolicyBinding, Stage, missing_policy};
+pub use binding::{PolicyBinding, Stage, missing_policy, policies_here};
 pub use manifest::{
     Artifacts, DEFAULT_COMPONENT, Kind, MANIFEST_FILE, Manifest, ManifestLimits, ModelSettings,
     RolloutGuard, SmokeTest, plain_file_name,
@@ -294,11 +294,19 @@ async fn run_smoke_test(
     dir: &Path,
 ) -> Result<(), RepoError> {
     let text = match (&smoke.request, &smoke.inline) {
-        (Some(file), None) => {
-            let path = dir.join(file);
-            std::fs::read(&path)
-                .map_err(|e| RepoError::Smoke(format!("{}: {e}", path.display())))?
-        }
+        // Named by the manifest's own words: the folder may be a staging
+        // folder of the node's, which means nothing to whoever deploys.
+        (Some(file), None) => std::fs::read(dir.join(file)).map_err(|e| {
+            RepoError::Smoke(if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "the manifest's [smoke_test] request = \"{file}\" is not in the version \
+                     folder: put it there (deploying with --component: upload it with --file \
+                     {file})"
+                )
+            } else {
+                format!("cannot read [smoke_test] request = \"{file}\": {e}")
+            })
+        })?,
         (None, Some(inline)) => inline.as_bytes().to_vec(),
         _ => {
             return Err(RepoError::Manifest(
@@ -308,7 +316,8 @@ async fn run_smoke_test(
     };
     let mut req =
         decode_request(&text.into(), None).map_err(|e| RepoError::Smoke(e.to_string()))?;
-    check_request(&model.metadata, &req).map_err(|e| RepoError::Smoke(e.to_string()))?;
+    check_request(&model.name, &model.metadata, &req)
+        .map_err(|e| RepoError::Smoke(e.to_string()))?;
     model
         .infer(&mut req, "smoke-test".into())
         .await
