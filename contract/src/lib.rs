@@ -144,6 +144,22 @@ pub enum Change {
     },
 }
 
+impl Change {
+    /// Whether nothing changed (clearing a canary there was not, promoting
+    /// the primary, a version loaded already): such answers go to whoever
+    /// asked, not into the node's event history.
+    pub fn is_noop(&self) -> bool {
+        matches!(
+            self,
+            Change::AlreadyLoaded { .. }
+                | Change::LoadInProgress { .. }
+                | Change::Promoted { already: true, .. }
+                | Change::CanaryCleared { version: None, .. }
+                | Change::ShadowCleared { version: None, .. }
+        )
+    }
+}
+
 /// `"; it is now the primary"` when it is.
 fn now_primary(primary: bool) -> &'static str {
     if primary {
@@ -251,6 +267,11 @@ pub struct ChangeReply {
     pub change: Option<Change>,
     /// The model after the change (`None` once its last version is gone).
     pub model: Option<ModelStatus>,
+    /// What is wrong on the node after the change, though the change
+    /// itself was made: policy bindings that name no deployed policy (every
+    /// request they cover is refused with 503 until it is deployed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A refusal: `{"error": "..."}` (both planes).
@@ -354,6 +375,10 @@ pub struct VersionStatus {
     pub requests: u64,
     /// Calls that failed.
     pub errors: u64,
+    /// Requests routed here but answered with a 4xx by the host or a
+    /// policy (bad input, too large, denied); not in `requests`.
+    #[serde(default)]
+    pub refused: u64,
     /// Instances waiting in its pool.
     pub idle_instances: usize,
     /// Shadow calls compared with the primary.

@@ -385,6 +385,50 @@ impl Registry {
     }
 }
 
+impl ModelTable {
+    /// The names of the deployed policies (with at least one version).
+    pub fn policy_names(&self) -> Vec<&str> {
+        self.models
+            .iter()
+            .filter(|(_, e)| e.rules.kind == crate::repository::Kind::Policy)
+            .filter(|(_, e)| !e.versions.is_empty())
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+}
+
+/// A message for each policy binding (a model version's, or the
+/// configuration's `[[policies]]`) that names no policy in `table`.
+pub fn dangling_bindings(
+    table: &ModelTable,
+    global: &[crate::repository::PolicyBinding],
+) -> Vec<String> {
+    use crate::repository::missing_policy;
+    let policies = table.policy_names();
+    let policies = policies.as_slice();
+    let global = global.iter().filter_map(|b| {
+        missing_policy(
+            "the configuration's [[policies]]",
+            "every request",
+            b,
+            policies,
+        )
+    });
+    let models = table.models.iter().flat_map(|(name, e)| {
+        e.versions.values().flat_map(move |m| {
+            m.settings.policies.iter().filter_map(move |b| {
+                missing_policy(
+                    &format!("model {name}@{}", m.version),
+                    &format!("every request to {name}"),
+                    b,
+                    policies,
+                )
+            })
+        })
+    });
+    global.chain(models).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::canary_takes;

@@ -290,3 +290,39 @@ fn artifacts_reach_the_component_and_bad_ones_are_refused() {
         assert!(log.contains(needle), "missing {needle:?}:\n{log}");
     }
 }
+
+/// What an app developer reads when a request is wrong: the model by the
+/// name they called it (not the component's own name), the input a missing
+/// field belongs to, and a bad element by its index and coordinates, never
+/// a column counted inside the data array.
+#[test]
+fn request_errors_name_the_served_model_the_input_and_the_element() {
+    let repo = Repo::new().unwrap();
+    repo.add("flowers", "1", components::IRIS, "").unwrap();
+    let s = App::start(&repo, "");
+    let cases = [
+        (
+            json!({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32",
+                               "data": [1, 2, 3, 4]}]}),
+            "unexpected input 'x'; model 'flowers' takes: input (FP32 [-1, 4])",
+        ),
+        (
+            json!({"inputs": [{"name": "input", "datatype": "FP32", "data": [1, 2, 3, 4]}]}),
+            "input 'input': no \"shape\" (its dimensions, such as [1, 4]); every input needs \
+             \"name\", \"shape\", \"datatype\" and \"data\"",
+        ),
+        (
+            json!({"inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32",
+                               "data": [[1, 2, 3, 4], [5, 6, "7", 8]]}]}),
+            "input 'input': data element 6 (from 0; at [1, 2] in shape [2, 4]): a string is \
+             not a valid FP32 element",
+        ),
+    ];
+    for (body, want) in cases {
+        let (status, reply) = post(&s, "/v2/models/flowers/infer", body);
+        assert_eq!(status, 400, "{reply}");
+        let error = reply["error"].as_str().unwrap();
+        assert!(error.contains(want), "want {want:?} in {error:?}");
+        assert!(!error.contains("column"), "{error}");
+    }
+}

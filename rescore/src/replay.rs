@@ -349,7 +349,7 @@ impl Run {
             inputs,
             ..Default::default()
         };
-        check_request(&candidate.metadata, &req).map_err(|e| e.to_string())?;
+        check_request(&candidate.name, &candidate.metadata, &req).map_err(|e| e.to_string())?;
         let started = Instant::now();
         let r = candidate.infer(&mut req, rec.id.clone()).await;
         self.cand_lat.push(started.elapsed().as_secs_f64() * 1e6);

@@ -51,6 +51,9 @@ pub struct AdminState {
     pub uploads: crate::server::BodyRules,
     /// Memory all uploads in flight may hold, in bytes.
     pub upload_memory: crate::budget::Budget,
+    /// The configuration's global policy chain, to say after each change
+    /// which bindings name no deployed policy.
+    pub global_policies: Vec<crate::repository::PolicyBinding>,
 }
 
 impl AdminState {
@@ -77,6 +80,7 @@ impl AdminState {
             },
             // Two uploads at once, each with what is built from it.
             upload_memory: crate::budget::Budget::new(a.max_upload.0.saturating_mul(4)),
+            global_policies: cfg.policies.clone(),
         }
     }
 }

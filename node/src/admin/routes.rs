@@ -159,15 +159,23 @@ fn changed(
     result: Result<Change, DeployError>,
 ) -> Reply {
     match result {
-        Ok(change) => document(
-            status,
-            &ChangeReply {
-                ok: true,
-                message: change.to_string(),
-                change: Some(change),
-                model: state.deployer.model_status(name),
-            },
-        ),
+        Ok(change) => {
+            let table = state.deployer.registry().snapshot();
+            let warnings = crate::registry::dangling_bindings(&table, &state.global_policies);
+            for w in &warnings {
+                tracing::warn!("{w}");
+            }
+            document(
+                status,
+                &ChangeReply {
+                    ok: true,
+                    message: change.to_string(),
+                    change: Some(change),
+                    model: state.deployer.model_status(name),
+                    warnings,
+                },
+            )
+        }
         Err(e) => {
             let status = match &e {
                 DeployError::NotFound(_) => StatusCode::NOT_FOUND,

@@ -195,7 +195,9 @@ impl Deployer {
         *state = new_state;
         drop(state);
         self.note_promotion(name, before, after);
-        self.record(name, change.to_string());
+        if !change.is_noop() {
+            self.record(name, change.to_string());
+        }
         Ok((change, extra))
     }
 

@@ -51,6 +51,7 @@ fn version_status(m: &ServedVersion, role: Role) -> VersionStatus {
         },
         requests: load(&s.requests),
         errors: load(&s.errors),
+        refused: load(&s.refused),
         idle_instances: m.idle_instances(),
         shadow_compared: load(&s.shadow_compared),
         shadow_agreed: load(&s.shadow_agreed),

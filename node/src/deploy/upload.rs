@@ -9,7 +9,10 @@ use std::time::Instant;
 
 use super::{DEPLOYED, DeployError, Deployer, kind_conflict, parse_version, promote, sync_traffic};
 use crate::contract::{Change, VersionId};
-use crate::repository::{MANIFEST_FILE, Manifest, RepoError, load_parts, valid_name};
+use crate::registry::ModelTable;
+use crate::repository::{
+    MANIFEST_FILE, Manifest, RepoError, load_parts, policies_here, valid_name,
+};
 use crate::runtime::LoadedModel;
 use crate::served::ServedVersion;
 
@@ -133,6 +136,10 @@ impl Deployer {
         if let Some(conflict) = kind_conflict(entry, &model) {
             return Err(DeployError::Conflict(conflict));
         }
+        if let Some(dangling) = dangling_binding(&table, id, &model) {
+            return Err(DeployError::Conflict(dangling));
+        }
+        let entry = table.models.entry(name.to_string()).or_default();
         let first = entry.versions.is_empty();
         let before = entry.primary_version();
         entry
@@ -159,6 +166,25 @@ impl Deployer {
         self.note_promotion(name, before, after);
         Ok(after == Some(v))
     }
+}
+
+/// Why a version cannot join the table when one of its policy bindings
+/// names no deployed policy: a model's bindings apply whichever of its
+/// versions answers, so it would refuse every request to the model.
+fn dangling_binding(table: &ModelTable, id: &VersionId, model: &LoadedModel) -> Option<String> {
+    let policies = table.policy_names();
+    let b = model
+        .settings
+        .policies
+        .iter()
+        .find(|b| !policies.contains(&b.policy.as_str()))?;
+    let here = policies_here(&policies);
+    Some(format!(
+        "{id} binds policy '{}', which is not deployed ({here}); a model's bindings apply \
+         whichever version answers, so deploying it would refuse every request to {} (503): \
+         deploy policy '{}' first, or fix the binding's name",
+        b.policy, id.model, b.policy
+    ))
 }
 
 /// The refusal for a version that is loaded already.

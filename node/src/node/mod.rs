@@ -60,43 +60,6 @@ impl Listeners {
     }
 }
 
-/// A message for each policy binding (a model version's, or the
-/// configuration's `[[policies]]`) that names no policy in `table`.
-fn missing_policies(
-    table: &crate::registry::ModelTable,
-    global: &[crate::repository::PolicyBinding],
-) -> Vec<String> {
-    use crate::repository::{Kind, missing_policy};
-    let policies: Vec<&str> = table
-        .models
-        .iter()
-        .filter(|(_, e)| e.rules.kind == Kind::Policy)
-        .map(|(n, _)| n.as_str())
-        .collect();
-    let policies = policies.as_slice();
-    let global = global.iter().filter_map(|b| {
-        missing_policy(
-            "the configuration's [[policies]]",
-            "every request",
-            b,
-            policies,
-        )
-    });
-    let models = table.models.iter().flat_map(|(name, e)| {
-        e.versions.values().flat_map(move |m| {
-            m.settings.policies.iter().filter_map(move |b| {
-                missing_policy(
-                    &format!("model {name}@{}", m.version),
-                    &format!("every request to {name}"),
-                    b,
-                    policies,
-                )
-            })
-        })
-    });
-    global.chain(models).collect()
-}
-
 async fn bind(addr: std::net::SocketAddr, plane: &'static str) -> Result<TcpListener, NodeError> {
     TcpListener::bind(addr)
         .await
@@ -277,7 +240,7 @@ async fn restore(cfg: &CheckedConfig) -> Result<Deployer, NodeError> {
     for r in &refused {
         tracing::error!(what = %r.what, reason = %r.error, "refused");
     }
-    for message in missing_policies(&table, &cfg.policies) {
+    for message in crate::registry::dangling_bindings(&table, &cfg.policies) {
         tracing::error!("{message}");
     }
     let repository = cfg.repository.path.as_ref();

@@ -275,14 +275,31 @@ impl Pipeline {
     ) -> Result<C::Reply, ApiError> {
         let identity = self.identify(flight)?;
         let routed = self.route(flight, identity)?;
+        // A 4xx from here on is this version's to count: status shows it
+        // beside the calls the model answered.
+        let refused = |e: ApiError| {
+            if e.status.is_client_error() {
+                routed
+                    .model
+                    .stats
+                    .refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            e
+        };
         let decoding = flight.stamp();
-        let mut request = self.decode(codec, flight, &routed, body).await?;
-        check_request(&routed.model.metadata, &request)?;
+        let mut request = self
+            .decode(codec, flight, &routed, body)
+            .await
+            .map_err(refused)?;
+        check_request(&routed.model.name, &routed.model.metadata, &request)
+            .map_err(|e| refused(e.into()))?;
         let mut id = self.request_id(flight, &request);
         flight.lap(Stage::Decode, decoding);
         let seen = self
             .request_policies(flight, &routed, &mut request, &id)
-            .await?;
+            .await
+            .map_err(refused)?;
         let copies = self.observe_request(flight, &routed, &request, &id);
         let (result, timing) = self.call_model(&routed, &mut request, &mut id).await;
         self.observe(flight, &routed, timing, &result, copies.log);
@@ -290,7 +307,8 @@ impl Pipeline {
         self.mirror(copies.shadow, &routed.model, &response);
         select_outputs(&request, &mut response);
         self.response_policies(flight, &routed, seen, &mut response, &id)
-            .await?;
+            .await
+            .map_err(refused)?;
         Ok(self.encode(codec, flight, &routed.model, &request, &response))
     }
 

@@ -285,7 +285,8 @@ impl PolicyChains {
                     wit_abi::apply_request_rewrite(&mut next, new);
                     check_inputs_fit(&next)
                         .and_then(|()| {
-                            check_request(&model.metadata, &next).map_err(|e| e.to_string())
+                            check_request(&model.name, &model.metadata, &next)
+                                .map_err(|e| e.to_string())
                         })
                         .map_err(|e| Failure {
                             status: http::StatusCode::FORBIDDEN,

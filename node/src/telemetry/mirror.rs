@@ -110,7 +110,7 @@ pub fn mirror(
             let keep = shadow.settings.log.as_ref().is_some_and(|l| l.inputs);
             keep.then(|| request.inputs.clone())
         });
-        let outcome = match check_request(&shadow.metadata, &request) {
+        let outcome = match check_request(&shadow.name, &shadow.metadata, &request) {
             Ok(()) => shadow
                 .infer(&mut request, id.clone())
                 .await

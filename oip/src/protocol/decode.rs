@@ -90,8 +90,8 @@ pub fn parse_request(
     let mut binary = binary;
     let mut inputs = Vec::with_capacity(wire.inputs.0.len());
     let mut memory = 0usize;
-    for input in wire.inputs.0 {
-        let planned = plan_input(input, &mut binary)?;
+    for (index, input) in wire.inputs.0.into_iter().enumerate() {
+        let planned = plan_input(index, input, &mut binary)?;
         memory = memory.saturating_add(planned.memory());
         inputs.push(planned);
     }
@@ -152,7 +152,9 @@ impl ParsedRequest<'_> {
                 reason,
             };
             let data = match input.source {
-                Source::Json(raw) => decode_json_data(input.datatype, input.count, raw),
+                Source::Json(raw) => {
+                    decode_json_data(input.datatype, &input.shape, input.count, raw)
+                }
                 Source::Binary(bytes) => decode_binary(input.datatype, input.count, bytes),
             }
             .map_err(bad)?;
@@ -207,19 +209,37 @@ impl PlannedInput<'_> {
 }
 
 fn plan_input<'a>(
+    index: usize,
     input: WireInput<'a>,
     binary: &mut Bytes,
 ) -> Result<PlannedInput<'a>, ProtocolError> {
-    let name = input.name;
-    let datatype = DataType::parse(&input.datatype).ok_or_else(|| ProtocolError::Datatype {
-        input: name.clone(),
-        datatype: input.datatype.clone(),
+    const FIELDS: &str = "every input needs \"name\", \"shape\", \"datatype\" and \"data\"";
+    let name = input.name.ok_or_else(|| {
+        ProtocolError::Json(format!("input {index} (from 0) has no \"name\"; {FIELDS}"))
     })?;
     let bad = |reason: String| ProtocolError::Input {
         input: name.clone(),
         reason,
     };
-    let shape = input.shape.0;
+    let Some(datatype) = input.datatype else {
+        return Err(bad(format!(
+            "no \"datatype\"; {FIELDS} (the datatypes are {})",
+            crate::tensor::DataType::ALL
+                .iter()
+                .map(|d| d.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    let datatype = DataType::parse(&datatype).ok_or_else(|| ProtocolError::Datatype {
+        input: name.clone(),
+        datatype,
+    })?;
+    let Some(super::wire::Shape(shape)) = input.shape else {
+        return Err(bad(format!(
+            "no \"shape\" (its dimensions, such as [1, 4]); {FIELDS}"
+        )));
+    };
     let count = element_count(&shape).ok_or_else(|| {
         bad(format!(
             "shape {shape:?} has a negative dimension or is too large"
@@ -311,6 +331,7 @@ fn decode_binary(datatype: DataType, count: usize, bytes: Bytes) -> Result<Tenso
 
 fn decode_json_data(
     datatype: DataType,
+    shape: &[i64],
     count: usize,
     raw: &RawValue,
 ) -> Result<TensorData, String> {
@@ -318,22 +339,56 @@ fn decode_json_data(
     // bytes of it), never for what the shape merely claims.
     let mut sink = Sink::new(datatype, count.min(raw.get().len() / 2 + 1));
     let mut de = serde_json::Deserializer::from_str(raw.get());
-    FlatSeed { sink: &mut sink }
-        .deserialize(&mut de)
-        .map_err(|e| format!("bad data: {e}"))?;
+    if let Err(e) = (FlatSeed { sink: &mut sink }).deserialize(&mut de) {
+        // A position inside the data array means nothing to the client
+        // (it counts from the array, not from the body): the element's
+        // index does.
+        let at = element_position(sink.count, shape, count);
+        return Err(match sink.failure.take() {
+            Some(why) => format!("data {at}: {why}"),
+            None => format!("data {at}: {}", without_position(&e)),
+        });
+    }
     if sink.count != count {
         return Err(format!(
-            "shape needs {count} elements but data has {}",
+            "shape {shape:?} needs {count} elements but data has {}",
             sink.count
         ));
     }
     Ok(sink.finish())
 }
 
+/// Where element `index` of the flattened data sits: its index, and its
+/// coordinates in the shape when there is more than one dimension.
+fn element_position(index: usize, shape: &[i64], count: usize) -> String {
+    if shape.len() < 2 || index >= count {
+        return format!("element {index} (from 0)");
+    }
+    let mut rest = index;
+    let mut coords = vec![0usize; shape.len()];
+    for (c, &d) in coords.iter_mut().zip(shape).rev() {
+        let d = usize::try_from(d).unwrap_or(1).max(1);
+        *c = rest % d;
+        rest /= d;
+    }
+    format!("element {index} (from 0; at {coords:?} in shape {shape:?})")
+}
+
+/// A serde error's message without its " at line L column C" suffix.
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) if e.line() > 0 => text[..i].to_string(),
+        _ => text,
+    }
+}
+
 /// Collects flattened elements of one datatype.
 struct Sink {
     datatype: DataType,
     count: usize,
+    /// Why the element at `count` was refused.
+    failure: Option<String>,
     raw: Vec<u8>,
     strings: StringsBuilder,
 }
@@ -345,12 +400,14 @@ impl Sink {
             Some(size) => Sink {
                 datatype,
                 count: 0,
+                failure: None,
                 raw: Vec::with_capacity(cap * size),
                 strings: StringsBuilder::default(),
             },
             None => Sink {
                 datatype,
                 count: 0,
+                failure: None,
                 raw: Vec::new(),
                 strings: StringsBuilder::with_capacity(cap, 0),
             },
@@ -366,6 +423,13 @@ impl Sink {
 
     fn mismatch(&self, got: &str) -> String {
         format!("a {got} is not a valid {} element", self.datatype)
+    }
+
+    /// Records why the current element is refused, for the message.
+    fn fail<E: serde::de::Error>(&mut self, why: String) -> E {
+        let e = E::custom(&why);
+        self.failure = Some(why);
+        e
     }
 
     fn push_i128(&mut self, v: i128) -> Result<(), String> {
@@ -464,7 +528,8 @@ impl<'de> Visitor<'de> for FlatSeed<'_> {
 
     fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
         if self.sink.datatype != DataType::Bool {
-            return Err(E::custom(self.sink.mismatch("boolean")));
+            let why = self.sink.mismatch("boolean");
+            return Err(self.sink.fail(why));
         }
         self.sink.raw.push(v as u8);
         self.sink.count += 1;
@@ -472,20 +537,35 @@ impl<'de> Visitor<'de> for FlatSeed<'_> {
     }
 
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
-        self.sink.push_i128(v as i128).map_err(E::custom)
+        self.sink
+            .push_i128(v as i128)
+            .map_err(|why| self.sink.fail(why))
     }
 
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
-        self.sink.push_i128(v as i128).map_err(E::custom)
+        self.sink
+            .push_i128(v as i128)
+            .map_err(|why| self.sink.fail(why))
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
-        self.sink.push_f64(v).map_err(E::custom)
+        self.sink.push_f64(v).map_err(|why| self.sink.fail(why))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        let why = self.sink.mismatch("null");
+        Err(self.sink.fail(why))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, _map: A) -> Result<(), A::Error> {
+        let why = self.sink.mismatch("JSON object");
+        Err(self.sink.fail(why))
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
         if self.sink.datatype != DataType::Bytes {
-            return Err(E::custom(self.sink.mismatch("string")));
+            let why = self.sink.mismatch("string");
+            return Err(self.sink.fail(why));
         }
         self.sink.strings.push(v.as_bytes());
         self.sink.count += 1;
@@ -577,6 +657,27 @@ mod tests {
                 "neither",
             ),
             (r#"{"inputs":[{"name":"x""#, "malformed"),
+            (
+                r#"{"inputs":[{"name":"x","datatype":"FP32","data":[1]}]}"#,
+                "input 'x': no \"shape\" (its dimensions, such as [1, 4])",
+            ),
+            (
+                r#"{"inputs":[{"name":"x","shape":[1],"data":[1]}]}"#,
+                "input 'x': no \"datatype\"; every input needs",
+            ),
+            (
+                r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]},{"shape":[1]}]}"#,
+                "input 1 (from 0) has no \"name\"",
+            ),
+            (
+                r#"{"inputs":[{"name":"x","shape":[2,3],"datatype":"FP32","data":[[1,2,3],[4,"5",6]]}]}"#,
+                "input 'x': data element 4 (from 0; at [1, 1] in shape [2, 3]): a string is not \
+                 a valid FP32 element",
+            ),
+            (
+                r#"{"inputs":[{"name":"x","shape":[3],"datatype":"INT8","data":[1, null, 3]}]}"#,
+                "input 'x': data element 1 (from 0): a null is not a valid INT8 element",
+            ),
             (
                 r#"{"inputs":[{"name":"x","shape":[1],"datatype":"INT32","data":[1.5]}]}"#,
                 "1.5",

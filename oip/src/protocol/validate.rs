@@ -15,8 +15,14 @@ fn names(specs: &[TensorSpec]) -> String {
 }
 
 /// Checks names, datatypes and shapes of every input (all declared inputs
-/// are required), and that every requested output exists.
-pub fn check_request(meta: &ModelMetadata, req: &InferenceRequest) -> Result<(), ProtocolError> {
+/// are required), and that every requested output exists. `model` is the
+/// name the model is served under (what the client called), which messages
+/// use; `meta.name` is what the component calls itself.
+pub fn check_request(
+    model: &str,
+    meta: &ModelMetadata,
+    req: &InferenceRequest,
+) -> Result<(), ProtocolError> {
     let mismatch = |m: String| Err(ProtocolError::Mismatch(m));
     for (i, input) in req.inputs.iter().enumerate() {
         if req.inputs[..i].iter().any(|o| o.name == input.name) {
@@ -26,7 +32,7 @@ pub fn check_request(meta: &ModelMetadata, req: &InferenceRequest) -> Result<(),
             return mismatch(format!(
                 "unexpected input '{}'; model '{}' takes: {}",
                 input.name,
-                meta.name,
+                model,
                 names(&meta.inputs)
             ));
         };
@@ -58,7 +64,7 @@ pub fn check_request(meta: &ModelMetadata, req: &InferenceRequest) -> Result<(),
             return mismatch(format!(
                 "unknown output '{}'; model '{}' produces: {}",
                 out.name,
-                meta.name,
+                model,
                 names(&meta.outputs)
             ));
         }
@@ -155,11 +161,11 @@ mod tests {
             inputs: vec![input("x", DataType::F32, vec![2, 4])],
             ..Default::default()
         };
-        check_request(&meta(), &ok).unwrap();
+        check_request("served", &meta(), &ok).unwrap();
         let bad = [
             (
                 vec![input("y", DataType::F32, vec![1, 4])],
-                "unexpected input 'y'",
+                "unexpected input 'y'; model 'served' takes: x (FP32 [-1, 4])",
             ),
             (vec![input("x", DataType::F64, vec![1, 4])], "must be FP32"),
             (vec![input("x", DataType::F32, vec![1, 5])], "has shape"),
@@ -171,7 +177,9 @@ mod tests {
                 inputs,
                 ..Default::default()
             };
-            let err = check_request(&meta(), &req).unwrap_err().to_string();
+            let err = check_request("served", &meta(), &req)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want), "{err}");
         }
         let req = InferenceRequest {
@@ -182,7 +190,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert!(check_request(&meta(), &req).is_err());
+        assert!(check_request("served", &meta(), &req).is_err());
     }
 
     #[test]

@@ -40,9 +40,14 @@ pub(crate) struct WireRequest<'a> {
 
 #[derive(Deserialize)]
 pub(crate) struct WireInput<'a> {
-    pub(crate) name: String,
-    pub(crate) shape: Shape,
-    pub(crate) datatype: String,
+    // Name, shape and datatype are required; they are optional here so
+    // that a missing one is reported with the input it belongs to.
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    #[serde(default)]
+    pub(crate) shape: Option<Shape>,
+    #[serde(default)]
+    pub(crate) datatype: Option<String>,
     #[serde(default)]
     pub(crate) parameters: Option<Params<MAX_TENSOR_PARAMS>>,
     #[serde(default, borrow)]
