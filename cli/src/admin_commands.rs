@@ -10,7 +10,7 @@ use base64::Engine as _;
 use clap::{Args, Subcommand};
 use edgeserve_node::client::{AdminClient, ClientError, ClientTls, Traffic};
 use edgeserve_node::contract::{
-    ChangeReply, DeployRequest, ModelStatus, NodeStatus, TrafficRequest,
+    ChangeReply, DeployRequest, Event, ModelStatus, NodeStatus, TrafficRequest,
 };
 
 /// Where the admin API is.
@@ -45,6 +45,9 @@ pub(crate) struct AdminTarget {
 #[derive(Subcommand, Debug)]
 pub(crate) enum AdminCommand {
     /// Show models, versions and traffic.
+    #[command(
+        after_help = "Examples:\n  edgeserve status\n  edgeserve status iris --admin https://edge-7:8082 --token \"$TOKEN\"\n  edgeserve status iris --json | jq '.versions[].requests'"
+    )]
     Status {
         #[command(flatten)]
         target: AdminTarget,
@@ -52,6 +55,9 @@ pub(crate) enum AdminCommand {
         model: Option<String>,
     },
     /// Deploy a new version (it serves only after the whole pipeline passes).
+    #[command(
+        after_help = "Examples:\n  edgeserve deploy iris 3 --component model.wasm --manifest manifest.toml --file smoke.json\n  edgeserve deploy iris 3 --path models/iris/3 --promote    # a folder on the node's disk"
+    )]
     Deploy {
         #[command(flatten)]
         target: AdminTarget,
@@ -68,7 +74,9 @@ pub(crate) enum AdminCommand {
         /// Extra files to upload (e.g. the smoke-test request).
         #[arg(long = "file", requires = "component")]
         files: Vec<PathBuf>,
-        /// Instead of uploading: a version folder on the server's node.
+        /// Instead of uploading: a version folder on the node's own disk (a
+        /// relative path is made absolute from this shell's folder, so run
+        /// it on the node; for a remote node upload with --component).
         #[arg(long)]
         path: Option<PathBuf>,
         /// Make it the primary at once.
@@ -76,6 +84,7 @@ pub(crate) enum AdminCommand {
         promote: bool,
     },
     /// Make a version the primary.
+    #[command(after_help = "Example:\n  edgeserve promote iris 3")]
     Promote {
         #[command(flatten)]
         target: AdminTarget,
@@ -85,6 +94,9 @@ pub(crate) enum AdminCommand {
         version: String,
     },
     /// Send a share of traffic to a version, or stop the canary.
+    #[command(
+        after_help = "Examples:\n  edgeserve canary iris 3 --weight 10\n  edgeserve canary iris --clear"
+    )]
     Canary {
         #[command(flatten)]
         target: AdminTarget,
@@ -101,6 +113,9 @@ pub(crate) enum AdminCommand {
         clear: bool,
     },
     /// Mirror traffic to a version and compare its answers, or stop it.
+    #[command(
+        after_help = "Examples:\n  edgeserve shadow iris 3\n  edgeserve status iris     # shadow agreement\n  edgeserve shadow iris --clear"
+    )]
     Shadow {
         #[command(flatten)]
         target: AdminTarget,
@@ -114,6 +129,7 @@ pub(crate) enum AdminCommand {
         clear: bool,
     },
     /// Go back to the previous primary.
+    #[command(after_help = "Example:\n  edgeserve rollback iris")]
     Rollback {
         #[command(flatten)]
         target: AdminTarget,
@@ -121,6 +137,7 @@ pub(crate) enum AdminCommand {
         model: String,
     },
     /// Remove a version that carries no traffic.
+    #[command(after_help = "Example:\n  edgeserve remove iris 2")]
     Remove {
         #[command(flatten)]
         target: AdminTarget,
@@ -175,7 +192,7 @@ impl AdminTarget {
 /// What the node answered.
 enum Outcome {
     Node(NodeStatus),
-    Model(ModelStatus),
+    Model(ModelStatus, Vec<Event>),
     Change(ChangeReply),
 }
 
@@ -228,8 +245,8 @@ fn refusal_hint(status: u16, error: &str) -> &'static str {
     match status {
         401 => "\n  send the node's admin token: --token TOKEN or EDGESERVE_ADMIN_TOKEN",
         404 if error.contains("data plane") => {
-            "\n  --admin points at the data plane; the admin API listens on the node's \
-             [admin] listen (default http://127.0.0.1:8082)"
+            "\n  --admin points at the data plane: give the admin address (its [admin] \
+             listen) with --admin or EDGESERVE_ADMIN"
         }
         _ => "",
     }
@@ -245,7 +262,15 @@ async fn call(client: &AdminClient, cmd: &AdminCommand) -> Result<Result<Outcome
     };
     Ok(match cmd {
         AdminCommand::Status { model: None, .. } => client.status().await.map(Outcome::Node),
-        AdminCommand::Status { model: Some(m), .. } => client.model(m).await.map(Outcome::Model),
+        // The model's own status (a 404 names what is there), then the
+        // node's events for its history.
+        AdminCommand::Status { model: Some(m), .. } => match client.model(m).await {
+            Ok(model) => {
+                let events = client.status().await.map(|n| n.events).unwrap_or_default();
+                Ok(Outcome::Model(model, events))
+            }
+            Err(e) => Err(e),
+        },
         AdminCommand::Deploy { model, version, .. } => {
             change(client.deploy(model, version, &deploy_request(cmd)?).await)
         }
@@ -328,58 +353,20 @@ fn print_outcome(outcome: &Outcome, json: bool) {
     if json {
         let text = match outcome {
             Outcome::Node(s) => serde_json::to_string_pretty(s),
-            Outcome::Model(m) => serde_json::to_string_pretty(m),
+            Outcome::Model(m, _) => serde_json::to_string_pretty(m),
             Outcome::Change(c) => serde_json::to_string_pretty(c),
         };
         println!("{}", text.unwrap_or_default());
         return;
     }
     match outcome {
-        Outcome::Node(status) => {
-            for m in &status.models {
-                print_model(m);
-            }
-            if !status.events.is_empty() {
-                println!("recent events:");
-                let skip = status.events.len().saturating_sub(10);
-                for e in &status.events[skip..] {
-                    println!("  {} {}", e.time, e.message);
-                }
+        Outcome::Node(status) => crate::status_table::print_node(status),
+        Outcome::Model(m, events) => crate::status_table::print_model(m, events),
+        Outcome::Change(c) => {
+            println!("{}", c.message);
+            for w in &c.warnings {
+                eprintln!("warning: {w}");
             }
         }
-        Outcome::Model(m) => print_model(m),
-        Outcome::Change(c) => println!("{}", c.message),
-    }
-}
-
-fn print_model(m: &ModelStatus) {
-    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-    let canary = m
-        .canary
-        .as_ref()
-        .map_or("-".into(), |c| format!("{} ({}%)", c.version, c.weight));
-    println!(
-        "{}  primary {}  canary {}  shadow {}  previous [{}]",
-        m.name,
-        or_dash(&m.primary),
-        canary,
-        or_dash(&m.shadow),
-        m.previous.join(", ")
-    );
-    println!(
-        "  {:<8} {:<8} {:<17} {:<20} {:>9} {:>7}  source",
-        "version", "role", "sha256", "component", "requests", "errors"
-    );
-    for v in &m.versions {
-        println!(
-            "  {:<8} {:<8} {:<17} {:<20} {:>9} {:>7}  {}",
-            v.version,
-            v.role.as_str(),
-            v.sha256.get(..16).unwrap_or(&v.sha256),
-            v.component.as_deref().unwrap_or("-"),
-            v.requests,
-            v.errors,
-            v.source
-        );
     }
 }

@@ -2,20 +2,20 @@
 //! library.
 
 mod admin_commands;
+mod check_command;
 mod scaffold;
 mod scaffold_commands;
+mod status_table;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use edgeserve_node::config::{ModelDefaults, ServeConfig};
+use edgeserve_node::config::ServeConfig;
 use edgeserve_node::node::{CheckedConfig, Listeners, Node};
-use edgeserve_node::repository;
 use edgeserve_node::security::hash_api_key;
 use edgeserve_node::units::ByteSize;
 use edgeserve_rescore::{RescoreOptions, rescore, table};
@@ -40,7 +40,7 @@ enum Command {
     Inspect(InspectArgs),
     /// Validate every version in a model repository without serving; exits
     /// 0 only when every version would load.
-    Check(CheckArgs),
+    Check(check_command::CheckArgs),
     /// Replay a prediction log through a candidate component and compare
     /// answers and latency with what was logged (table, --json, --html).
     Rescore(RescoreArgs),
@@ -142,15 +142,6 @@ struct RescoreArgs {
     config: Option<PathBuf>,
 }
 
-#[derive(Args, Debug)]
-struct CheckArgs {
-    /// The model repository folder.
-    repository: PathBuf,
-    /// TOML config file (for runtime settings and model defaults).
-    #[arg(long, short = 'c')]
-    config: Option<PathBuf>,
-}
-
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("EDGESERVE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -232,7 +223,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => run_serve(args).await,
             Command::Inspect(args) => run_inspect(args).await,
-            Command::Check(args) => run_check(args).await,
+            Command::Check(args) => check_command::run(args).await,
             Command::Rescore(args) => run_rescore(args).await,
             Command::HashKey(args) => run_hash_key(args),
             Command::Build(args) => scaffold_commands::build(args),
@@ -259,7 +250,7 @@ fn read_config(path: Option<&PathBuf>) -> Result<ServeConfig> {
 }
 
 /// The configuration file, checked (for the commands that do not serve).
-fn load_config(path: Option<&PathBuf>) -> Result<ServeConfig> {
+pub(crate) fn load_config(path: Option<&PathBuf>) -> Result<ServeConfig> {
     let cfg = read_config(path)?;
     cfg.validate().context("invalid configuration")?;
     Ok(cfg)
@@ -395,72 +386,4 @@ async fn run_rescore(args: RescoreArgs) -> Result<ExitCode> {
         print!("{}", table(&report));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn run_check(args: CheckArgs) -> Result<ExitCode> {
-    let cfg = load_config(args.config.as_ref())?;
-    let defaults: &ModelDefaults = &cfg.model_defaults;
-    let rt = Runtime::new(&cfg.runtime)?;
-    let (sources, refused) = repository::scan(&args.repository)
-        .with_context(|| format!("cannot read model repository {}", args.repository.display()))?;
-    let mut failures = refused.len();
-    for r in &refused {
-        println!("FAIL  {}: {}", r.what, r.error);
-    }
-    let mut policies: Vec<String> = Vec::new();
-    let mut bindings: Vec<(String, String, repository::PolicyBinding)> = cfg
-        .policies
-        .iter()
-        .map(|b| {
-            (
-                "the configuration's [[policies]]".into(),
-                "every request".into(),
-                b.clone(),
-            )
-        })
-        .collect();
-    for src in &sources {
-        let t = Instant::now();
-        match repository::load_version(&rt, src, defaults).await {
-            Ok(m) => {
-                println!(
-                    "ok    {}@{}  sha256 {}  ({} ms)",
-                    src.name,
-                    src.version,
-                    &m.digest[..16],
-                    t.elapsed().as_millis()
-                );
-                if m.kind == repository::Kind::Policy {
-                    policies.push(src.name.clone());
-                }
-                for b in &m.settings.policies {
-                    let who = format!("model {}@{}", src.name, src.version);
-                    let affected = format!("every request to {}", src.name);
-                    bindings.push((who, affected, b.clone()));
-                }
-            }
-            Err(e) => {
-                failures += 1;
-                println!("FAIL  {}@{}: {e}", src.name, src.version);
-            }
-        }
-    }
-    policies.dedup();
-    let names: Vec<&str> = policies.iter().map(String::as_str).collect();
-    for (who, affected, b) in &bindings {
-        if let Some(message) = repository::missing_policy(who, affected, b, &names) {
-            failures += 1;
-            println!("FAIL  {message}");
-        }
-    }
-    println!(
-        "{} version(s) checked, {} failed",
-        sources.len() + refused.len(),
-        failures
-    );
-    Ok(if failures == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::scaffold::build::ProjectKind;
 use crate::scaffold::{self, BuildOptions, Lang};
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
@@ -23,7 +24,9 @@ pub(crate) struct BuildArgs {
     #[arg(long, default_value_t = 1)]
     version: u64,
     /// The ONNX runner component (ONNX projects) [default:
-    /// $EDGESERVE_ONNX_RUNNER, or onnx-runner.wasm beside this binary].
+    /// $EDGESERVE_ONNX_RUNNER, else onnx_runner.wasm beside this binary, else
+    /// ../guests/wasm32-wasip2/release/onnx_runner.wasm from it, where
+    /// scripts/build-examples builds it].
     #[arg(long)]
     runner: Option<PathBuf>,
     /// The Python module to build (Python projects) [default: app].
@@ -73,9 +76,13 @@ pub(crate) fn build(args: BuildArgs) -> Result<ExitCode> {
         module: args.module,
     })?;
     println!(
-        "built {} ({:?}) into {}: {}",
+        "built {} ({}) into {}: {}",
         built.name,
-        built.kind,
+        match built.kind {
+            ProjectKind::Rust => "Rust",
+            ProjectKind::Python => "Python",
+            ProjectKind::Onnx => "ONNX",
+        },
         built.dir.display(),
         built.files.join(", ")
     );
@@ -101,7 +108,17 @@ pub(crate) fn new(args: NewArgs) -> Result<ExitCode> {
         LangArg::Onnx => Lang::Onnx,
     };
     let made = scaffold::new_model(lang, &name, &dir, sdk.as_deref())?;
+    // `iris`, not `./iris`: what the user types next.
+    let made = made.strip_prefix(".").map(PathBuf::from).unwrap_or(made);
     println!("created {}", made.display());
-    println!("next: edgeserve build {} --out models", made.display());
+    if matches!(lang, Lang::Onnx) {
+        println!(
+            "next: put your graph in {}, then: edgeserve build {} --out models",
+            made.join("model.onnx").display(),
+            made.display()
+        );
+    } else {
+        println!("next: edgeserve build {} --out models", made.display());
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,9 +1,12 @@
 //! `edgeserve check`, `inspect` and `--help`.
 
-use edgeserve_test_support::{Repo, components, run};
+use edgeserve_test_support::{Repo, Server, components, run, tempfile};
 
 const BIN: &str = env!("CARGO_BIN_EXE_edgeserve");
 
+/// `check` says what each version takes and answers, and fills the AOT
+/// cache `serve` uses with the same state folder: the first start after a
+/// check compiles nothing.
 #[test]
 fn check_passes_only_when_every_version_loads() {
     let repo = Repo::new().unwrap();
@@ -11,13 +14,68 @@ fn check_passes_only_when_every_version_loads() {
     repo.add_example("sentiment", "1", components::SENTIMENT)
         .unwrap();
     let path = repo.path().to_str().unwrap();
-    let (code, out, err) = run(BIN, &["check", path]).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path().to_str().unwrap();
+    let check = ["check", path, "--state-dir", state];
+    // At the default log level, as a user runs it.
+    let check_info = || {
+        let out = std::process::Command::new(BIN)
+            .args(check)
+            .env_remove("EDGESERVE_LOG")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = check_info();
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("ok    iris@1"), "{out}");
+    assert!(
+        out.contains("ok    iris@1  model, compiled into the AOT cache, "),
+        "{out}"
+    );
+    for spec in [
+        "        input  input          FP32  [-1, 4]",
+        "        output label          BYTES [-1]",
+        "        output probabilities  FP32  [-1, 3]",
+    ] {
+        assert!(out.contains(spec), "{spec:?} in:\n{out}");
+    }
+    assert!(
+        err.contains("compiling iris@1 (") && err.contains("first time only"),
+        "{err}"
+    );
     assert!(out.contains("2 version(s) checked, 0 failed"), "{out}");
 
+    // Again: nothing compiles; then serve with that state folder, nor does it.
+    let (code, out, err) = check_info();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("ok    iris@1  model, from the AOT cache"),
+        "{out}"
+    );
+    assert!(!err.contains("compiling"), "{err}");
+    let s = Server::start(BIN, &["--repository", path, "--state-dir", state]).unwrap();
+    let log = s.log();
+    assert!(
+        log.contains("loaded") && !log.contains("compiling"),
+        "{log}"
+    );
+    drop(s);
+
+    // A state folder that cannot be used (here: a file) only loses the
+    // cache; the check itself goes on.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let unusable = ["check", path, "--state-dir", file.path().to_str().unwrap()];
+    let (code, out, err) = run(BIN, &unusable).unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("model, compiled, no AOT cache"), "{out}");
+    assert!(err.contains("checking without the AOT cache"), "{err}");
+
     repo.add("wrong", "2", components::NOT_A_MODEL, "").unwrap();
-    let (code, out, _) = run(BIN, &["check", path]).unwrap();
+    let (code, out, _) = run(BIN, &check).unwrap();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("FAIL  wrong@2: world check"), "{out}");
     assert!(out.contains("3 version(s) checked, 1 failed"), "{out}");
@@ -64,6 +122,32 @@ fn inspect_reports_world_version_imports_and_metadata() {
     let (code, _, err) = run(BIN, &["inspect", "/no/such/file.wasm"]).unwrap();
     assert_eq!(code, 1);
     assert!(err.contains("cannot read"), "{err}");
+
+    // The ONNX runner: read without compiling it (its graph comes with a
+    // version folder, so no metadata call that could only trap), and
+    // without an error line.
+    let (code, out, err) = run(BIN, &["inspect", components::ONNX_RUNNER]).unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("world:        model")
+            && out.contains("compatible:   yes")
+            && out.contains("edgeserve:ml/artifacts@0.1.1")
+            && out.contains("run `edgeserve check` on the model repository"),
+        "{out}"
+    );
+    assert!(err.is_empty(), "{err}");
+
+    // A file that is not a component says so, and how to make one.
+    let dir = edgeserve_test_support::tempfile::tempdir().unwrap();
+    let text = dir.path().join("model.wasm");
+    std::fs::write(&text, "{\"not\": \"wasm\"}").unwrap();
+    let (code, _, err) = run(BIN, &["inspect", text.to_str().unwrap()]).unwrap();
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("not a WebAssembly component: the file starts with \"{\"not\": \", not with")
+            && err.contains("cargo build --release --target wasm32-wasip2"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -84,6 +168,20 @@ fn help_names_the_commands_and_flags() {
         "--max-body",
     ] {
         assert!(out.contains(needle), "{out}");
+    }
+    // Every deploy command shows how it is used, not only its flags.
+    for (command, example) in [
+        ("status", "edgeserve status iris"),
+        ("deploy", "edgeserve deploy iris 3 --component model.wasm"),
+        ("promote", "edgeserve promote iris 3"),
+        ("canary", "edgeserve canary iris 3 --weight 10"),
+        ("shadow", "edgeserve shadow iris 3"),
+        ("rollback", "edgeserve rollback iris"),
+        ("remove", "edgeserve remove iris 2"),
+    ] {
+        let (code, out, _) = run(BIN, &[command, "--help"]).unwrap();
+        assert_eq!(code, 0);
+        assert!(out.contains(example), "{command} --help:\n{out}");
     }
 }
 
@@ -184,7 +282,17 @@ fn check_reports_bindings_to_missing_policies_and_folders_without_versions() {
     // A model.wasm put straight into the model folder, no version folder.
     std::fs::create_dir_all(repo.path().join("flat")).unwrap();
     std::fs::write(repo.path().join("flat").join("model.wasm"), b"\0asm").unwrap();
-    let (code, out, err) = run(BIN, &["check", repo.path().to_str().unwrap()]).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(
+        BIN,
+        &[
+            "check",
+            repo.path().to_str().unwrap(),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+    )
+    .unwrap();
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         out.contains(

@@ -111,12 +111,17 @@ fn admin_operations_cli_and_refusals() {
     assert_eq!(score(&c, &s, "/v2/models/m/infer").1, "1");
     assert_eq!(score(&c, &s, "/v2/models/m/versions/2/infer").2, 201.0);
 
-    // Deploy 3 from a folder on the node.
-    let v3 = repo
-        .add("staging", "3", components::FAULTY, &versioned(300))
+    // Deploy 3 from a folder on the node, given relative to the shell's
+    // working folder (the CLI resolves it; the node never guesses).
+    repo.add("staging", "3", components::FAULTY, &versioned(300))
         .unwrap();
-    let (code, out, err) = cli(&s, &["deploy", "m", "3", "--path", v3.to_str().unwrap()]);
-    assert_eq!(code, 0, "{out}{err}");
+    let url = format!("http://{}", s.admin_addr.as_deref().unwrap());
+    let out = std::process::Command::new(BIN)
+        .args(["deploy", "--admin", &url, "m", "3", "--path", "staging/3"])
+        .current_dir(repo.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
 
     // Canary at 50%: both versions answer unversioned requests.
     let (code, out, _) = cli(&s, &["canary", "m", "2", "--weight", "50"]);
@@ -301,7 +306,9 @@ fn admin_token_is_enforced() {
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert!(s.log().contains("admin authentication failed"));
+    // The line reaches the log through the server's stderr pipe: wait for
+    // it rather than race the reader thread (this failed once under load).
+    assert!(s.wait_for_log("admin authentication failed", Duration::from_secs(10)));
     assert!(
         !s.log().contains("tok-0123456789abcdef"),
         "the token must never be logged"
@@ -335,7 +342,7 @@ fn admin_token_is_enforced() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("this is edgeserve's data plane"), "{err}");
     assert!(
-        err.contains("--admin points at the data plane; the admin API listens on"),
+        err.contains("--admin points at the data plane: give the admin address"),
         "{err}"
     );
     // The data plane never needs the admin token.
@@ -1127,5 +1134,193 @@ fn guarded_rollout_rolls_back_by_itself() {
     assert!(
         events.contains("rolled m back from 2 to 1 (rollout guard"),
         "{events}"
+    );
+}
+
+/// What an operator reads when a deploy goes wrong: a smoke-test file left
+/// out of the upload is named with the flag that sends it (never a
+/// server-side path), a file that is not a component says so, and a
+/// version that binds a policy nobody deployed is refused (its binding
+/// would refuse every request to the model, whichever version answers).
+/// A binding already dangling on the node (from the repository) is a
+/// warning after every change. The serving version is untouched
+/// throughout.
+#[test]
+fn deploy_refusals_and_warnings_say_what_to_do() {
+    let repo = Repo::new().unwrap();
+    repo.add("m", "1", components::FAULTY, &versioned(100))
+        .unwrap();
+    repo.add(
+        "n",
+        "1",
+        components::FAULTY,
+        &format!("{}[[policies]]\npolicy = \"pii\"\n", versioned(1)),
+    )
+    .unwrap();
+    let s = Server::start(BIN, &["--repository", repo.path().to_str().unwrap()]).unwrap();
+    let c = client();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let deploy = |version: &str, component: &str, manifest: &str| {
+        cli(
+            &s,
+            &[
+                "deploy",
+                "m",
+                version,
+                "--component",
+                component,
+                "--manifest",
+                manifest,
+            ],
+        )
+    };
+
+    let smoke = write(
+        "smoke.toml",
+        &format!("{}[smoke_test]\nrequest = \"smoke.json\"\n", versioned(200)),
+    );
+    let (code, out, err) = deploy("2", components::FAULTY, &smoke);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains(
+            "the manifest's [smoke_test] request = \"smoke.json\" is not in the version folder: \
+             put it there (deploying with --component: upload it with --file smoke.json)"
+        ),
+        "{err}"
+    );
+    assert!(
+        !err.contains("/versions/") && !err.contains("No such file"),
+        "{err}"
+    );
+
+    let text = write("model.wasm", "just some text, not a component");
+    let plain = write("plain.toml", &versioned(300));
+    let (code, _, err) = deploy("3", &text, &plain);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("not a WebAssembly component: the file starts with \"just som\""),
+        "{err}"
+    );
+
+    let bound = write(
+        "bound.toml",
+        &format!("{}[[policies]]\npolicy = \"gaurd\"\n", versioned(400)),
+    );
+    let (code, out, err) = deploy("4", components::FAULTY, &bound);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains(
+            "m@4 binds policy 'gaurd', which is not deployed (no policy is deployed); a model's \
+             bindings apply whichever version answers, so deploying it would refuse every \
+             request to m (503): deploy policy 'gaurd' first, or fix the binding's name"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        score(&c, &s, "/v2/models/m/infer"),
+        (200, "1".into(), 101.0)
+    );
+
+    // A change goes through, and says what is broken elsewhere.
+    let (code, out, err) = deploy("5", components::FAULTY, &plain);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("deployed m@5"), "{out}");
+    assert!(
+        err.contains(
+            "warning: model n@1 binds policy 'pii', which is not deployed (no policy is \
+             deployed); every request to n will be refused (503) until it is"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        score(&c, &s, "/v2/models/m/infer"),
+        (200, "1".into(), 101.0)
+    );
+}
+
+/// `edgeserve status` is the table an operator reads at 3 a.m.: traffic in
+/// words, every answer counted (4xx refusals too), shadow agreement in its
+/// own column, a policy's decisions instead of model columns, and each
+/// model's recent events with their time, without no-op entries.
+#[test]
+fn status_is_a_table_an_operator_can_read() {
+    let repo = three_versions();
+    repo.add(
+        "guard",
+        "1",
+        components::TENANT_ACCESS,
+        "kind = \"policy\"\n[config]\nanonymous = \"m\"\n",
+    )
+    .unwrap();
+    let s = Server::start(BIN, &["--repository", repo.path().to_str().unwrap()]).unwrap();
+    let c = client();
+    let (code, _, err) = cli(&s, &["promote", "m", "1"]);
+    assert_eq!(code, 0, "{err}");
+    for args in [
+        &["canary", "m", "2", "--weight", "50"][..],
+        &["shadow", "m", "3"],
+    ] {
+        let (code, _, err) = cli(&s, args);
+        assert_eq!(code, 0, "{err}");
+    }
+    for _ in 0..20 {
+        assert_eq!(score(&c, &s, "/v2/models/m/infer").0, 200);
+    }
+    let wrong =
+        json!({"inputs": [{"name": "nope", "shape": [1], "datatype": "FP32", "data": [1]}]});
+    for _ in 0..3 {
+        let r = c
+            .post(s.url("/v2/models/m/versions/1/infer"))
+            .json(&wrong)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+    }
+    assert!(edgeserve_test_support::wait_until(
+        Duration::from_secs(10),
+        || { model_status(&c, &s)["versions"][2]["shadow_compared"].as_u64() >= Some(5) }
+    ));
+    for _ in 0..2 {
+        let (code, _, err) = cli(&s, &["canary", "m", "--clear"]);
+        assert_eq!(code, 0, "{err}");
+    }
+
+    let (code, out, err) = cli(&s, &["status", "m"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("m  primary 1, shadow 3"), "{out}");
+    assert!(
+        lines[1].starts_with("  VERSION  ROLE     CALLS  4XX  5XX  SHADOW"),
+        "{out}"
+    );
+    let v1: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(&v1[..5], ["1", "primary", v1[2], "3", "0"], "{out}");
+    assert!(v1[2].parse::<u64>().unwrap() >= 10, "{out}");
+    assert!(lines[4].contains("% of "), "the shadow's agreement: {out}");
+    assert!(out.contains("  recent events:"), "{out}");
+    assert!(out.contains("canary m@2 cleared"), "{out}");
+    assert!(out.contains(" UTC (") && out.contains("s ago)"), "{out}");
+    for absent in ["had no canary", "previous [", "[]"] {
+        assert!(!out.contains(absent), "{absent:?} in {out}");
+    }
+
+    let (code, out, err) = cli(&s, &["status"]);
+    assert_eq!(code, 0, "{err}");
+    let policy = out
+        .split("\n\n")
+        .find(|block| block.starts_with("guard (policy)"))
+        .unwrap_or_else(|| panic!("no policy block in {out}"));
+    assert!(
+        policy.contains("VERSION  ROLE     CALLS  ALLOWED  DENIED  REWROTE  FAILED"),
+        "{policy}"
+    );
+    assert!(
+        !policy.contains("SHADOW") && !policy.contains("4XX"),
+        "{policy}"
     );
 }

@@ -43,7 +43,22 @@ fn new_and_build_make_versions_that_check_accepts() {
     ] {
         let (ok, text) = edgeserve(&["new", "model", "--lang", lang, name], dir);
         assert!(ok, "new --lang {lang}: {text}");
+        if lang == "onnx" {
+            // The graph comes first, and the next step says so.
+            assert!(
+                text.contains(
+                    "next: put your graph in iris-onnx/model.onnx, then: edgeserve build"
+                ),
+                "{text}"
+            );
+        }
     }
+    let (ok, text) = edgeserve(&["build", "iris-onnx", "--out", "models"], dir);
+    assert!(!ok);
+    assert!(
+        text.contains("iris-onnx has no model.onnx yet: put your ONNX graph there as model.onnx"),
+        "{text}"
+    );
     // The ONNX project gets a graph, as a user would drop one in.
     std::fs::copy(
         repo_root().join("examples/onnx/iris-logreg/model.onnx"),
@@ -54,12 +69,11 @@ fn new_and_build_make_versions_that_check_accepts() {
         let (ok, text) = edgeserve(&["build", name, "--out", "models"], dir);
         assert!(ok, "build {name}: {text}");
     }
-    let runner = components::ONNX_RUNNER;
-    let (ok, text) = edgeserve(
-        &["build", "iris-onnx", "--out", "models", "--runner", runner],
-        dir,
-    );
+    // The runner is found without a flag: where the checkout's build puts
+    // it, from the edgeserve binary's own folder.
+    let (ok, text) = edgeserve(&["build", "iris-onnx", "--out", "models"], dir);
     assert!(ok, "build iris-onnx: {text}");
+    let runner = components::ONNX_RUNNER;
     // A single .onnx file builds too, with a manifest made for it.
     let (ok, text) = edgeserve(
         &[
@@ -104,13 +118,46 @@ fn build_refuses_unknown_projects_and_names_a_missing_runner() {
         .arg(&graph)
         .arg("--out")
         .arg(dir.join("models"))
-        .env_remove("EDGESERVE_ONNX_RUNNER")
+        .env(
+            "EDGESERVE_ONNX_RUNNER",
+            dir.join("nowhere/onnx_runner.wasm"),
+        )
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("--runner"), "{stderr}");
-    assert!(stderr.contains("runners/onnx/Cargo.toml"), "{stderr}");
+    let looked = format!(
+        "looked for {}",
+        dir.join("nowhere/onnx_runner.wasm").display()
+    );
+    assert!(stderr.contains(&looked), "{stderr}");
+    assert!(stderr.contains("scripts/build-examples"), "{stderr}");
+    assert!(stderr.contains("--runner PATH"), "{stderr}");
+
+    // A graph the runner cannot run is refused by build at once, in one
+    // line saying what to do; a trailing ZipMap is not a problem (the
+    // runner strips it).
+    for (fixture, want) in [
+        (
+            "tests/fixtures/onnx/zipmap-inside.onnx",
+            "operator ZipMap (ai.onnx.ml) in node 'zip' is not supported: re-export with \
+             options={'zipmap': False} (skl2onnx)",
+        ),
+        (
+            "tests/fixtures/onnx/unsupported-op.onnx",
+            "is not supported by the ONNX runner: export the model with the operators \
+             docs/onnx.md lists",
+        ),
+    ] {
+        let graph = repo_root().join(fixture);
+        let (ok, text) = edgeserve(&["build", graph.to_str().unwrap(), "--out", "models"], dir);
+        assert!(!ok, "{fixture}: {text}");
+        assert!(text.contains(want), "{fixture}: {text}");
+        assert_eq!(text.trim().lines().count(), 1, "one line: {text}");
+    }
+    let zipmap = repo_root().join("examples/onnx/iris-zipmap/model.onnx");
+    let (ok, text) = edgeserve(&["build", zipmap.to_str().unwrap(), "--out", "models"], dir);
+    assert!(ok, "{text}");
 
     let (ok, text) = edgeserve(&["new", "model", "--lang", "python", "Bad Name"], dir);
     assert!(!ok);

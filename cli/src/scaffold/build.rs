@@ -5,6 +5,16 @@ use std::process::{Command, Stdio};
 
 use super::{ScaffoldError, WIT, io, tools};
 
+/// The ONNX runner's operator table and graph check: the very file the
+/// runner itself uses, so `build` and the runner cannot disagree.
+#[path = "../../../runners/onnx/graph/src/operators.rs"]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "shared with the runner, which uses all of it; build uses the check"
+)]
+mod onnx_operators;
+
 /// What a project is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ProjectKind {
@@ -64,6 +74,16 @@ pub(crate) fn detect(project: &Path) -> Result<ProjectKind, ScaffoldError> {
         Ok(ProjectKind::Onnx)
     } else if project.join("app.py").is_file() {
         Ok(ProjectKind::Python)
+    } else if std::fs::read_to_string(project.join("manifest.toml"))
+        .is_ok_and(|m| m.contains("model.onnx"))
+    {
+        // `edgeserve new model --lang onnx` made it; the graph is not in yet.
+        Err(ScaffoldError::Project(format!(
+            "{} has no model.onnx yet: put your ONNX graph there as model.onnx (from \
+             scikit-learn: skl2onnx's to_onnx; from PyTorch: torch.onnx.export), then run this \
+             again",
+            project.display()
+        )))
     } else {
         Err(ScaffoldError::Project(format!(
             "{} is not a model project: expected Cargo.toml (Rust), app.py (Python) or \
@@ -130,8 +150,13 @@ pub(crate) fn build(opts: &BuildOptions) -> Result<Built, ScaffoldError> {
             build_python(&dir, &module, &out, &component)?;
         }
         ProjectKind::Onnx => {
-            let runner = tools::onnx_runner(opts.runner.as_deref())?;
             let graph = file.clone().unwrap_or_else(|| dir.join("model.onnx"));
+            // An operator the runner cannot run is found now, in one line,
+            // not as a refused version at check or deploy time.
+            let bytes = std::fs::read(&graph).map_err(io(format!("read {}", graph.display())))?;
+            onnx_operators::check(&bytes)
+                .map_err(|e| ScaffoldError::Project(format!("{}: {e}", graph.display())))?;
+            let runner = tools::onnx_runner(opts.runner.as_deref())?;
             copy(&runner, &component)?;
             copy(&graph, &out.join("model.onnx"))?;
             files.push("model.onnx".into());

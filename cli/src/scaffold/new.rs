@@ -94,10 +94,15 @@ class Inference(exports.Inference):
 
 const ONNX_README: &str = r#"# {name}
 
-Put your ONNX graph here as `model.onnx`, then build and check:
+Put your ONNX graph in this folder as `model.onnx` first; then build and check:
 
-    edgeserve build {name} --out models --runner onnx-runner.wasm
+    edgeserve build {name} --out models
     edgeserve check models
+
+`build` finds the ONNX runner component by itself when this edgeserve was
+built in its checkout (`scripts/build-examples` builds both); otherwise
+pass `--runner PATH/onnx_runner.wasm`. `check` prints the inputs and
+outputs read from the graph: what a request must send.
 
 From scikit-learn, export without ZipMap (tract and the inference protocol
 need plain tensors):

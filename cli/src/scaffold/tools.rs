@@ -62,34 +62,60 @@ pub(crate) fn componentize_py() -> Result<PathBuf, ScaffoldError> {
         })
 }
 
-/// The ONNX runner component: `--runner`, `$EDGESERVE_ONNX_RUNNER`, or
-/// `onnx-runner.wasm` beside the `edgeserve` binary.
+/// The ONNX runner's file name, wherever it is (Cargo's name for the
+/// `onnx-runner` crate's component).
+pub(crate) const ONNX_RUNNER_FILE: &str = "onnx_runner.wasm";
+
+/// Where `scripts/build-examples` (and the test suite) builds the runner,
+/// relative to the folder of the `edgeserve` binary (`target/release` or
+/// `target/debug`).
+const ONNX_RUNNER_BUILT: &str = "../guests/wasm32-wasip2/release";
+
+/// The ONNX runner component: `--runner`, else `$EDGESERVE_ONNX_RUNNER`,
+/// else `onnx_runner.wasm` beside the `edgeserve` binary (an install), else
+/// where the checkout's build puts it (`target/guests/...`, found from
+/// `target/release/edgeserve` without any flag).
 pub(crate) fn onnx_runner(given: Option<&Path>) -> Result<PathBuf, ScaffoldError> {
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join("onnx-runner.wasm")));
-    let candidate = given
+    let explicit = given
         .map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("EDGESERVE_ONNX_RUNNER").map(PathBuf::from))
-        .or(beside);
-    match candidate {
-        Some(p) if p.is_file() => Ok(p),
-        other => Err(ScaffoldError::MissingTool {
-            tool: format!(
-                "the ONNX runner component{}",
-                other.map_or(String::new(), |p| format!(
-                    " (not found at {})",
-                    p.display()
-                ))
-            ),
-            install: "build it once from the edgeserve repository with: cargo build --release \
-                      --target wasm32-wasip2 --manifest-path runners/onnx/Cargo.toml, then pass \
-                      --runner target/wasm32-wasip2/release/onnx_runner.wasm (or set \
-                      EDGESERVE_ONNX_RUNNER, or copy it beside the edgeserve binary as \
-                      onnx-runner.wasm)"
-                .into(),
-        }),
+        .or_else(|| std::env::var_os("EDGESERVE_ONNX_RUNNER").map(PathBuf::from));
+    let looked: Vec<PathBuf> = match explicit {
+        Some(p) => vec![p],
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(Path::to_path_buf))
+            .map(|d| {
+                vec![
+                    d.join(ONNX_RUNNER_FILE),
+                    d.join(ONNX_RUNNER_BUILT).join(ONNX_RUNNER_FILE),
+                ]
+            })
+            .unwrap_or_default(),
+    };
+    if let Some(found) = looked.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
     }
+    let places: Vec<String> = looked
+        .iter()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .map(|p| p.display().to_string())
+        .collect();
+    Err(ScaffoldError::MissingTool {
+        tool: format!(
+            "the ONNX runner component (looked for {})",
+            if places.is_empty() {
+                ONNX_RUNNER_FILE.to_string()
+            } else {
+                places.join(" and ")
+            }
+        ),
+        install: format!(
+            "build it once in the edgeserve checkout with scripts/build-examples (it puts \
+             {ONNX_RUNNER_FILE} in target/guests/wasm32-wasip2/release, where \
+             target/release/edgeserve finds it), or copy {ONNX_RUNNER_FILE} beside the edgeserve \
+             binary, or pass --runner PATH (or set EDGESERVE_ONNX_RUNNER)"
+        ),
+    })
 }
 
 /// Runs a command with inherited output; an error unless it succeeds.
