@@ -18,12 +18,14 @@
 //! - [`node`]: a whole node (checked config, build, serve, drain);
 //! - [`deploy`]: deploys, traffic, rollback, persisted state, repository watch;
 //! - [`admin`]: the admin API; [`contract`]: its documents; [`client`]: its client;
+//! - [`fleet`]: versions as OCI artifacts (the edge fleet's distribution);
 //! - [`config`]: the node's configuration.
 
 pub mod admin;
 pub mod client;
 pub mod config;
 pub mod deploy;
+pub mod fleet;
 pub mod node;
 pub mod pipeline;
 pub mod registry;
