@@ -56,7 +56,7 @@ pub(crate) enum AdminCommand {
     },
     /// Deploy a new version (it serves only after the whole pipeline passes).
     #[command(
-        after_help = "Examples:\n  edgeserve deploy iris 3 --component model.wasm --manifest manifest.toml --file smoke.json\n  edgeserve deploy iris 3 --path models/iris/3 --promote    # a folder on the node's disk"
+        after_help = "Examples:\n  edgeserve deploy iris 3 --component model.wasm --manifest manifest.toml --file smoke.json\n  edgeserve deploy iris 3 --path models/iris/3 --promote    # a folder on the node's disk\n  edgeserve deploy iris 3 --from oci://registry.example/models/iris:3    # the node pulls and verifies it"
     )]
     Deploy {
         #[command(flatten)]
@@ -66,7 +66,7 @@ pub(crate) enum AdminCommand {
         /// New version number.
         version: String,
         /// Component file to upload.
-        #[arg(long, conflicts_with = "path", required_unless_present = "path")]
+        #[arg(long, conflicts_with_all = ["path", "from"], required_unless_present_any = ["path", "from"])]
         component: Option<PathBuf>,
         /// Manifest file to upload with it.
         #[arg(long, requires = "component")]
@@ -77,8 +77,13 @@ pub(crate) enum AdminCommand {
         /// Instead of uploading: a version folder on the node's own disk (a
         /// relative path is made absolute from this shell's folder, so run
         /// it on the node; for a remote node upload with --component).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "from")]
         path: Option<PathBuf>,
+        /// Instead of uploading: an OCI reference the node pulls the version
+        /// from (oci://REGISTRY/REPOSITORY:TAG or @sha256:...), its
+        /// signature checked against the node's [fleet] trust_keys.
+        #[arg(long)]
+        from: Option<String>,
         /// Make it the primary at once.
         #[arg(long)]
         promote: bool,
@@ -312,6 +317,7 @@ fn deploy_request(cmd: &AdminCommand) -> Result<DeployRequest> {
         manifest,
         files,
         path,
+        from,
         promote,
         ..
     } = cmd
@@ -322,6 +328,12 @@ fn deploy_request(cmd: &AdminCommand) -> Result<DeployRequest> {
         promote: *promote,
         ..DeployRequest::default()
     };
+    if let Some(reference) = from {
+        // Checked here: a malformed reference is a usage error.
+        edgeserve_node::fleet::remote::parse_reference(reference)?;
+        request.from = Some(reference.clone());
+        return Ok(request);
+    }
     match (component, path) {
         (Some(c), _) => {
             for f in files {
@@ -344,7 +356,7 @@ fn deploy_request(cmd: &AdminCommand) -> Result<DeployRequest> {
                 .with_context(|| format!("cannot resolve {}", p.display()))?;
             request.path = Some(p.to_string_lossy().into_owned());
         }
-        (None, None) => anyhow::bail!("give --component FILE or --path DIR"),
+        (None, None) => anyhow::bail!("give --component FILE, --path DIR or --from oci://REF"),
     }
     Ok(request)
 }

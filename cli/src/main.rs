@@ -3,6 +3,8 @@
 
 mod admin_commands;
 mod check_command;
+mod fleet_commands;
+mod fleet_status;
 mod scaffold;
 mod scaffold_commands;
 mod status_table;
@@ -57,10 +59,36 @@ enum Command {
     New(scaffold_commands::NewArgs),
     #[command(flatten)]
     Admin(admin_commands::AdminCommand),
+    /// Push a version folder to an OCI registry as one artifact (prints its
+    /// manifest digest); --sign-key signs it too.
+    Push(fleet_commands::PushArgs),
+    /// Pull a version from an OCI registry into a folder (--key: verify
+    /// its signature first).
+    Pull(fleet_commands::PullArgs),
+    /// Sign a version in a registry, cosign-compatible (the signature goes
+    /// to the `sha256-<digest>.sig` tag).
+    Sign(fleet_commands::SignArgs),
+    /// Check that a trusted key signed a version (exit 0) or not (exit 1).
+    Verify(fleet_commands::VerifyArgs),
+    /// Make a signing key pair: PREFIX.key (secret) and PREFIX.pub (for
+    /// nodes' [fleet] trust_keys and `verify --key`).
+    Keygen(fleet_commands::KeygenArgs),
+    /// The fleet: what every node follows and serves, and whether each
+    /// ring converged on its tag.
+    #[command(subcommand)]
+    Fleet(FleetCommand),
     /// Internal: compile a component read on standard input and write the
     /// artifact to standard output (`serve` runs this in a child process).
     #[command(hide = true)]
     CompileWorker(CompileWorkerArgs),
+}
+
+/// `edgeserve fleet ...`.
+#[derive(Subcommand, Debug)]
+enum FleetCommand {
+    /// Ask every node in a nodes file (admin API, token, TLS) what it
+    /// serves and follows; exit 0 only when every ring converged.
+    Status(fleet_status::FleetStatusArgs),
 }
 
 #[derive(Args, Debug)]
@@ -103,6 +131,10 @@ struct ServeArgs {
     /// [default: ./edgeserve-state].
     #[arg(long, env = "EDGESERVE_STATE_DIR")]
     state_dir: Option<PathBuf>,
+    /// This node's fleet ring (overrides [fleet] ring): `{ring}` in a
+    /// followed reference becomes it.
+    #[arg(long, env = "EDGESERVE_FLEET_RING")]
+    ring: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -229,6 +261,12 @@ fn main() -> ExitCode {
             Command::Build(args) => scaffold_commands::build(args),
             Command::New(args) => scaffold_commands::new(args),
             Command::Admin(cmd) => admin_commands::run(cmd).await,
+            Command::Push(args) => fleet_commands::push(args).await,
+            Command::Pull(args) => fleet_commands::pull(args).await,
+            Command::Sign(args) => fleet_commands::sign(args).await,
+            Command::Verify(args) => fleet_commands::verify(args).await,
+            Command::Keygen(args) => fleet_commands::keygen(args),
+            Command::Fleet(FleetCommand::Status(args)) => fleet_status::run(args).await,
             Command::CompileWorker(_) => unreachable!("handled before the async runtime starts"),
         }
     });
@@ -270,6 +308,7 @@ impl ServeArgs {
         a.enabled &= !self.no_admin;
         cfg.repository.path = self.repository.or(cfg.repository.path.take());
         cfg.state.dir = self.state_dir.unwrap_or(std::mem::take(&mut cfg.state.dir));
+        cfg.fleet.ring = self.ring.or(cfg.fleet.ring.take());
     }
 }
 

@@ -238,6 +238,10 @@ pub struct DeployRequest {
     /// A version folder on the node, instead of an upload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// An OCI reference the node pulls the version from (checked against
+    /// its trust keys), instead of an upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
     /// Make it the primary at once.
     #[serde(default)]
     pub promote: bool,
@@ -293,6 +297,57 @@ pub struct NodeStatus {
     /// The prediction log's counters, when it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prediction_log: Option<PredictionLogStatus>,
+    /// What the node follows in registries, when it follows anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetStatus>,
+}
+
+/// The fleet section of a node's status: its ring and each followed tag.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FleetStatus {
+    /// The node's ring.
+    pub ring: Option<String>,
+    /// Whether only versions signed by a trusted key are deployed.
+    pub signatures_required: bool,
+    /// One entry per followed model.
+    pub follows: Vec<FollowStatus>,
+}
+
+/// One followed model on one node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FollowStatus {
+    /// The model.
+    pub model: String,
+    /// The reference followed (the ring filled in).
+    pub reference: String,
+    /// `primary`, `canary` or `shadow`.
+    pub action: String,
+    /// The manifest digest applied last.
+    pub digest: Option<String>,
+    /// The version deployed from it.
+    pub version: Option<u64>,
+    /// Whether that version has the action's role now (false after a
+    /// guarded rollback).
+    pub serving: bool,
+    /// `waiting`, `restored`, `pulling`, `applied`, `rolled back`,
+    /// `refused`, `unreachable` or `failing`.
+    pub state: String,
+    /// The last error (refusal or unreachable registry).
+    pub error: Option<String>,
+    /// A digest refused at the tag (not tried again until it moves).
+    pub refused_digest: Option<String>,
+    /// When the digest was applied (seconds since the Unix epoch).
+    pub applied_at: Option<u64>,
+    /// When the tag was last checked.
+    pub last_check: Option<u64>,
+    /// Checks made since start.
+    pub checks: u64,
+    /// Checks that failed to reach the registry.
+    pub failures: u64,
+    /// Versions refused (signature, content, deploy).
+    pub refusals: u64,
+    /// Bytes pulled from registries since start.
+    pub pulled_bytes: u64,
 }
 
 /// Something the control plane did by itself (or was told to do).

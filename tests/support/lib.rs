@@ -15,8 +15,10 @@ pub use tempfile;
 
 mod certs;
 mod prometheus;
+mod registry;
 pub use certs::TestCa;
 pub use prometheus::Prometheus;
+pub use registry::Registry;
 
 /// Paths of the built guest components, one constant each.
 pub mod components {

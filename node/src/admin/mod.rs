@@ -54,6 +54,12 @@ pub struct AdminState {
     /// The configuration's global policy chain, to say after each change
     /// which bindings name no deployed policy.
     pub global_policies: Vec<crate::repository::PolicyBinding>,
+    /// How this node fetches versions from registries (`deploy --from`),
+    /// and what it follows, when set.
+    pub fleet: Option<(
+        Arc<crate::fleet::fetch::Fetcher>,
+        Option<Arc<crate::fleet::follow::FleetBoard>>,
+    )>,
 }
 
 impl AdminState {
@@ -81,6 +87,43 @@ impl AdminState {
             // Two uploads at once, each with what is built from it.
             upload_memory: crate::budget::Budget::new(a.max_upload.0.saturating_mul(4)),
             global_policies: cfg.policies.clone(),
+            fleet: None,
+        }
+    }
+
+    /// Lets `deploy --from` pull with `fetcher`, and status show `board`.
+    pub fn with_fleet(
+        mut self,
+        fetcher: Arc<crate::fleet::fetch::Fetcher>,
+        board: Option<Arc<crate::fleet::follow::FleetBoard>>,
+    ) -> AdminState {
+        self.fleet = Some((fetcher, board));
+        self
+    }
+
+    /// Pulls a version for `deploy --from` (signature checked against the
+    /// node's trust keys).
+    pub(crate) async fn fetch(
+        &self,
+        reference: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, crate::deploy::DeployError> {
+        let Some((fetcher, _)) = &self.fleet else {
+            return Err(crate::deploy::DeployError::BadRequest(
+                "this node does not pull from registries".into(),
+            ));
+        };
+        match fetcher.fetch(reference, None).await {
+            Ok(f) => {
+                tracing::info!(target: "edgeserve::audit", event = "fleet_pulled", reference, digest = f.digest.as_str(), verified = f.verified, "deploy --from pulled a version");
+                Ok(f.unpacked.files)
+            }
+            Err(e) => {
+                tracing::warn!(target: "edgeserve::audit", event = "fleet_refused", reference, reason = %e, "deploy --from refused");
+                Err(crate::deploy::DeployError::Fetch {
+                    transient: e.is_transient(),
+                    reason: format!("{reference}: {e}"),
+                })
+            }
         }
     }
 }

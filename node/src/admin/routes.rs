@@ -92,6 +92,9 @@ where
 /// `GET /admin/v1/models`: the deployer's status and the log's counters.
 fn status(state: &AdminState) -> NodeStatus {
     let mut status = state.deployer.status();
+    if let Some((_, Some(board))) = &state.fleet {
+        status.fleet = Some(board.status(&state.deployer.registry().snapshot()));
+    }
     status.prediction_log = state.predlog.as_ref().map(|log| PredictionLogStatus {
         dir: log.dir().display().to_string(),
         written: log.written.load(Relaxed),
@@ -121,6 +124,10 @@ where
                 .await
         }
         Ok(DeploySource::Files(files)) => d.deploy(name, v, files, promote).await,
+        Ok(DeploySource::Registry(reference)) => match state.fetch(&reference).await {
+            Ok(files) => d.deploy(name, v, files, promote).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     changed(state, name, StatusCode::CREATED, result)
@@ -182,6 +189,10 @@ fn changed(
                 DeployError::Conflict(_) => StatusCode::CONFLICT,
                 DeployError::BadRequest(_) => StatusCode::BAD_REQUEST,
                 DeployError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                DeployError::Fetch {
+                    transient: true, ..
+                } => StatusCode::BAD_GATEWAY,
+                DeployError::Fetch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 DeployError::State(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             tracing::warn!(status = status.as_u16(), error = %e, "admin change refused");

@@ -13,11 +13,21 @@ pub(super) enum DeploySource {
     Path(String),
     /// Uploaded files by name: the manifest, the component, the rest.
     Files(Vec<(String, Vec<u8>)>),
+    /// An OCI reference the node pulls.
+    Registry(String),
 }
 
 /// The files of a deploy request: either `{"path"}` or an upload.
 pub(super) fn deploy_files(body: DeployRequest) -> Result<DeploySource, DeployError> {
     let bad = |m: String| DeployError::BadRequest(m);
+    if let Some(reference) = body.from {
+        if body.path.is_some() || body.component.is_some() || !body.files.is_empty() {
+            return Err(bad(
+                "send {\"from\": REFERENCE} alone, without files or a path".into(),
+            ));
+        }
+        return Ok(DeploySource::Registry(reference));
+    }
     match (body.path, body.component) {
         (Some(path), None) if body.manifest.is_none() && body.files.is_empty() => {
             Ok(DeploySource::Path(path))
@@ -41,7 +51,7 @@ pub(super) fn deploy_files(body: DeployRequest) -> Result<DeploySource, DeployEr
             Ok(DeploySource::Files(files))
         }
         _ => Err(bad(
-            "send either {\"path\": DIR} or {\"component\": BASE64, \"manifest\": TOML, \"files\": {...}}".into(),
+            "send {\"path\": DIR}, {\"from\": \"oci://REGISTRY/REPOSITORY:TAG\"} or {\"component\": BASE64, \"manifest\": TOML, \"files\": {...}}".into(),
         )),
     }
 }

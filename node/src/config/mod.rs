@@ -41,6 +41,8 @@ pub struct ServeConfig {
     pub policies: Vec<crate::repository::PolicyBinding>,
     /// Metrics, traces and their export.
     pub telemetry: crate::telemetry::TelemetryConfig,
+    /// Versions followed in OCI registries: ring, trust keys, tags.
+    pub fleet: crate::fleet::config::FleetConfig,
 }
 
 /// The admin API listener.

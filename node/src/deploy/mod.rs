@@ -50,6 +50,15 @@ pub enum DeployError {
     /// The state could not be persisted (500); nothing changed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The version could not be fetched from a registry: unreachable
+    /// (502), or refused there (422: a bad signature or artifact).
+    #[error("{reason}")]
+    Fetch {
+        /// Whether trying again later may work.
+        transient: bool,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 pub use crate::contract::Event;

@@ -107,6 +107,7 @@ impl Deployer {
             events: self.events(),
             live_versions: crate::runtime::live_versions(),
             prediction_log: None,
+            fleet: None,
         }
     }
 

@@ -128,13 +128,23 @@ pub struct VersionConfig {
     pub wit_version: String,
     /// Every layer, in the manifest's order.
     pub layers: Vec<LayerRef>,
+    /// The version number it was pushed as (a node deploys it as that).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
 }
 
 impl VersionConfig {
     /// The config of a version made of `layers` (each titled).
-    pub fn of(manifest: String, world: &str, wit_version: &str, layers: &[Blob]) -> VersionConfig {
+    pub fn of(
+        manifest: String,
+        world: &str,
+        wit_version: &str,
+        version: Option<u64>,
+        layers: &[Blob],
+    ) -> VersionConfig {
         VersionConfig {
             manifest,
+            version,
             world: world.to_string(),
             wit_version: wit_version.to_string(),
             layers: layers
@@ -212,11 +222,13 @@ fn blob(media_type: &str, bytes: Vec<u8>, title: Option<&str>) -> Blob {
 
 /// Packs a version folder's files (`manifest.toml`, the component it
 /// names, every other file) into an artifact. `world` and `wit_version`
-/// say what the component is (from `inspect`).
+/// say what the component is (from `inspect`); `version` is the number
+/// nodes deploy it as.
 pub fn pack(
     files: &[(String, Vec<u8>)],
     world: &str,
     wit_version: &str,
+    version: Option<u64>,
 ) -> Result<Packed, ArtifactError> {
     let not = |m: String| ArtifactError::NotAVersion(m);
     let manifest_text = files
@@ -246,7 +258,7 @@ pub fn pack(
         }
         layers.push(blob(FILE_MEDIA_TYPE, bytes.clone(), Some(name)));
     }
-    let config = VersionConfig::of(manifest_text, world, wit_version, &layers);
+    let config = VersionConfig::of(manifest_text, world, wit_version, version, &layers);
     let config = blob(
         CONFIG_MEDIA_TYPE,
         serde_json::to_vec(&config).map_err(|e| ArtifactError::Malformed {
@@ -286,16 +298,25 @@ pub struct Caps {
 /// A version folder's files, `manifest.toml` first.
 pub type Files = Vec<(String, Vec<u8>)>;
 
-/// Reads an artifact back into a version folder's files (`manifest.toml`
-/// first), checking everything on the way (see the module's notes).
-/// `digest` is the manifest digest the caller resolved (from a tag or a
-/// pinned reference); `fetch` returns a blob's bytes by descriptor.
-pub fn unpack(
+/// What [`unpack`] read: the files, and the version number they were
+/// pushed as (none for a CNCF Wasm artifact, or one pushed without).
+#[derive(Clone, Debug)]
+pub struct Unpacked {
+    /// The version number.
+    pub version: Option<u64>,
+    /// The files, `manifest.toml` first.
+    pub files: Files,
+}
+
+/// Checks a manifest before anything it names is fetched: its digest is
+/// the one the caller resolved, it is an image manifest, and its config
+/// and layers fit the caps (a hostile manifest's sizes cannot overflow
+/// the sum).
+pub fn read_manifest(
     manifest: &[u8],
     digest: &str,
     caps: Caps,
-    mut fetch: impl FnMut(&Descriptor) -> Result<Vec<u8>, String>,
-) -> Result<Files, ArtifactError> {
+) -> Result<ImageManifest, ArtifactError> {
     check_size("the manifest", manifest.len() as u64, caps.document)?;
     check_digest("the manifest", manifest, digest)?;
     let image: ImageManifest =
@@ -309,13 +330,26 @@ pub fn unpack(
             image.schema_version
         )));
     }
-    // Sizes a hostile manifest gives cannot overflow the sum.
     let total = image
         .layers
         .iter()
         .fold(0u64, |sum, l| sum.saturating_add(l.size));
     check_size("the layers", total, caps.total)?;
     check_size("the config", image.config.size, caps.document)?;
+    Ok(image)
+}
+
+/// Reads an artifact back into a version folder's files (`manifest.toml`
+/// first), checking everything on the way (see the module's notes).
+/// `digest` is the manifest digest the caller resolved (from a tag or a
+/// pinned reference); `fetch` returns a blob's bytes by descriptor.
+pub fn unpack(
+    manifest: &[u8],
+    digest: &str,
+    caps: Caps,
+    mut fetch: impl FnMut(&Descriptor) -> Result<Vec<u8>, String>,
+) -> Result<Unpacked, ArtifactError> {
+    let image = read_manifest(manifest, digest, caps)?;
     match image.config.media_type.as_str() {
         CONFIG_MEDIA_TYPE => version_files(&image, &mut fetch),
         CNCF_WASM_CONFIG => cncf_files(&image, &mut fetch),
@@ -352,7 +386,7 @@ fn fetch_checked(
 fn version_files(
     image: &ImageManifest,
     fetch: &mut impl FnMut(&Descriptor) -> Result<Vec<u8>, String>,
-) -> Result<Files, ArtifactError> {
+) -> Result<Unpacked, ArtifactError> {
     let not = |m: String| ArtifactError::NotAVersion(m);
     let config = fetch_checked(fetch, &image.config, "the config".into())?;
     let config: VersionConfig =
@@ -385,14 +419,17 @@ fn version_files(
         let bytes = fetch_checked(fetch, layer, format!("layer '{title}'"))?;
         files.push((title.clone(), bytes));
     }
-    Ok(files)
+    Ok(Unpacked {
+        version: config.version,
+        files,
+    })
 }
 
 /// The CNCF single-layer Wasm artifact: a component, no manifest.
 fn cncf_files(
     image: &ImageManifest,
     fetch: &mut impl FnMut(&Descriptor) -> Result<Vec<u8>, String>,
-) -> Result<Files, ArtifactError> {
+) -> Result<Unpacked, ArtifactError> {
     let not = |m: String| ArtifactError::NotAVersion(m);
     let [layer] = image.layers.as_slice() else {
         return Err(not(format!(
@@ -407,10 +444,13 @@ fn cncf_files(
         )));
     }
     let bytes = fetch_checked(fetch, layer, "the component".into())?;
-    Ok(vec![
-        (MANIFEST_FILE.to_string(), Vec::new()),
-        ("model.wasm".to_string(), bytes),
-    ])
+    Ok(Unpacked {
+        version: None,
+        files: vec![
+            (MANIFEST_FILE.to_string(), Vec::new()),
+            ("model.wasm".to_string(), bytes),
+        ],
+    })
 }
 
 fn check_size(what: &str, size: u64, limit: u64) -> Result<(), ArtifactError> {

@@ -92,6 +92,14 @@ impl TrustKey {
     }
 }
 
+/// The DER SubjectPublicKeyInfo of a key (what a PEM `PUBLIC KEY` holds).
+pub fn spki_of(key: &TrustKey) -> Vec<u8> {
+    match key {
+        TrustKey::EcdsaP256(point) => [P256_SPKI, point].concat(),
+        TrustKey::Ed25519(k) => [ED25519_SPKI, k].concat(),
+    }
+}
+
 /// cosign's simple-signing payload.
 #[derive(Debug, Serialize, Deserialize)]
 struct SimpleSigning {

@@ -39,11 +39,15 @@ impl CheckedConfig {
     /// Checks `cfg` for serving.
     pub fn new(cfg: ServeConfig) -> Result<CheckedConfig, InvalidSetting> {
         cfg.validate()?;
-        if cfg.repository.path.is_none() && !cfg.admin.enabled {
+        if let Some((key, problem)) = cfg.fleet.problems().into_iter().next() {
+            return Err(bad(&key, problem));
+        }
+        if cfg.repository.path.is_none() && !cfg.admin.enabled && cfg.fleet.follow.is_empty() {
             return Err(bad(
                 "[repository] path",
                 "no model repository: pass --repository DIR (or set [repository] path in \
-                 --config), or enable the admin API to deploy models into an empty node",
+                 --config), follow models in a registry ([[fleet.follow]]), or enable the admin \
+                 API to deploy models into an empty node",
             ));
         }
         check_admin(&cfg)?;

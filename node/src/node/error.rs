@@ -38,6 +38,14 @@ pub enum NodeError {
         /// Why.
         reason: String,
     },
+    /// A `[fleet] trust_keys` file cannot be used.
+    #[error("[fleet] trust_keys: {}: {reason}", path.display())]
+    TrustKey {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The deployments cannot be restored.
     #[error("cannot restore the deployments")]
     Deploy(#[source] crate::deploy::DeployError),

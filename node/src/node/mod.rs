@@ -12,6 +12,7 @@
 mod checked;
 mod error;
 mod setup;
+pub mod systemd;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,6 +26,8 @@ pub use error::NodeError;
 
 use crate::admin::AdminState;
 use crate::deploy::{Deployer, StateStore, run_guard, watch_repository};
+use crate::fleet::fetch::Fetcher;
+use crate::fleet::follow::{FleetBoard, follow};
 use crate::pipeline::{Pipeline, RequestLimits};
 use crate::server::{ListenerOptions, serve};
 
@@ -32,6 +35,8 @@ use crate::server::{ListenerOptions, serve};
 pub struct Node {
     cfg: CheckedConfig,
     deployer: Arc<Deployer>,
+    fetcher: Arc<Fetcher>,
+    board: Option<Arc<FleetBoard>>,
     pipeline: Arc<Pipeline>,
     telemetry: setup::Telemetry,
     data_tls: Option<Arc<rustls::ServerConfig>>,
@@ -99,9 +104,17 @@ impl Node {
             .with_prediction_log(telemetry.predlog.clone())
             .with_security(auth, tenants, chains)
             .with_telemetry(telemetry.metrics.clone(), telemetry.tracer.clone());
+        let (fetcher, board) = setup::fleet(&cfg)?;
+        // A node that follows models is ready once each has a version
+        // (from the registry, or restored from its state after a restart).
+        if board.as_ref().is_some_and(|b| !b.all_applied()) {
+            pipeline.ready.store(false, Ordering::Release);
+        }
         Ok(Node {
             cfg,
             deployer,
+            fetcher,
+            board,
             pipeline: Arc::new(pipeline),
             telemetry,
             data_tls,
@@ -141,6 +154,7 @@ impl Node {
         tokio::spawn(async move {
             shutdown.await;
             pipeline.ready.store(false, Ordering::Release);
+            systemd::notify("STOPPING=1");
             let _ = stop_tx.send(true);
         });
         let drained = self.serve_data(listeners.data, stopped(stop_rx)).await;
@@ -152,8 +166,10 @@ impl Node {
         drained
     }
 
-    /// The rollout guard, and the repository watcher when it polls.
+    /// The rollout guard, the repository watcher when it polls, the
+    /// fleet followers, and readiness (systemd's too).
     fn background_tasks(&self) {
+        self.follow_tasks();
         tokio::spawn(run_guard(
             self.deployer.clone(),
             self.cfg.state.guard_interval.0,
@@ -161,6 +177,49 @@ impl Node {
         let poll = self.cfg.repository.poll_interval.0;
         if self.cfg.repository.path.is_some() && !poll.is_zero() {
             tokio::spawn(watch_repository(self.deployer.clone(), poll));
+        }
+    }
+
+    /// One task per followed model; readiness once each has a version;
+    /// systemd's `READY=1` then and its watchdog while the node lives.
+    fn follow_tasks(&self) {
+        let fleet = &self.cfg.fleet;
+        if let Some(board) = &self.board {
+            let poll = (fleet.poll_min.0, fleet.poll_max.0);
+            for f in &fleet.follow {
+                tokio::spawn(follow(
+                    self.deployer.clone(),
+                    self.fetcher.clone(),
+                    board.clone(),
+                    f.clone(),
+                    fleet.reference_of(f),
+                    poll,
+                ));
+            }
+        }
+        let board = self.board.clone();
+        let pipeline = self.pipeline.clone();
+        tokio::spawn(async move {
+            if let Some(board) = board {
+                while !board.all_applied() {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                pipeline.ready.store(true, Ordering::Release);
+                tracing::info!("every followed model has a version: ready");
+            }
+            systemd::notify("READY=1");
+        });
+        if let Some(every) = systemd::watchdog_interval() {
+            let deployer = self.deployer.clone();
+            tokio::spawn(async move {
+                loop {
+                    // Alive means the runtime answers: the control plane's
+                    // table can be read.
+                    let _ = deployer.registry().snapshot();
+                    systemd::notify("WATCHDOG=1");
+                    tokio::time::sleep(every).await;
+                }
+            });
         }
     }
 
@@ -199,12 +258,15 @@ impl Node {
             };
             tracing::info!("admin API at {scheme}://{a} (token {token})");
         }
-        let state = Arc::new(AdminState::for_config(
-            &self.cfg,
-            self.deployer.clone(),
-            Some(self.telemetry.predlog.clone()),
-            self.telemetry.metrics.clone(),
-        ));
+        let state = Arc::new(
+            AdminState::for_config(
+                &self.cfg,
+                self.deployer.clone(),
+                Some(self.telemetry.predlog.clone()),
+                self.telemetry.metrics.clone(),
+            )
+            .with_fleet(self.fetcher.clone(), self.board.clone()),
+        );
         let opts =
             ListenerOptions::for_admin(&self.cfg.admin, &self.cfg.server, self.admin_tls.clone());
         let handler = move |req, conn| crate::admin::handle(state.clone(), req, Some(conn));

@@ -139,3 +139,48 @@ impl Telemetry {
         .await;
     }
 }
+
+/// How the node fetches versions (`deploy --from`, the followers): its
+/// blob cache in the state folder and its trust keys; and the followers'
+/// board when it follows anything.
+pub(super) fn fleet(
+    cfg: &CheckedConfig,
+) -> Result<
+    (
+        std::sync::Arc<crate::fleet::fetch::Fetcher>,
+        Option<std::sync::Arc<crate::fleet::follow::FleetBoard>>,
+    ),
+    NodeError,
+> {
+    use crate::fleet::{artifact::Caps, remote::RemoteOptions, signature::TrustKey};
+    let f = &cfg.fleet;
+    let mut trust = Vec::new();
+    for path in &f.trust_keys {
+        let key = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| TrustKey::from_pem(&pem).map_err(|e| e.to_string()))
+            .map_err(|reason| NodeError::TrustKey {
+                path: path.clone(),
+                reason,
+            })?;
+        trust.push(key);
+    }
+    let options = RemoteOptions {
+        plain_http: f.plain_http,
+        caps: Caps {
+            document: 4 * 1024 * 1024,
+            total: f.max_version_size.0,
+        },
+        ..RemoteOptions::default()
+    };
+    let signed = !trust.is_empty();
+    let fetcher = crate::fleet::fetch::Fetcher::new(cfg.state.dir.join("blobs"), trust, options);
+    let board = (!f.follow.is_empty()).then(|| {
+        std::sync::Arc::new(crate::fleet::follow::FleetBoard::open(
+            f,
+            &cfg.state.dir,
+            signed,
+        ))
+    });
+    Ok((std::sync::Arc::new(fetcher), board))
+}

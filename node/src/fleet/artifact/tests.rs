@@ -41,7 +41,7 @@ fn fetch_from(
 
 #[test]
 fn a_version_round_trips_with_every_file() {
-    let p = pack(&files(b"\0asm component"), "model", "0.1.1").unwrap();
+    let p = pack(&files(b"\0asm component"), "model", "0.1.1", Some(1)).unwrap();
     assert_eq!(p.digest, digest_of(&p.manifest));
     assert_eq!(p.layers[0].descriptor.media_type, WASM_MEDIA_TYPE);
     assert!(
@@ -52,7 +52,9 @@ fn a_version_round_trips_with_every_file() {
     let image: ImageManifest = serde_json::from_slice(&p.manifest).unwrap();
     assert_eq!(image.artifact_type.as_deref(), Some(CONFIG_MEDIA_TYPE));
     let blobs = store(&p);
-    let mut got = unpack(&p.manifest, &p.digest, CAPS, fetch_from(&blobs)).unwrap();
+    let unpacked = unpack(&p.manifest, &p.digest, CAPS, fetch_from(&blobs)).unwrap();
+    assert_eq!(unpacked.version, Some(1));
+    let mut got = unpacked.files;
     let mut want = files(b"\0asm component");
     got.sort();
     want.sort();
@@ -61,18 +63,18 @@ fn a_version_round_trips_with_every_file() {
 
 #[test]
 fn each_config_is_unique_to_its_content() {
-    let a = pack(&files(b"one"), "model", "0.1.1").unwrap();
-    let b = pack(&files(b"two"), "model", "0.1.1").unwrap();
+    let a = pack(&files(b"one"), "model", "0.1.1", Some(1)).unwrap();
+    let b = pack(&files(b"two"), "model", "0.1.1", Some(1)).unwrap();
     assert_ne!(a.config.descriptor.digest, b.config.descriptor.digest);
     assert_ne!(a.digest, b.digest);
     // The same content packs the same, byte for byte.
-    let again = pack(&files(b"one"), "model", "0.1.1").unwrap();
+    let again = pack(&files(b"one"), "model", "0.1.1", Some(1)).unwrap();
     assert_eq!(a.manifest, again.manifest);
 }
 
 #[test]
 fn tampered_or_oversized_content_is_refused() {
-    let p = pack(&files(b"component"), "model", "0.1.1").unwrap();
+    let p = pack(&files(b"component"), "model", "0.1.1", Some(1)).unwrap();
     let blobs = store(&p);
     // The manifest is not the one the tag resolved to.
     let err = unpack(&p.manifest, &digest_of(b"other"), CAPS, fetch_from(&blobs)).unwrap_err();
@@ -121,7 +123,7 @@ fn crafted(titles: &[&str]) -> (Vec<u8>, String, HashMap<String, Vec<u8>>) {
         .iter()
         .map(|t| blob(FILE_MEDIA_TYPE, t.as_bytes().to_vec(), Some(t)))
         .collect();
-    let config = VersionConfig::of(String::new(), "model", "0.1.1", &layers);
+    let config = VersionConfig::of(String::new(), "model", "0.1.1", None, &layers);
     let config = blob(
         CONFIG_MEDIA_TYPE,
         serde_json::to_vec(&config).unwrap(),
@@ -161,7 +163,7 @@ fn titles_must_be_plain_unique_and_agree_with_the_config() {
         let err = unpack(&m, &d, CAPS, fetch_from(&blobs)).unwrap_err();
         assert!(err.to_string().contains(want), "{titles:?}: {err}");
     }
-    let p = pack(&files(b"component"), "model", "0.1.1").unwrap();
+    let p = pack(&files(b"component"), "model", "0.1.1", Some(1)).unwrap();
     let blobs = store(&p);
     // The manifest renames a layer the config names otherwise.
     let (m, d) = edited(&p, |i| {
@@ -196,7 +198,9 @@ fn a_cncf_wasm_artifact_is_a_component_with_an_empty_manifest() {
         (config.descriptor.digest.clone(), config.bytes.clone()),
     ]
     .into();
-    let files = unpack(&bytes, &digest_of(&bytes), CAPS, fetch_from(&blobs)).unwrap();
+    let unpacked = unpack(&bytes, &digest_of(&bytes), CAPS, fetch_from(&blobs)).unwrap();
+    assert_eq!(unpacked.version, None);
+    let files = unpacked.files;
     assert_eq!(
         files,
         vec![
@@ -210,7 +214,7 @@ fn a_cncf_wasm_artifact_is_a_component_with_an_empty_manifest() {
 fn packing_needs_the_component_the_manifest_names() {
     let mut f = files(b"component");
     f.retain(|(n, _)| n != "model.wasm");
-    let err = pack(&f, "model", "0.1.1").unwrap_err();
+    let err = pack(&f, "model", "0.1.1", Some(1)).unwrap_err();
     assert!(
         err.to_string().contains("no component file 'model.wasm'"),
         "{err}"

@@ -1,0 +1,669 @@
+//! The edge fleet against a real registry (Debian's `docker-registry`):
+//! push, pull, sign and verify round trips and the attacks on them (a
+//! swapped layer, a signature by the wrong key, no signature); a node
+//! deploying `--from` a registry under trust keys; and a fleet of ten
+//! nodes in two rings following tags under load — tag moves converge with
+//! no failed request, a bad canary is rolled back by the guard and never
+//! reaches stable, an unsigned version is refused, the registry going away
+//! changes nothing, and a node restarted with the registry down serves its
+//! last good version.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use edgeserve_test_support::{Registry, Repo, Server, components, run, tempfile, wait_until};
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_edgeserve");
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// A key pair from `edgeserve keygen`: (private, public) paths.
+fn keygen(dir: &Path, name: &str, ed25519: bool) -> (String, String) {
+    let prefix = dir.join(name);
+    let mut args = vec!["keygen", "--out", prefix.to_str().unwrap()];
+    if ed25519 {
+        args.push("--ed25519");
+    }
+    let (code, _, err) = run(BIN, &args).unwrap();
+    assert_eq!(code, 0, "{err}");
+    let p = |ext: &str| format!("{}.{ext}", prefix.display());
+    (p("key"), p("pub"))
+}
+
+fn cli(args: &[&str]) -> (i32, String, String) {
+    run(BIN, args).unwrap()
+}
+
+/// An echo version of the fault fixture: answers carry `offset`.
+fn echo(offset: u32) -> String {
+    format!("[config]\nmode = \"echo\"\noffset = \"{offset}\"\n[limits]\ndeadline = \"5s\"\n")
+}
+
+fn push(dir: &Path, reference: &str, extra: &[&str]) -> String {
+    let mut args = vec!["push", dir.to_str().unwrap(), reference];
+    args.extend_from_slice(extra);
+    let (code, out, err) = cli(&args);
+    assert_eq!(code, 0, "push failed: {err}");
+    let digest = out.trim().to_string();
+    assert!(digest.starts_with("sha256:"), "{out}");
+    digest
+}
+
+/// The version answering an inference on `m`, or the failure.
+fn score(c: &Client, s: &Server) -> Result<String, String> {
+    let body = json!({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]});
+    match c.post(s.url("/v2/models/m/infer")).json(&body).send() {
+        Ok(r) if r.status().is_success() => {
+            let v: Value = r.json().map_err(|e| e.to_string())?;
+            Ok(v["model_version"].as_str().unwrap_or_default().to_string())
+        }
+        Ok(r) => Err(format!("{} {}", r.status(), r.text().unwrap_or_default())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn status(c: &Client, s: &Server) -> Value {
+    c.get(s.admin_url("/admin/v1/models"))
+        .send()
+        .and_then(|r| r.json())
+        .unwrap_or(Value::Null)
+}
+
+fn follow_state(c: &Client, s: &Server) -> Value {
+    status(c, s)["fleet"]["follows"][0].clone()
+}
+
+#[test]
+fn push_pull_sign_verify_round_trip_and_attacks_are_refused() {
+    let reg = Registry::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(work.path(), "release", false);
+    let (_, wrong) = keygen(work.path(), "intruder", true);
+    let repo = Repo::new().unwrap();
+    let dir = repo.add_example("iris", "3", components::IRIS).unwrap();
+    let reference = format!("{}/models/iris:3", reg.addr);
+    let digest = push(&dir, &reference, &[]);
+
+    // Pulled back, every file is the one pushed.
+    let out = work.path().join("pulled");
+    let (code, got, err) = cli(&["pull", &reference, "--out", out.to_str().unwrap()]);
+    assert_eq!((code, got.trim()), (0, digest.as_str()), "{err}");
+    for f in ["manifest.toml", "model.wasm", "smoke.json"] {
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            std::fs::read(dir.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    // Pushing the same folder again is the same digest (content-addressed).
+    assert_eq!(push(&dir, &reference, &[]), digest);
+
+    // No signature: refused, never "nothing to check".
+    let (code, _, err) = cli(&["verify", &reference, "--key", &public]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("is not signed"), "{err}");
+    let refused = work.path().join("refused");
+    let (code, _, err) = cli(&[
+        "pull",
+        &reference,
+        "--out",
+        refused.to_str().unwrap(),
+        "--key",
+        &public,
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("is not signed"), "{err}");
+    assert!(
+        !refused.exists(),
+        "nothing is written for a refused version"
+    );
+
+    // Signed: our key verifies it, another key does not.
+    let (code, out_digest, err) = cli(&["sign", &reference, "--key", &key]);
+    assert_eq!((code, out_digest.trim()), (0, digest.as_str()), "{err}");
+    let (code, out, err) = cli(&["verify", &reference, "--key", &public]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&digest), "{out}");
+    let (code, _, err) = cli(&["verify", &reference, "--key", &wrong]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no trusted key verifies"), "{err}");
+    // The signature is where cosign keeps it.
+    let sig_tag = format!(
+        "/v2/models/iris/manifests/{}.sig",
+        digest.replacen(':', "-", 1)
+    );
+    let (status_code, body) = reg.get(&sig_tag).unwrap();
+    assert_eq!(status_code, 200);
+    let sig: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        sig["layers"][0]["mediaType"],
+        "application/vnd.dev.cosign.simplesigning.v1+json"
+    );
+    assert!(sig["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"].is_string());
+
+    // A node with the trust key deploys the signed version from the
+    // registry; another repository's unsigned version is refused (422)
+    // and the running version keeps serving.
+    let unsigned_ref = format!("{}/models/unsigned:1", reg.addr);
+    push(&dir, &unsigned_ref, &[]);
+    let cfg = work.path().join("node.toml");
+    std::fs::write(&cfg, format!("[fleet]\ntrust_keys = [{:?}]\n", public)).unwrap();
+    let node = Server::start(BIN, &["--config", cfg.to_str().unwrap()]).unwrap();
+    let admin = node.admin_url("");
+    let admin = admin.trim_end_matches('/');
+    let (code, out, err) = cli(&[
+        "deploy",
+        "iris",
+        "3",
+        "--from",
+        &format!("oci://{reference}"),
+        "--admin",
+        admin,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let c = client();
+    let body = std::fs::read(dir.join("smoke.json")).unwrap();
+    let r = c
+        .post(node.url("/v2/models/iris/infer"))
+        .body(body.clone())
+        .header("content-type", "application/json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (code, _, err) = cli(&[
+        "deploy",
+        "iris",
+        "4",
+        "--from",
+        &format!("oci://{unsigned_ref}"),
+        "--admin",
+        admin,
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("is not signed"), "{err}");
+    assert!(
+        node.wait_for_log("fleet_refused", Duration::from_secs(5)),
+        "audit line missing"
+    );
+    let versions = status(&c, &node)["models"][0]["versions"].clone();
+    assert_eq!(versions.as_array().map(Vec::len), Some(1), "{versions}");
+
+    // A swapped layer (an attacker with write access to the registry's
+    // storage): refused by its digest, nothing written.
+    let (_, manifest) = reg
+        .get(&format!("/v2/models/iris/manifests/{digest}"))
+        .unwrap();
+    let manifest: Value = serde_json::from_slice(&manifest).unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let file = reg.blob_file(layer);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+    let tampered = work.path().join("tampered");
+    let (code, _, err) = cli(&[
+        "pull",
+        &reference,
+        "--out",
+        tampered.to_str().unwrap(),
+        "--key",
+        &public,
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("tampered") || err.contains("digest"), "{err}");
+    assert!(!tampered.join("model.wasm").exists());
+    // The node's blob cache holds that layer already (by digest, as it
+    // was): a version whose config it has never seen is swapped instead.
+    // Refused, and version 3 keeps serving.
+    let other = format!("{}/models/iris:7", reg.addr);
+    let d7 = push(&dir, &other, &["--version", "7", "--sign-key", &key]);
+    let (_, m7) = reg.get(&format!("/v2/models/iris/manifests/{d7}")).unwrap();
+    let m7: Value = serde_json::from_slice(&m7).unwrap();
+    let file = reg.blob_file(m7["config"]["digest"].as_str().unwrap());
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[0] ^= 0x01;
+    std::fs::write(&file, &bytes).unwrap();
+    let (code, _, err) = cli(&[
+        "deploy",
+        "iris",
+        "7",
+        "--from",
+        &format!("oci://{other}"),
+        "--admin",
+        admin,
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("tampered"), "{err}");
+    let r = c
+        .post(node.url("/v2/models/iris/infer"))
+        .body(body)
+        .header("content-type", "application/json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// A node of the fleet test: its ring, state folder and process.
+struct FleetNode {
+    ring: &'static str,
+    config: PathBuf,
+    state: PathBuf,
+    server: Server,
+}
+
+fn start_node(config: &Path, state: &Path) -> Server {
+    Server::start(
+        BIN,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+    )
+    .unwrap()
+}
+
+fn versions(c: &Client, nodes: &[FleetNode], ring: Option<&str>) -> Vec<String> {
+    nodes
+        .iter()
+        .filter(|n| ring.is_none_or(|r| n.ring == r))
+        .map(|n| score(c, &n.server).unwrap_or_else(|e| format!("error {e}")))
+        .collect()
+}
+
+fn converge(c: &Client, nodes: &[FleetNode], ring: Option<&str>, version: &str) {
+    let ok = wait_until(Duration::from_secs(60), || {
+        versions(c, nodes, ring).iter().all(|v| v == version)
+    });
+    let states: Vec<Value> = nodes
+        .iter()
+        .filter(|n| ring.is_none_or(|r| n.ring == r))
+        .map(|n| json!({"fleet": status(c, &n.server)["fleet"], "events": status(c, &n.server)["events"]}))
+        .collect();
+    assert!(
+        ok,
+        "ring {ring:?} did not converge on {version}: {:?}\n{states:#?}",
+        versions(c, nodes, ring)
+    );
+}
+
+#[test]
+fn a_fleet_in_two_rings_follows_its_tags() {
+    let mut reg = Registry::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(work.path(), "release", false);
+    let repo = Repo::new().unwrap();
+    let guard = "[rollout]\nmax_error_rate = 0.2\nwindow = \"30s\"\nmin_requests = 5\n";
+    let v1 = repo.add("m", "1", components::FAULTY, &echo(100)).unwrap();
+    let v2 = repo.add("m", "2", components::FAULTY, &echo(200)).unwrap();
+    let bad = repo
+        .add(
+            "m",
+            "3",
+            components::FAULTY,
+            &format!("[config]\nmode = \"error\"\n{guard}"),
+        )
+        .unwrap();
+    let unsigned = repo.add("m", "4", components::FAULTY, &echo(400)).unwrap();
+    let v5 = repo.add("m", "5", components::FAULTY, &echo(500)).unwrap();
+    let addr = reg.addr.clone();
+    let tag = |ring: &str| format!("{addr}/fleet/m:{ring}");
+    let signed = ["--sign-key", key.as_str()];
+    push(&v1, &tag("canary"), &signed);
+    push(&v1, &tag("stable"), &signed);
+
+    // Ten nodes: three in the canary ring, seven in stable.
+    let mut nodes = Vec::new();
+    for i in 0..10 {
+        let ring = if i < 3 { "canary" } else { "stable" };
+        let config = work.path().join(format!("node-{i}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[state]\nguard_interval = \"200ms\"\n\n[fleet]\nring = \"{ring}\"\n\
+                 trust_keys = [{public:?}]\npoll_min = \"200ms\"\npoll_max = \"1s\"\n\n\
+                 [[fleet.follow]]\nmodel = \"m\"\nreference = \"{}/fleet/m:{{ring}}\"\n",
+                reg.addr
+            ),
+        )
+        .unwrap();
+        let state = work.path().join(format!("state-{i}"));
+        let server = start_node(&config, &state);
+        nodes.push(FleetNode {
+            ring,
+            config,
+            state,
+            server,
+        });
+    }
+    let c = client();
+    converge(&c, &nodes, None, "1");
+    for n in &nodes {
+        let ready = wait_until(Duration::from_secs(5), || {
+            c.get(n.server.url("/v2/health/ready"))
+                .send()
+                .is_ok_and(|r| r.status() == 200)
+        });
+        assert!(ready, "a node with its followed model loaded is ready");
+    }
+
+    // A load client calls every node the whole time. Failures are counted
+    // on every node, except on canary nodes while the bad version is out.
+    let stop = Arc::new(AtomicBool::new(false));
+    let bad_phase = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let calls = Arc::new(AtomicU64::new(0));
+    let targets: Vec<(String, &'static str)> = nodes
+        .iter()
+        .map(|n| (n.server.url("/v2/models/m/infer"), n.ring))
+        .collect();
+    let load = {
+        let (stop, bad_phase, failures, calls) = (
+            stop.clone(),
+            bad_phase.clone(),
+            failures.clone(),
+            calls.clone(),
+        );
+        std::thread::spawn(move || {
+            let c = client();
+            let body =
+                json!({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]});
+            while !stop.load(Ordering::Relaxed) {
+                for (url, ring) in &targets {
+                    let ok = c
+                        .post(url)
+                        .json(&body)
+                        .send()
+                        .map(|r| r.status().is_success());
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    let expected = *ring == "canary" && bad_phase.load(Ordering::Relaxed);
+                    if !matches!(ok, Ok(true)) && !expected {
+                        failures.lock().unwrap().push(format!("{url}: {ok:?}"));
+                    }
+                }
+            }
+        })
+    };
+
+    // Move the canary tag: the canary ring converges, stable stays.
+    push(&v2, &tag("canary"), &signed);
+    converge(&c, &nodes, Some("canary"), "2");
+    assert!(
+        versions(&c, &nodes, Some("stable"))
+            .iter()
+            .all(|v| v == "1")
+    );
+    // Then stable: everyone converges. The layers were pulled once per
+    // node (stable nodes pull version 2 for the first time; canary nodes
+    // pulled it already).
+    push(&v2, &tag("stable"), &signed);
+    converge(&c, &nodes, None, "2");
+    assert!(
+        failures.lock().unwrap().is_empty(),
+        "requests failed during tag moves: {:?}",
+        failures.lock().unwrap()
+    );
+
+    // A bad version on canary: the guard rolls it back on those nodes,
+    // each reports it, and stable never runs it.
+    bad_phase.store(true, Ordering::Relaxed);
+    push(&bad, &tag("canary"), &signed);
+    let canary: Vec<&FleetNode> = nodes.iter().filter(|n| n.ring == "canary").collect();
+    let rolled_back = wait_until(Duration::from_secs(60), || {
+        canary
+            .iter()
+            .all(|n| follow_state(&c, &n.server)["state"] == "rolled back")
+    });
+    let states: Vec<Value> = canary.iter().map(|n| follow_state(&c, &n.server)).collect();
+    assert!(rolled_back, "{states:?}");
+    for s in &states {
+        assert_eq!(s["version"], 3);
+        assert_eq!(s["serving"], false);
+    }
+    converge(&c, &nodes, Some("canary"), "2");
+    bad_phase.store(false, Ordering::Relaxed);
+    for n in nodes.iter().filter(|n| n.ring == "stable") {
+        let st = status(&c, &n.server);
+        assert!(
+            !st["models"][0]["versions"]
+                .to_string()
+                .contains("\"version\":\"3\""),
+            "version 3 reached a stable node: {st}"
+        );
+    }
+
+    // An unsigned version on stable: refused, visible in status; version 2
+    // keeps serving.
+    push(&unsigned, &tag("stable"), &[]);
+    let stable: Vec<&FleetNode> = nodes.iter().filter(|n| n.ring == "stable").collect();
+    let refused = wait_until(Duration::from_secs(30), || {
+        stable
+            .iter()
+            .all(|n| follow_state(&c, &n.server)["state"] == "refused")
+    });
+    assert!(refused, "{}", follow_state(&c, &stable[0].server));
+    let st = follow_state(&c, &stable[0].server);
+    assert!(
+        st["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is not signed"),
+        "{st}"
+    );
+    assert!(st["refusals"].as_u64().unwrap_or_default() >= 1);
+    assert!(
+        versions(&c, &nodes, Some("stable"))
+            .iter()
+            .all(|v| v == "2")
+    );
+
+    // The registry goes away: every node keeps serving and says so.
+    reg.stop();
+    let unreachable = wait_until(Duration::from_secs(30), || {
+        follow_state(&c, &nodes[0].server)["state"] == "unreachable"
+    });
+    assert!(unreachable, "{}", follow_state(&c, &nodes[0].server));
+    std::thread::sleep(Duration::from_secs(2));
+    // It comes back and a new version reaches everyone.
+    reg.resume().unwrap();
+    push(&v5, &tag("canary"), &signed);
+    push(&v5, &tag("stable"), &signed);
+    converge(&c, &nodes, None, "5");
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    let failed = failures.lock().unwrap().clone();
+    assert!(failed.is_empty(), "failed requests: {failed:?}");
+    assert!(calls.load(Ordering::Relaxed) > 100);
+
+    // The fleet view: every ring converged on its tag.
+    let nodes_file = work.path().join("nodes.toml");
+    let mut text = String::new();
+    for (i, n) in nodes.iter().enumerate() {
+        text.push_str(&format!(
+            "[[node]]\nname = \"node-{i}\"\nadmin = {:?}\n",
+            n.server.admin_url("").trim_end_matches('/')
+        ));
+    }
+    std::fs::write(&nodes_file, text).unwrap();
+    let (code, out, err) = cli(&[
+        "fleet",
+        "status",
+        "--nodes",
+        nodes_file.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let rings = report["models"][0]["rings"].as_array().unwrap().clone();
+    let count = |ring: &str| {
+        rings.iter().find(|r| r["ring"] == ring).map(|r| {
+            (
+                r["nodes"].as_u64(),
+                r["on_tag"].as_u64(),
+                r["converged"].as_bool(),
+            )
+        })
+    };
+    assert_eq!(
+        count("canary"),
+        Some((Some(3), Some(3), Some(true))),
+        "{out}"
+    );
+    assert_eq!(
+        count("stable"),
+        Some((Some(7), Some(7), Some(true))),
+        "{out}"
+    );
+    let (code, table, _) = cli(&["fleet", "status", "--nodes", nodes_file.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(table.contains("fleet converged"), "{table}");
+
+    // A node killed and restarted while the registry is down serves its
+    // last good version from its state folder.
+    reg.stop();
+    let mut last = nodes.pop().unwrap();
+    last.server.signal("KILL").unwrap();
+    last.server.wait_exit(Duration::from_secs(10)).unwrap();
+    let again = start_node(&last.config, &last.state);
+    let served = wait_until(Duration::from_secs(30), || {
+        score(&c, &again).is_ok_and(|v| v == "5")
+    });
+    assert!(served, "{:?}\n{}", score(&c, &again), again.log());
+    let r = c.get(again.url("/v2/health/ready")).send().unwrap();
+    assert_eq!(r.status(), 200, "ready offline with its restored version");
+    let st = follow_state(&c, &again);
+    assert_eq!(st["version"], 5, "{st}");
+}
+
+/// `Type=notify`: READY=1 only once the followed model has a version, and
+/// the watchdog pings while the node lives.
+#[test]
+fn systemd_hears_ready_and_the_watchdog() {
+    use std::os::unix::net::UnixDatagram;
+    let reg = Registry::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let socket_path = work.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let config = work.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[fleet]\npoll_min = \"200ms\"\npoll_max = \"1s\"\n[[fleet.follow]]\nmodel = \"m\"\n\
+             reference = \"{}/m:stable\"\n",
+            reg.addr
+        ),
+    )
+    .unwrap();
+    let node = Server::start_with_env(
+        BIN,
+        &["--config", config.to_str().unwrap()],
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    )
+    .unwrap();
+    let c = client();
+    // Nothing followed is loaded yet: not ready, for probes and systemd.
+    let r = c.get(node.url("/v2/health/ready")).send().unwrap();
+    assert_eq!(r.status(), 503);
+    let mut buf = [0u8; 256];
+    let heard = |buf: &mut [u8]| {
+        let n = socket.recv(buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert_eq!(
+        heard(&mut buf),
+        "WATCHDOG=1",
+        "the watchdog pings before ready"
+    );
+    let repo = Repo::new().unwrap();
+    let v1 = repo.add("m", "1", components::FAULTY, &echo(100)).unwrap();
+    push(&v1, &format!("{}/m:stable", reg.addr), &[]);
+    let mut got = Vec::new();
+    while !got.iter().any(|m: &String| m == "READY=1") {
+        got.push(heard(&mut buf));
+        assert!(got.len() < 200, "no READY=1: {got:?}");
+    }
+    let r = c.get(node.url("/v2/health/ready")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(score(&c, &node), Ok("1".to_string()));
+}
+
+/// The unit file passes `systemd-analyze verify`, and the Kubernetes
+/// manifests pass a schema validator (kubernetes-validate, from PyPI).
+#[test]
+fn deployment_files_validate() {
+    let root = edgeserve_test_support::repo_root();
+    let work = tempfile::tempdir().unwrap();
+    // systemd-analyze checks that ExecStart's program exists: point it at
+    // the binary under test.
+    let unit = std::fs::read_to_string(root.join("deploy/systemd/edgeserve.service")).unwrap();
+    for key in [
+        "Type=notify",
+        "WatchdogSec=",
+        "User=edgeserve",
+        "ProtectSystem=strict",
+        "ReadWritePaths=",
+        "NoNewPrivileges=yes",
+        "MemoryMax=",
+    ] {
+        assert!(unit.contains(key), "the unit lacks {key}");
+    }
+    let unit = unit.replace("/usr/local/bin/edgeserve", BIN);
+    let path = work.path().join("edgeserve.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (Debian's systemd package) is needed");
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Only complaints about this unit count (the host's own units may
+    // have theirs).
+    let ours: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("edgeserve.service"))
+        .collect();
+    assert!(out.status.success() && ours.is_empty(), "{err}");
+
+    let python = edgeserve_test_support::python_venv("py-k8s", "tests/python/requirements-k8s.txt");
+    let manifests: Vec<PathBuf> = std::fs::read_dir(root.join("deploy/kubernetes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    assert!(manifests.len() >= 3);
+    let out = std::process::Command::new(python.parent().unwrap().join("kubernetes-validate"))
+        .args(["--strict", "--kubernetes-version", "1.30.0"])
+        .args(&manifests)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("passed for resource daemonset/edgeserve-stable"),
+        "{text}"
+    );
+    assert!(
+        text.contains("passed for resource daemonset/edgeserve-canary"),
+        "{text}"
+    );
+}
