@@ -29,6 +29,37 @@ pub(crate) fn print_node(status: &NodeStatus) {
             log.written, log.dropped, log.truncated, log.dir
         );
     }
+    if let Some(fleet) = &status.fleet {
+        println!();
+        println!(
+            "fleet: ring {}, {}",
+            fleet.ring.as_deref().unwrap_or("-"),
+            if fleet.signatures_required {
+                "only signed versions"
+            } else {
+                "signatures not required (no trust_keys)"
+            }
+        );
+        for f in &fleet.follows {
+            let digest: String = f
+                .digest
+                .as_deref()
+                .map(|d| d.trim_start_matches("sha256:").chars().take(12).collect())
+                .unwrap_or_else(|| "-".into());
+            let version = f.version.map_or("-".into(), |v| v.to_string());
+            println!(
+                "  {} <- {} ({}): version {version} ({digest}), {}{}",
+                f.model,
+                f.reference,
+                f.action,
+                f.state,
+                f.error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
 }
 
 /// One model: its traffic line, its versions, its recent events.

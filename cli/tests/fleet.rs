@@ -430,6 +430,11 @@ fn a_fleet_in_two_rings_follows_its_tags() {
         assert_eq!(s["version"], 3);
         assert_eq!(s["serving"], false);
     }
+    let admin = canary[0].server.admin_url("");
+    let (_, table, _) = cli(&["status", "--admin", admin.trim_end_matches('/')]);
+    assert!(table.contains("fleet: ring canary"), "{table}");
+    assert!(table.contains("version 3"), "{table}");
+    assert!(table.contains("rolled back"), "{table}");
     converge(&c, &nodes, Some("canary"), "2");
     bad_phase.store(false, Ordering::Relaxed);
     for n in nodes.iter().filter(|n| n.ring == "stable") {
@@ -666,4 +671,132 @@ fn deployment_files_validate() {
         text.contains("passed for resource daemonset/edgeserve-canary"),
         "{text}"
     );
+}
+
+/// Pushes a CNCF single-layer Wasm artifact (what `wkg oci push` and
+/// wasmCloud make: a `application/vnd.wasm.config.v0+json` config and one
+/// `application/wasm` layer) and returns its digest.
+fn push_cncf(reference: &str, wasm: &[u8]) -> String {
+    use edgeserve_node::fleet::artifact::{
+        Blob, CNCF_WASM_CONFIG, Descriptor, ImageManifest, MANIFEST_MEDIA_TYPE, Packed,
+        WASM_MEDIA_TYPE, digest_of,
+    };
+    use edgeserve_node::fleet::remote::{Remote, RemoteOptions, parse_reference};
+    let blob = |media_type: &str, bytes: Vec<u8>| Blob {
+        descriptor: Descriptor {
+            media_type: media_type.to_string(),
+            digest: digest_of(&bytes),
+            size: bytes.len() as u64,
+            annotations: Default::default(),
+        },
+        bytes,
+    };
+    let config = blob(
+        CNCF_WASM_CONFIG,
+        br#"{"architecture":"wasm","os":"wasip2","layerDigests":[]}"#.to_vec(),
+    );
+    let layer = blob(WASM_MEDIA_TYPE, wasm.to_vec());
+    let image = ImageManifest {
+        schema_version: 2,
+        media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
+        artifact_type: None,
+        config: config.descriptor.clone(),
+        layers: vec![layer.descriptor.clone()],
+    };
+    let manifest = serde_json::to_vec(&image).unwrap();
+    let packed = Packed {
+        digest: digest_of(&manifest),
+        manifest,
+        config,
+        layers: vec![layer],
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let remote = Remote::new(
+            parse_reference(reference).unwrap(),
+            RemoteOptions::default(),
+        )
+        .unwrap();
+        let digest = remote.push(&packed).await.unwrap();
+        remote.tag(&packed).await.unwrap();
+        digest
+    })
+}
+
+/// The other actions: a new digest becomes the canary (with its weight)
+/// or the shadow of a model whose primary comes from elsewhere; and a
+/// CNCF Wasm artifact (no manifest, no version number) deploys as the next
+/// version.
+#[test]
+fn canary_and_shadow_actions_and_cncf_artifacts() {
+    let reg = Registry::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let repo = Repo::new().unwrap();
+    repo.add("c", "1", components::FAULTY, &echo(100)).unwrap();
+    repo.add("s", "1", components::FAULTY, &echo(100)).unwrap();
+    let next = Repo::new().unwrap();
+    let c2 = next.add("c", "2", components::FAULTY, &echo(200)).unwrap();
+    let s2 = next.add("s", "2", components::FAULTY, &echo(200)).unwrap();
+    let config = work.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[fleet]\npoll_min = \"200ms\"\npoll_max = \"1s\"\n\
+             [[fleet.follow]]\nmodel = \"c\"\nreference = \"{0}/c:next\"\naction = \"canary\"\nweight = 30\n\
+             [[fleet.follow]]\nmodel = \"s\"\nreference = \"{0}/s:next\"\naction = \"shadow\"\n\
+             [[fleet.follow]]\nmodel = \"w\"\nreference = \"{0}/w:latest\"\n",
+            reg.addr
+        ),
+    )
+    .unwrap();
+    push(&c2, &format!("{}/c:next", reg.addr), &[]);
+    push(&s2, &format!("{}/s:next", reg.addr), &[]);
+    push_cncf(
+        &format!("{}/w:latest", reg.addr),
+        &std::fs::read(components::FAULTY).unwrap(),
+    );
+    let node = Server::start(
+        BIN,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--repository",
+            repo.path().to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let c = client();
+    let model = |name: &str| {
+        status(&c, &node)["models"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["name"] == name).cloned())
+            .unwrap_or(Value::Null)
+    };
+    let applied = wait_until(Duration::from_secs(60), || {
+        status(&c, &node)["fleet"]["follows"]
+            .as_array()
+            .is_some_and(|f| f.iter().all(|f| f["state"] == "applied"))
+    });
+    assert!(applied, "{}", status(&c, &node)["fleet"]);
+    assert_eq!(model("c")["primary"], "1");
+    assert_eq!(model("c")["canary"], json!({"version": "2", "weight": 30}));
+    assert_eq!(model("s")["primary"], "1");
+    assert_eq!(model("s")["shadow"], "2");
+    assert_eq!(model("w")["primary"], "1");
+    let body = json!({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]});
+    let r: Value = c
+        .post(node.url("/v2/models/w/infer"))
+        .json(&body)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(r["outputs"][0]["data"][0], 1.0, "{r}");
+    // The status table says what each model follows.
+    let admin = node.admin_url("");
+    let (code, table, err) = cli(&["status", "--admin", admin.trim_end_matches('/')]);
+    assert_eq!(code, 0, "{err}");
+    assert!(table.contains("fleet: ring -"), "{table}");
+    assert!(table.contains("c <- "), "{table}");
+    assert!(table.contains("(canary): version 2"), "{table}");
 }

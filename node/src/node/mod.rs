@@ -105,6 +105,9 @@ impl Node {
             .with_security(auth, tenants, chains)
             .with_telemetry(telemetry.metrics.clone(), telemetry.tracer.clone());
         let (fetcher, board) = setup::fleet(&cfg)?;
+        if let (Some(m), Some(b)) = (&telemetry.metrics, &board) {
+            m.observe_fleet(b.clone(), deployer.registry().clone());
+        }
         // A node that follows models is ready once each has a version
         // (from the registry, or restored from its state after a restart).
         if board.as_ref().is_some_and(|b| !b.all_applied()) {

@@ -357,6 +357,72 @@ pub(crate) fn resource(cfg: &TelemetryConfig) -> Resource {
         .build()
 }
 
+impl Metrics {
+    /// The fleet followers' counters, read at collection time: refusals,
+    /// failed checks and bytes pulled per followed model, and whether its
+    /// applied version serves in its role (`edgeserve.fleet.in_sync`).
+    pub fn observe_fleet(
+        &self,
+        board: Arc<crate::fleet::follow::FleetBoard>,
+        registry: Arc<Registry>,
+    ) {
+        let meter = self.provider.meter("edgeserve");
+        let read = move || board.status(&registry.snapshot()).follows;
+        let counter = |name: &'static str,
+                       unit: &'static str,
+                       description: &'static str,
+                       pick: fn(&crate::contract::FollowStatus) -> u64| {
+            let read = read.clone();
+            meter
+                .u64_observable_counter(name)
+                .with_unit(unit)
+                .with_description(description)
+                .with_callback(move |obs| {
+                    for f in read() {
+                        obs.observe(pick(&f), &[KeyValue::new("model", f.model.clone())]);
+                    }
+                })
+                .build();
+        };
+        counter(
+            "edgeserve.fleet.refusals",
+            "{version}",
+            "Versions refused at a followed tag (signature, artifact or deploy), by model",
+            |f| f.refusals,
+        );
+        counter(
+            "edgeserve.fleet.check_failures",
+            "{check}",
+            "Checks of a followed tag that could not reach the registry, by model",
+            |f| f.failures,
+        );
+        counter(
+            "edgeserve.fleet.pulled",
+            "By",
+            "Bytes pulled from registries for a followed model",
+            |f| f.pulled_bytes,
+        );
+        let read = read.clone();
+        meter
+            .i64_observable_gauge("edgeserve.fleet.in_sync")
+            .with_description(
+                "1 when the version applied from a followed tag serves in its role, else 0 (refused, rolled back, waiting)",
+            )
+            .with_callback(move |obs| {
+                for f in read() {
+                    obs.observe(
+                        i64::from(f.serving),
+                        &[
+                            KeyValue::new("model", f.model.clone()),
+                            KeyValue::new("state", f.state.clone()),
+                        ],
+                    );
+                }
+            })
+            .build();
+    }
+}
+
 /// Instruments read from the host's own counters at collection time.
 fn register_observables(
     meter: &Meter,
