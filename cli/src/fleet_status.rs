@@ -13,8 +13,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use edgeserve_node::client::{AdminClient, ClientTls};
 use edgeserve_node::contract::{FollowStatus, NodeStatus};
+use edgeserve_node::fleet::inventory::{Inventory, NodeEntry};
 use edgeserve_node::fleet::remote::{Remote, RemoteOptions, parse_reference};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// `edgeserve fleet status`.
 #[derive(Args, Debug)]
@@ -35,27 +36,6 @@ pub(crate) struct FleetStatusArgs {
     /// Speak plain HTTP to registries off loopback when resolving tags.
     #[arg(long)]
     plain_http: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NodesFile {
-    node: Vec<NodeEntry>,
-}
-
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NodeEntry {
-    name: String,
-    admin: String,
-    #[serde(default)]
-    ca: Option<PathBuf>,
-    #[serde(default)]
-    cert: Option<PathBuf>,
-    #[serde(default)]
-    key: Option<PathBuf>,
-    #[serde(default)]
-    token_file: Option<PathBuf>,
 }
 
 /// One node's line for one model.
@@ -156,8 +136,8 @@ fn line(node: &str, status: &NodeStatus, follow: Option<&FollowStatus>, model: &
 pub(crate) async fn run(args: FleetStatusArgs) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&args.nodes)
         .with_context(|| format!("cannot read {}", args.nodes.display()))?;
-    let file: NodesFile = toml::from_str(&text)
-        .with_context(|| format!("{} is not a nodes file", args.nodes.display()))?;
+    let file = Inventory::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not a nodes file: {e}", args.nodes.display()))?;
     let timeout = Duration::from_secs(args.timeout.max(1));
     // Every node at once: a fleet view waits for the slowest node, not
     // for the sum of them.

@@ -800,3 +800,112 @@ fn canary_and_shadow_actions_and_cncf_artifacts() {
     assert!(table.contains("c <- "), "{table}");
     assert!(table.contains("(canary): version 2"), "{table}");
 }
+
+/// A loopback proxy in front of the registry that breaks the first blob
+/// download after `cut` bytes of its response, and remembers whether a
+/// later request asked for a range (a resumed transfer).
+struct BreakingProxy {
+    addr: String,
+    ranged: Arc<AtomicBool>,
+}
+
+impl BreakingProxy {
+    fn start(upstream: String, cut: usize) -> BreakingProxy {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let armed = Arc::new(AtomicBool::new(true));
+        let ranged = Arc::new(AtomicBool::new(false));
+        let r = ranged.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let cut_this = Arc::new(AtomicBool::new(false));
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (armed, ranged, flag) = (armed.clone(), r.clone(), cut_this.clone());
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16384];
+                    while let Ok(n) = c_in.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        let text = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+                        if text.starts_with("get ") && text.contains("/blobs/sha256:") {
+                            if text.contains("\r\nrange:") {
+                                ranged.store(true, Ordering::SeqCst);
+                            } else if armed.swap(false, Ordering::SeqCst) {
+                                flag.store(true, Ordering::SeqCst);
+                            }
+                        }
+                        if s_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = s_out.shutdown(std::net::Shutdown::Both);
+                });
+                let (mut s_in, mut c_out) = (server, client);
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    let mut sent = 0;
+                    while let Ok(n) = s_in.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        if cut_this.load(Ordering::SeqCst) {
+                            let room = cut.saturating_sub(sent).min(n);
+                            let _ = c_out.write_all(&buf[..room]);
+                            sent += room;
+                            if sent >= cut {
+                                break;
+                            }
+                            continue;
+                        }
+                        if c_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = c_out.shutdown(std::net::Shutdown::Both);
+                    let _ = s_in.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        BreakingProxy { addr, ranged }
+    }
+}
+
+/// A blob transfer that breaks halfway resumes from where it stopped (an
+/// HTTP range request), and the version arrives whole and checked.
+#[test]
+fn a_broken_blob_transfer_resumes() {
+    let reg = Registry::start().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let repo = Repo::new().unwrap();
+    let dir = repo.add("m", "1", components::FAULTY, &echo(100)).unwrap();
+    let size = std::fs::metadata(components::FAULTY).unwrap().len();
+    assert!(
+        size > 60_000,
+        "the component is big enough to break halfway"
+    );
+    let digest = push(&dir, &format!("{}/m:1", reg.addr), &[]);
+    let proxy = BreakingProxy::start(reg.addr.clone(), 30_000);
+    let out = work.path().join("pulled");
+    let (code, got, err) = cli(&[
+        "pull",
+        &format!("{}/m:1", proxy.addr),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!((code, got.trim()), (0, digest.as_str()), "{err}");
+    assert!(err.contains("resuming"), "{err}");
+    assert!(
+        proxy.ranged.load(Ordering::SeqCst),
+        "the retry asked for the rest only"
+    );
+    assert_eq!(
+        std::fs::read(out.join("model.wasm")).unwrap(),
+        std::fs::read(components::FAULTY).unwrap()
+    );
+}

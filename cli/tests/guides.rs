@@ -74,12 +74,18 @@ fn all_blocks() -> Vec<Block> {
     guides().iter().flat_map(|p| blocks(p)).collect()
 }
 
-/// A TOML block is one of the three kinds of file a user writes.
+/// A TOML block is one of the kinds of file a user writes: a Cargo manifest,
+/// a server configuration, a version manifest, or a fleet nodes file.
 fn check_toml(b: &Block) -> Result<(), String> {
     let value: toml::Table = toml::from_str(&b.text).map_err(|e| format!("not TOML: {e}"))?;
     let cargo = ["package", "lib", "dependencies", "profile", "workspace"];
     if cargo.iter().any(|k| value.contains_key(*k)) {
         return Ok(());
+    }
+    if value.contains_key("node") {
+        return edgeserve_node::fleet::inventory::Inventory::parse(&b.text)
+            .map(|_| ())
+            .map_err(|e| format!("not a nodes file: {e}"));
     }
     let as_config = toml::from_str::<ServeConfig>(&b.text).map(|_| ());
     let as_manifest = Manifest::parse(&b.text).map(|_| ());

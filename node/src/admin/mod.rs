@@ -112,7 +112,7 @@ impl AdminState {
                 "this node does not pull from registries".into(),
             ));
         };
-        match fetcher.fetch(reference, None).await {
+        match fetcher.fetch(reference).await {
             Ok(f) => {
                 tracing::info!(target: "edgeserve::audit", event = "fleet_pulled", reference, digest = f.digest.as_str(), verified = f.verified, "deploy --from pulled a version");
                 Ok(f.unpacked.files)

@@ -54,23 +54,22 @@ impl Fetcher {
         Remote::new(parse_reference(reference)?, self.options.clone())
     }
 
-    /// The digest `reference` names now (one HEAD request for a tag).
-    pub async fn resolve(&self, reference: &str) -> Result<String, RemoteError> {
-        self.remote(reference)?.resolve().await
+    /// Resolves, verifies and pulls `reference` (one client for one
+    /// fetch: `deploy --from`).
+    pub async fn fetch(&self, reference: &str) -> Result<Fetched, RemoteError> {
+        let remote = self.remote(reference)?;
+        let digest = remote.resolve().await?;
+        self.fetch_digest(&remote, &digest).await
     }
 
-    /// Resolves, verifies and pulls `reference` (or, given `digest`, that
-    /// digest of its repository).
-    pub async fn fetch(
+    /// Verifies and pulls `digest` of `remote`'s repository (a follower
+    /// keeps one client per tag: its connections and tokens are reused).
+    pub async fn fetch_digest(
         &self,
-        reference: &str,
-        digest: Option<&str>,
+        remote: &Remote,
+        digest: &str,
     ) -> Result<Fetched, RemoteError> {
-        let remote = self.remote(reference)?;
-        let digest = match digest {
-            Some(d) => d.to_string(),
-            None => remote.resolve().await?,
-        };
+        let digest = digest.to_string();
         if self.requires_signatures() {
             let signatures = remote.signatures(&digest, &self.cache).await?;
             signature::verify(&digest, &signatures, &self.trust)?;

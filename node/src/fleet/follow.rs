@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{Action, FleetConfig, FollowConfig};
 use super::fetch::{Fetched, Fetcher};
-use super::remote::RemoteError;
+use super::remote::{Remote, RemoteError};
 use crate::contract::{FleetStatus, FollowStatus};
 use crate::deploy::{DeployError, Deployer};
 use crate::registry::ModelTable;
@@ -277,8 +277,22 @@ pub async fn follow(
     poll: (Duration, Duration),
 ) {
     let mut backoff = Backoff::new(poll.0, poll.1);
+    // One client for the tag, for as long as the node lives: its
+    // connection and registry token are reused by every poll.
+    let remote = match fetcher.remote(&reference) {
+        Ok(r) => r,
+        Err(e) => {
+            // The configuration was checked; credentials may be unreadable.
+            tracing::error!(model = %follow.model, reference, error = %e, "fleet: cannot follow");
+            board.with(&follow.model, |l| {
+                l.state = "failing";
+                l.error = Some(e.to_string());
+            });
+            return;
+        }
+    };
     loop {
-        let pause = match check(&deployer, &fetcher, &board, &follow, &reference).await {
+        let pause = match check(&deployer, &fetcher, &remote, &board, &follow, &reference).await {
             Outcome::Fine => backoff.success(),
             Outcome::Unreachable => backoff.failure(),
         };
@@ -289,6 +303,7 @@ pub async fn follow(
 async fn check(
     deployer: &Deployer,
     fetcher: &Fetcher,
+    remote: &Remote,
     board: &FleetBoard,
     follow: &FollowConfig,
     reference: &str,
@@ -298,7 +313,7 @@ async fn check(
         l.checks += 1;
         l.last_check = Some(now_secs());
     });
-    let digest = match fetcher.resolve(reference).await {
+    let digest = match remote.resolve().await {
         Ok(d) => d,
         Err(e) => return failed(board, model, reference, e),
     };
@@ -317,7 +332,7 @@ async fn check(
         return Outcome::Fine;
     }
     board.with(model, |l| l.state = "pulling");
-    let fetched = match fetcher.fetch(reference, Some(&digest)).await {
+    let fetched = match fetcher.fetch_digest(remote, &digest).await {
         Ok(f) => f,
         Err(e) => return failed(board, model, reference, e),
     };

@@ -16,6 +16,7 @@ pub mod config;
 pub mod credentials;
 pub mod fetch;
 pub mod follow;
+pub mod inventory;
 pub mod keys;
 pub mod remote;
 pub mod signature;
