@@ -909,3 +909,86 @@ fn a_broken_blob_transfer_resumes() {
         std::fs::read(components::FAULTY).unwrap()
     );
 }
+
+/// Registry credentials come from the environment or the Docker config file
+/// (never the command line); without them a registry that asks for a login
+/// is refused with what to do. A node following such a registry logs in
+/// with its environment's credentials.
+#[test]
+fn registry_credentials_come_from_the_environment_or_the_docker_config() {
+    use base64::Engine as _;
+    let reg = Registry::start_with_login("ops", "s3cret").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let repo = Repo::new().unwrap();
+    let dir = repo.add("m", "1", components::FAULTY, &echo(100)).unwrap();
+    let reference = format!("{}/m:1", reg.addr);
+    let edgeserve = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(args)
+            .env("EDGESERVE_LOG", "warn")
+            .env("DOCKER_CONFIG", work.path().join("no-docker-config"))
+            .env_remove("EDGESERVE_REGISTRY_USERNAME")
+            .env_remove("EDGESERVE_REGISTRY_PASSWORD");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let dir_arg = dir.to_str().unwrap();
+    // No credentials: refused, and the error says where they come from.
+    let (code, _, err) = edgeserve(&["push", dir_arg, &reference], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("EDGESERVE_REGISTRY_USERNAME"), "{err}");
+    assert!(err.contains("docker login"), "{err}");
+    // Wrong ones: the same.
+    let wrong = [
+        ("EDGESERVE_REGISTRY_USERNAME", "ops"),
+        ("EDGESERVE_REGISTRY_PASSWORD", "guess"),
+    ];
+    let (code, _, err) = edgeserve(&["push", dir_arg, &reference], &wrong);
+    assert_ne!(code, 0);
+    assert!(err.contains("refused the credentials"), "{err}");
+    // From the environment.
+    let env = [
+        ("EDGESERVE_REGISTRY_USERNAME", "ops"),
+        ("EDGESERVE_REGISTRY_PASSWORD", "s3cret"),
+    ];
+    let (code, digest, err) = edgeserve(&["push", dir_arg, &reference], &env);
+    assert_eq!(code, 0, "{err}");
+    // From the Docker config file (what `docker login` writes).
+    let docker = work.path().join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode("ops:s3cret");
+    std::fs::write(
+        docker.join("config.json"),
+        format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, reg.addr),
+    )
+    .unwrap();
+    let out = work.path().join("pulled");
+    let (code, got, err) = edgeserve(
+        &["pull", &reference, "--out", out.to_str().unwrap()],
+        &[("DOCKER_CONFIG", docker.to_str().unwrap())],
+    );
+    assert_eq!((code, got.trim()), (0, digest.trim()), "{err}");
+    // A node follows it with its environment's credentials.
+    let config = work.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[fleet]\npoll_min = \"200ms\"\npoll_max = \"1s\"\n[[fleet.follow]]\nmodel = \"m\"\n\
+             reference = \"{reference}\"\n"
+        ),
+    )
+    .unwrap();
+    let node = Server::start_with_env(BIN, &["--config", config.to_str().unwrap()], &env).unwrap();
+    let c = client();
+    let served = wait_until(Duration::from_secs(30), || {
+        score(&c, &node) == Ok("1".into())
+    });
+    assert!(served, "{}", status(&c, &node)["fleet"]);
+}

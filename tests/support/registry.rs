@@ -19,17 +19,46 @@ pub struct Registry {
     /// `127.0.0.1:<port>`.
     pub addr: String,
     dir: tempfile::TempDir,
+    /// Whether it asks for a login (htpasswd).
+    login: bool,
 }
 
 impl Registry {
     /// Writes the registry's config and starts it on a free port.
     pub fn start() -> Result<Registry> {
+        Self::start_inner(None)
+    }
+
+    /// A registry that lets in only `user` with `password` (HTTP basic
+    /// authentication from an htpasswd file, bcrypt-hashed by python3's
+    /// `crypt`).
+    pub fn start_with_login(user: &str, password: &str) -> Result<Registry> {
+        Self::start_inner(Some((user, password)))
+    }
+
+    fn start_inner(login: Option<(&str, &str)>) -> Result<Registry> {
         let dir = tempfile::tempdir()?;
+        if let Some((user, password)) = login {
+            let out = Command::new("python3")
+                .args([
+                    "-W",
+                    "ignore",
+                    "-c",
+                    "import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+                    password,
+                ])
+                .output()
+                .context("python3 hashes the registry's password")?;
+            anyhow::ensure!(out.status.success(), "python3 crypt failed");
+            let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n"))?;
+        }
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut r = Registry {
             child: None,
             addr: format!("127.0.0.1:{port}"),
             dir,
+            login: login.is_some(),
         };
         r.resume()?;
         Ok(r)
@@ -39,13 +68,21 @@ impl Registry {
         let path = self.dir.path().join("config.yml");
         let storage = self.dir.path().join("storage");
         std::fs::create_dir_all(&storage)?;
+        let auth = if self.login {
+            format!(
+                "auth:\n  htpasswd:\n    realm: edgeserve-test\n    path: {}\n",
+                serde_json::to_string(&self.dir.path().join("htpasswd").display().to_string())?
+            )
+        } else {
+            String::new()
+        };
         // JSON strings are valid YAML double-quoted scalars.
         std::fs::write(
             &path,
             format!(
                 "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                 http:\n  addr: {}\n",
+                 {auth}http:\n  addr: {}\n",
                 serde_json::to_string(&storage.display().to_string())?,
                 serde_json::to_string(&self.addr)?
             ),
@@ -74,7 +111,11 @@ impl Registry {
         self.child = Some(child);
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(30) {
-            if self.get("/v2/").is_ok_and(|(status, _)| status == 200) {
+            // 401 is an answer too (a registry that asks for a login).
+            if self
+                .get("/v2/")
+                .is_ok_and(|(status, _)| status == 200 || status == 401)
+            {
                 return Ok(());
             }
             if let Some(c) = self.child.as_mut()

@@ -71,6 +71,16 @@ pub enum RemoteError {
         /// Why it failed.
         reason: String,
     },
+    /// The registry asked for credentials, or refused the ones given.
+    #[error(
+        "registry {registry} refused the credentials (or needs some): set \
+         EDGESERVE_REGISTRY_USERNAME and EDGESERVE_REGISTRY_PASSWORD, or `docker login {registry}` \
+         (the Docker config file is read; credential helpers are not)"
+    )]
+    Unauthorized {
+        /// The registry.
+        registry: String,
+    },
     /// The registry has no such tag or digest.
     #[error("{reference} is not in the registry")]
     NotFound {
@@ -221,7 +231,11 @@ impl Remote {
         let what = what.into();
         move |e| {
             let reason = e.to_string();
-            if is_not_found(&e) {
+            if is_unauthorized(&e) {
+                RemoteError::Unauthorized {
+                    registry: self.reference.registry().to_string(),
+                }
+            } else if is_not_found(&e) {
                 RemoteError::NotFound {
                     reference: self.reference.whole(),
                 }
@@ -533,6 +547,23 @@ impl Remote {
         })?;
         self.push_manifest(&Self::signature_tag(digest), &bytes)
             .await
+    }
+}
+
+/// Whether the registry asked for (other) credentials.
+fn is_unauthorized(e: &oci_client::errors::OciDistributionError) -> bool {
+    use oci_client::errors::OciDistributionError as E;
+    match e {
+        E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => true,
+        E::ServerError { code, .. } => *code == 401 || *code == 403,
+        E::RegistryError { envelope, .. } => envelope.errors.iter().any(|x| {
+            matches!(
+                x.code,
+                oci_client::errors::OciErrorCode::Unauthorized
+                    | oci_client::errors::OciErrorCode::Denied
+            )
+        }),
+        _ => false,
     }
 }
 
