@@ -282,8 +282,9 @@ fn plan_input<'a>(
 
 /// Binary tensor data: raw little-endian elements (kept as the slice of the
 /// body they arrived in), or for BYTES a 4-byte little-endian length before
-/// each element.
-fn decode_binary(datatype: DataType, count: usize, bytes: Bytes) -> Result<TensorData, String> {
+/// each element. The REST binary extension and gRPC's `raw_input_contents`
+/// share this layout.
+pub fn decode_binary(datatype: DataType, count: usize, bytes: Bytes) -> Result<TensorData, String> {
     match datatype.element_size() {
         Some(size) => {
             let want = count.checked_mul(size).ok_or("shape too large")?;

@@ -150,7 +150,10 @@ fn json_safe(data: &TensorData) -> bool {
     }
 }
 
-fn write_binary(out: &mut Vec<u8>, data: &TensorData) {
+/// Appends tensor data in the binary layout (raw little-endian elements;
+/// BYTES each after its 4-byte length), as the REST binary extension and
+/// gRPC's `raw_output_contents` carry it.
+pub fn write_binary(out: &mut Vec<u8>, data: &TensorData) {
     match data {
         TensorData::Raw(bytes) => out.extend_from_slice(bytes),
         TensorData::Strings(items) => {

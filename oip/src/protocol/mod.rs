@@ -7,8 +7,10 @@ mod encode;
 mod validate;
 mod wire;
 
-pub use decode::{HEADER_LENGTH, ParsedRequest, decode_request, parse_request};
-pub use encode::{EncodedResponse, encode_metadata, encode_response, write_tensor_json};
+pub use decode::{HEADER_LENGTH, ParsedRequest, decode_binary, decode_request, parse_request};
+pub use encode::{
+    EncodedResponse, encode_metadata, encode_response, write_binary, write_tensor_json,
+};
 pub use validate::{check_inputs_fit, check_outputs, check_request, select_outputs};
 
 /// A request that does not follow the protocol or does not fit the model;

@@ -1,0 +1,64 @@
+"""Checks edgeserve's gRPC messages against tritonclient's, field for field.
+
+Usage: python grpc_wire.py OURS.pb
+OURS.pb is a FileDescriptorSet of grpc/proto/inference.proto. Every message
+and method in it must exist in tritonclient's `inference` package with the
+same field names, numbers, types and repetition (and the same streaming
+flags), so what tritonclient sends is what edgeserve reads. Exit 1 on any
+difference.
+"""
+
+import sys
+
+from google.protobuf import descriptor_pb2, descriptor_pool
+from tritonclient.grpc import service_pb2 as theirs
+
+fds = descriptor_pb2.FileDescriptorSet.FromString(open(sys.argv[1], "rb").read())
+pool = descriptor_pool.DescriptorPool()
+for f in fds.file:
+    pool.Add(f)
+ours = pool.FindFileByName("inference.proto")
+
+
+def fields(m):
+    return {
+        f.name: (f.number, f.type, f.is_repeated, f.message_type.full_name if f.message_type else None)
+        for f in m.fields
+    }
+
+
+problems = []
+
+
+def compare(a, b, path):
+    if b is None:
+        problems.append(f"{path}: not in tritonclient")
+        return
+    theirs_fields = fields(b)
+    for name, shape in fields(a).items():
+        if theirs_fields.get(name) != shape:
+            problems.append(f"{path}.{name}: ours {shape}, tritonclient's {theirs_fields.get(name)}")
+    for name, nested in a.nested_types_by_name.items():
+        compare(nested, b.nested_types_by_name.get(name), f"{path}.{name}")
+
+
+for name, message in ours.message_types_by_name.items():
+    compare(message, theirs.DESCRIPTOR.message_types_by_name.get(name), name)
+ours_service = ours.services_by_name["GRPCInferenceService"]
+their_service = theirs.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+for m in ours_service.methods:
+    t = their_service.methods_by_name.get(m.name)
+    if t is None:
+        problems.append(f"rpc {m.name}: not in tritonclient")
+        continue
+    ours_shape = (m.input_type.name, m.output_type.name, m.client_streaming, m.server_streaming)
+    their_shape = (t.input_type.name, t.output_type.name, t.client_streaming, t.server_streaming)
+    if ours_shape != their_shape:
+        problems.append(f"rpc {m.name}: ours {ours_shape}, tritonclient's {their_shape}")
+print(
+    f"checked {len(ours.message_types_by_name)} messages and {len(ours_service.methods)} methods "
+    f"against tritonclient: {len(problems)} differences"
+)
+for p in problems:
+    print(p)
+sys.exit(1 if problems else 0)
