@@ -471,6 +471,29 @@ fn a_fleet_in_two_rings_follows_its_tags() {
             .iter()
             .all(|v| v == "2")
     );
+    // ... and in metrics, and the audit log.
+    let metrics = c
+        .get(stable[0].server.admin_url("/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .unwrap_or_default();
+    let refusals = metrics
+        .lines()
+        .find(|l| l.starts_with("edgeserve_fleet_refusals") && l.contains("model=\"m\""))
+        .unwrap_or_default();
+    assert!(refusals.ends_with(" 1"), "{refusals}\n{metrics}");
+    assert!(
+        stable[0].server.log().contains("fleet_refused"),
+        "no audit line for the refusal"
+    );
+    // The tag moved back to what serves: the refusal is over.
+    push(&v2, &tag("stable"), &signed);
+    let back = wait_until(Duration::from_secs(30), || {
+        stable
+            .iter()
+            .all(|n| follow_state(&c, &n.server)["state"] == "applied")
+    });
+    assert!(back, "{}", follow_state(&c, &stable[0].server));
 
     // The registry goes away: every node keeps serving and says so.
     reg.stop();

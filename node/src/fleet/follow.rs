@@ -315,17 +315,23 @@ async fn check(
     });
     let digest = match remote.resolve().await {
         Ok(d) => d,
-        Err(e) => return failed(board, model, reference, e),
+        Err(e) => return failed(board, model, reference, None, e),
     };
     let applied = board.applied(model);
     let refused_before =
         !applied.retry && applied.refused.as_ref().is_some_and(|(d, _)| *d == digest);
     if applied.digest.as_deref() == Some(digest.as_str()) || refused_before {
         board.with(model, |l| {
-            if l.state == "unreachable" || l.state == "waiting" {
-                l.state = if refused_before { "refused" } else { "applied" };
-            }
-            if !refused_before {
+            if refused_before {
+                if matches!(l.state, "unreachable" | "waiting" | "failing") {
+                    l.state = "refused";
+                }
+            } else {
+                // The tag names what serves (again): whatever failed before
+                // is over.
+                if matches!(l.state, "unreachable" | "waiting" | "failing" | "refused") {
+                    l.state = "applied";
+                }
                 l.error = None;
             }
         });
@@ -334,7 +340,7 @@ async fn check(
     board.with(model, |l| l.state = "pulling");
     let fetched = match fetcher.fetch_digest(remote, &digest).await {
         Ok(f) => f,
-        Err(e) => return failed(board, model, reference, e),
+        Err(e) => return failed(board, model, reference, Some(&digest), e),
     };
     board.with(model, |l| l.pulled_bytes += fetched.pulled_bytes);
     match apply(deployer, follow, &fetched).await {
@@ -371,9 +377,20 @@ async fn check(
     }
 }
 
-/// A fetch failed: unreachable registries are retried later; content that
-/// is wrong is refused (until the tag moves).
-fn failed(board: &FleetBoard, model: &str, reference: &str, e: RemoteError) -> Outcome {
+/// A check failed. An unreachable registry is tried again with growing
+/// pauses. Content at a resolved digest that is wrong is refused (status,
+/// metrics, audit — said once): a missing or untrusted signature is checked
+/// again at every poll (one may be pushed after the tag moved); a blob
+/// whose digest does not match, or an artifact that is not a version, is
+/// tried again only with growing pauses (a registry's storage may be
+/// repaired under the same digest).
+fn failed(
+    board: &FleetBoard,
+    model: &str,
+    reference: &str,
+    digest: Option<&str>,
+    e: RemoteError,
+) -> Outcome {
     if e.is_transient() {
         tracing::warn!(model, reference, error = %e, "fleet: registry unreachable; serving what is here");
         board.with(model, |l| {
@@ -383,24 +400,22 @@ fn failed(board: &FleetBoard, model: &str, reference: &str, e: RemoteError) -> O
         });
         return Outcome::Unreachable;
     }
-    let digest = match &e {
-        RemoteError::Signature(
-            super::signature::SignatureError::Unsigned { digest }
-            | super::signature::SignatureError::Untrusted { digest },
-        ) => digest.clone(),
-        _ => String::new(),
-    };
-    // Without a digest (e.g. a tag that is gone) nothing is remembered.
-    if digest.is_empty() {
+    let Some(digest) = digest else {
+        // Nothing resolved (a tag that is gone, credentials refused).
         board.with(model, |l| {
             l.failures += 1;
             l.state = "failing";
             l.error = Some(e.to_string());
         });
         return Outcome::Unreachable;
+    };
+    let signature = matches!(e, RemoteError::Signature(_));
+    refuse_on_board(board, model, reference, digest, e.to_string(), true);
+    if signature {
+        Outcome::Fine
+    } else {
+        Outcome::Unreachable
     }
-    refuse_on_board(board, model, reference, &digest, e.to_string(), true);
-    Outcome::Fine
 }
 
 fn refuse(
