@@ -1015,3 +1015,41 @@ fn registry_credentials_come_from_the_environment_or_the_docker_config() {
     });
     assert!(served, "{}", status(&c, &node)["fleet"]);
 }
+
+/// A `[fleet]` mistake stops `serve` before anything starts, naming the key.
+#[test]
+fn fleet_configuration_mistakes_are_named_at_start() {
+    let work = tempfile::tempdir().unwrap();
+    let serve = |config: &str| {
+        let path = work.path().join("node.toml");
+        std::fs::write(&path, config).unwrap();
+        let state = work.path().join("state");
+        cli(&[
+            "serve",
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            state.to_str().unwrap(),
+        ])
+    };
+    let (code, _, err) =
+        serve("[[fleet.follow]]\nmodel = \"m\"\nreference = \"127.0.0.1:9/m:{ring}\"\n");
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("fleet.follow[0].reference") && err.contains("fleet.ring is not set"),
+        "{err}"
+    );
+    let (code, _, err) = serve(
+        "[fleet]\ntrust_keys = [\"/nonexistent/release.pub\"]\n[[fleet.follow]]\nmodel = \"m\"\n\
+         reference = \"127.0.0.1:9/m:stable\"\n",
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("[fleet] trust_keys: /nonexistent/release.pub"),
+        "{err}"
+    );
+}
