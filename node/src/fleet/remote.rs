@@ -130,14 +130,75 @@ impl Default for RemoteOptions {
     }
 }
 
-/// Parses a reference, with or without the `oci://` scheme.
+/// Parses `[oci://]REGISTRY/REPOSITORY[:TAG][@sha256:HEX]` (a tag alone
+/// means `latest`). The registry must be explicit (a host with a `.` or a
+/// port, or `localhost`): an edge node never guesses Docker Hub.
+///
+/// Our own parser, not `oci_spec`'s: that one compiles a large regular
+/// expression on first use, which left about 12 MiB resident in every
+/// process that parsed one reference (measured: 0.5 → 12.4 MiB anonymous
+/// memory).
 pub fn parse_reference(text: &str) -> Result<Reference, RemoteError> {
+    let bad = |reason: &str| RemoteError::Reference {
+        reference: text.to_string(),
+        reason: reason.to_string(),
+    };
     let bare = text.strip_prefix("oci://").unwrap_or(text);
-    bare.parse::<Reference>()
-        .map_err(|e| RemoteError::Reference {
-            reference: text.to_string(),
-            reason: e.to_string(),
-        })
+    let (rest, digest) = match bare.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (bare, None),
+    };
+    if digest.is_some_and(|d| super::cache::sha256_hex(d).is_none()) {
+        return Err(bad("the digest is not sha256:<64 lowercase hex digits>"));
+    }
+    let Some((registry, path)) = rest.split_once('/') else {
+        return Err(bad("no registry: give REGISTRY/REPOSITORY:TAG"));
+    };
+    let host_like = registry.contains('.') || registry.contains(':') || registry == "localhost";
+    let registry_chars = registry
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    if !host_like || !registry_chars {
+        return Err(bad(
+            "the first part must be a registry (a host with a '.' or a ':port', or localhost)",
+        ));
+    }
+    let (repository, tag) = match path.rsplit_once(':') {
+        Some((r, t)) => (r, Some(t)),
+        None => (path, None),
+    };
+    let component_ok = |c: &str| {
+        let b = c.as_bytes();
+        !b.is_empty()
+            && b.first().is_some_and(u8::is_ascii_alphanumeric)
+            && b.last().is_some_and(u8::is_ascii_alphanumeric)
+            && b.iter()
+                .all(|&x| x.is_ascii_lowercase() || x.is_ascii_digit() || b"._-".contains(&x))
+    };
+    if repository.is_empty() || repository.len() > 255 || !repository.split('/').all(component_ok) {
+        return Err(bad(
+            "the repository must be lowercase letters, digits and . _ - between slashes",
+        ));
+    }
+    let tag_ok = |t: &str| {
+        (1..=128).contains(&t.len())
+            && !t.starts_with(['.', '-'])
+            && t.bytes()
+                .all(|x| x.is_ascii_alphanumeric() || b"._-".contains(&x))
+    };
+    if tag.is_some_and(|t| !tag_ok(t)) {
+        return Err(bad(
+            "a tag is 1-128 letters, digits, . _ - (not starting with . or -)",
+        ));
+    }
+    let (registry, repository) = (registry.to_string(), repository.to_string());
+    Ok(match (tag, digest) {
+        (Some(t), Some(d)) => {
+            Reference::with_tag_and_digest(registry, repository, t.to_string(), d.to_string())
+        }
+        (None, Some(d)) => Reference::with_digest(registry, repository, d.to_string()),
+        (t, None) => Reference::with_tag(registry, repository, t.unwrap_or("latest").to_string()),
+    })
 }
 
 /// Whether `registry` (`host[:port]`) is on a loopback address.
@@ -616,7 +677,19 @@ mod tests {
         assert_eq!(r.registry(), "127.0.0.1:5000");
         assert_eq!(r.repository(), "models/iris");
         assert_eq!(r.tag(), Some("canary"));
-        assert!(parse_reference("127.0.0.1:5000/Iris:Bad Tag").is_err());
+        assert!(parse_reference("127.0.0.1:5000/Iris:1").is_err());
+        assert!(parse_reference("127.0.0.1:5000/iris:bad tag").is_err());
+        assert!(parse_reference("iris:1").is_err(), "no registry");
+        assert!(parse_reference("models/iris:1").is_err(), "no registry");
+        assert!(parse_reference("127.0.0.1:5000/iris@sha256:abc").is_err());
+        let hex = "0123456789abcdef".repeat(4);
+        let r = parse_reference(&format!("localhost/iris@sha256:{hex}")).unwrap();
+        assert_eq!(r.digest(), Some(format!("sha256:{hex}").as_str()));
+        let r = parse_reference("registry.example.com/a/b-c/d_e.f").unwrap();
+        assert_eq!(
+            (r.registry(), r.repository(), r.tag()),
+            ("registry.example.com", "a/b-c/d_e.f", Some("latest"))
+        );
         assert_eq!(Remote::signature_tag("sha256:abc"), "sha256-abc.sig");
     }
 }
