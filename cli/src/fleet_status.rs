@@ -139,87 +139,30 @@ pub(crate) async fn run(args: FleetStatusArgs) -> Result<ExitCode> {
     let file = Inventory::parse(&text)
         .map_err(|e| anyhow::anyhow!("{} is not a nodes file: {e}", args.nodes.display()))?;
     let timeout = Duration::from_secs(args.timeout.max(1));
-    // Every node at once: a fleet view waits for the slowest node, not
-    // for the sum of them.
-    let mut set = tokio::task::JoinSet::new();
-    for (i, n) in file.node.iter().cloned().enumerate() {
-        set.spawn(async move { (i, ask(&n, timeout).await) });
-    }
-    let mut asked: Vec<Option<Result<NodeStatus>>> = file.node.iter().map(|_| None).collect();
-    while let Some(Ok((i, r))) = set.join_next().await {
-        asked[i] = Some(r);
-    }
-    let asked = asked
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("the status task failed"))));
-    let mut statuses = Vec::new();
-    let mut unreachable = Vec::new();
-    for (entry, result) in file.node.iter().zip(asked) {
-        match result {
-            Ok(s) => statuses.push((entry.name.clone(), s)),
-            Err(e) => unreachable.push((entry.name.clone(), format!("{e:#}"))),
-        }
-    }
-    // Every model a node follows or serves.
-    let mut models: BTreeMap<String, ()> = BTreeMap::new();
-    for (_, s) in &statuses {
-        for f in s.fleet.iter().flat_map(|f| &f.follows) {
-            models.insert(f.model.clone(), ());
-        }
-    }
+    let (statuses, unreachable) = ask_all(&file.node, timeout).await;
+    let follows = || {
+        statuses
+            .iter()
+            .flat_map(|(_, s)| s.fleet.iter().flat_map(|f| &f.follows))
+    };
+    let models: std::collections::BTreeSet<String> = follows().map(|f| f.model.clone()).collect();
     let mut tags: BTreeMap<String, Option<String>> = BTreeMap::new();
-    for (_, s) in &statuses {
-        for f in s.fleet.iter().flat_map(|f| &f.follows) {
-            tags.entry(f.reference.clone()).or_insert(None);
+    for f in follows() {
+        if !tags.contains_key(&f.reference) {
+            let digest = resolve(&f.reference, args.plain_http).await;
+            tags.insert(f.reference.clone(), digest);
         }
     }
-    for (reference, digest) in tags.iter_mut() {
-        *digest = resolve(reference, args.plain_http).await;
-    }
-    let mut report = Report {
-        models: Vec::new(),
-        converged: unreachable.is_empty(),
+    let models: Vec<ModelReport> = models
+        .iter()
+        .map(|m| model_report(m, &statuses, &tags))
+        .collect();
+    let report = Report {
+        converged: unreachable.is_empty()
+            && models.iter().all(|m| m.rings.iter().all(|r| r.converged)),
+        models,
         unreachable,
     };
-    for model in models.keys() {
-        let mut nodes = Vec::new();
-        let mut rings: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
-        for (name, s) in &statuses {
-            let follow = s
-                .fleet
-                .iter()
-                .flat_map(|f| &f.follows)
-                .find(|f| &f.model == model);
-            let l = line(name, s, follow, model);
-            if let Some(f) = follow {
-                let ring = l.ring.clone().unwrap_or_else(|| "-".into());
-                let e = rings.entry((ring, f.reference.clone())).or_default();
-                e.0 += 1;
-                let tag = tags.get(&f.reference).cloned().flatten();
-                if tag.is_some() && f.digest == tag && f.serving {
-                    e.1 += 1;
-                }
-            }
-            nodes.push(l);
-        }
-        let rings: Vec<RingLine> = rings
-            .into_iter()
-            .map(|((ring, reference), (n, on))| RingLine {
-                tag_digest: tags.get(&reference).cloned().flatten(),
-                converged: n == on,
-                ring,
-                reference,
-                nodes: n,
-                on_tag: on,
-            })
-            .collect();
-        report.converged &= rings.iter().all(|r| r.converged);
-        report.models.push(ModelReport {
-            model: model.clone(),
-            nodes,
-            rings,
-        });
-    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -230,6 +173,77 @@ pub(crate) async fn run(args: FleetStatusArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Every node's status, all asked at once (a fleet view waits for the
+/// slowest node, not for the sum of them): those that answered, by name,
+/// and those that did not, with why.
+async fn ask_all(
+    nodes: &[NodeEntry],
+    timeout: Duration,
+) -> (Vec<(String, NodeStatus)>, Vec<(String, String)>) {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, n) in nodes.iter().cloned().enumerate() {
+        set.spawn(async move { (i, ask(&n, timeout).await) });
+    }
+    let mut asked: Vec<Option<Result<NodeStatus>>> = nodes.iter().map(|_| None).collect();
+    while let Some(Ok((i, r))) = set.join_next().await {
+        asked[i] = Some(r);
+    }
+    let mut statuses = Vec::new();
+    let mut unreachable = Vec::new();
+    for (entry, result) in nodes.iter().zip(asked) {
+        match result.unwrap_or_else(|| Err(anyhow::anyhow!("the status task failed"))) {
+            Ok(s) => statuses.push((entry.name.clone(), s)),
+            Err(e) => unreachable.push((entry.name.clone(), format!("{e:#}"))),
+        }
+    }
+    (statuses, unreachable)
+}
+
+/// One model across the fleet: a line per node, and per ring how many of
+/// its nodes serve the digest its tag names now.
+fn model_report(
+    model: &str,
+    statuses: &[(String, NodeStatus)],
+    tags: &BTreeMap<String, Option<String>>,
+) -> ModelReport {
+    let mut nodes = Vec::new();
+    let mut rings: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+    for (name, s) in statuses {
+        let follow = s
+            .fleet
+            .iter()
+            .flat_map(|f| &f.follows)
+            .find(|f| f.model == model);
+        let l = line(name, s, follow, model);
+        if let Some(f) = follow {
+            let ring = l.ring.clone().unwrap_or_else(|| "-".into());
+            let counts = rings.entry((ring, f.reference.clone())).or_default();
+            counts.0 += 1;
+            let tag = tags.get(&f.reference).cloned().flatten();
+            if tag.is_some() && f.digest == tag && f.serving {
+                counts.1 += 1;
+            }
+        }
+        nodes.push(l);
+    }
+    let rings = rings
+        .into_iter()
+        .map(|((ring, reference), (n, on))| RingLine {
+            tag_digest: tags.get(&reference).cloned().flatten(),
+            converged: n == on,
+            ring,
+            reference,
+            nodes: n,
+            on_tag: on,
+        })
+        .collect();
+    ModelReport {
+        model: model.to_string(),
+        nodes,
+        rings,
+    }
 }
 
 async fn resolve(reference: &str, plain_http: bool) -> Option<String> {
