@@ -215,8 +215,8 @@ mod tests {
 
     #[test]
     fn a_blob_is_cached_whole_and_resumes_after_a_break() {
-        let dir = tempdir();
-        let cache = BlobCache::new(&dir);
+        let dir = edgeserve_test_support::tempfile::tempdir().unwrap();
+        let cache = BlobCache::new(dir.path());
         let blob = b"0123456789".repeat(1000);
         let d = descriptor(&blob);
         assert!(cache.get(&d).is_none());
@@ -233,8 +233,8 @@ mod tests {
 
     #[test]
     fn a_wrong_or_oversized_blob_never_enters_the_cache() {
-        let dir = tempdir();
-        let cache = BlobCache::new(&dir);
+        let dir = edgeserve_test_support::tempfile::tempdir().unwrap();
+        let cache = BlobCache::new(dir.path());
         let d = descriptor(b"the real layer");
         let mut p = cache.begin(&d).unwrap();
         p.write(b"the fake layer").unwrap();
@@ -252,21 +252,5 @@ mod tests {
         std::fs::write(&path, b"the REAL layer").unwrap();
         assert!(cache.read(&d).unwrap_err().contains("damaged"));
         assert!(cache.get(&d).is_none());
-    }
-
-    fn tempdir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "edgeserve-cache-test-{}-{}",
-            std::process::id(),
-            rand_suffix()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    fn rand_suffix() -> u64 {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static N: AtomicU64 = AtomicU64::new(0);
-        N.fetch_add(1, Ordering::Relaxed)
     }
 }

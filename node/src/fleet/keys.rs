@@ -120,7 +120,7 @@ pub fn generate(kind: KeyKind) -> Result<(String, String), SignatureError> {
 }
 
 /// A PEM block of `label` around `der`, 64 characters a line.
-fn pem(label: &str, der: &[u8]) -> String {
+pub(crate) fn pem(label: &str, der: &[u8]) -> String {
     let body = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");
     for line in body.as_bytes().chunks(64) {

@@ -12,17 +12,7 @@ fn b64(bytes: &[u8]) -> String {
 
 /// A PEM `PUBLIC KEY` block, as `cosign generate-key-pair` writes one.
 fn pem(spki: &[u8]) -> Vec<u8> {
-    let body = b64(spki);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-        lines.join("\n")
-    )
-    .into_bytes()
+    crate::fleet::keys::pem("PUBLIC KEY", spki).into_bytes()
 }
 
 /// A P-256 key pair: its trust key (through PEM) and a signer.
