@@ -3,17 +3,21 @@
 //! client from holding what others need: connections served at once and
 //! per client address, a bounded time to send the first byte, the TLS
 //! handshake and request headers, and an idle timeout that closes a
-//! connection (HTTP/1.1 or HTTP/2) with no request in flight. Shutdown
-//! stops accepting and drains in-flight requests.
+//! connection (HTTP/1.1 or HTTP/2) with no request in flight. A request
+//! counts as in flight until its answer's body has been sent (a gRPC
+//! stream for as long as it is open). Shutdown stops accepting and drains
+//! in-flight requests.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -112,8 +116,36 @@ struct Activity {
     opened: Instant,
 }
 
-/// Counts a request as in flight until it is answered (or dropped).
+/// Counts a request as in flight until its answer has been sent (or the
+/// request is dropped).
 struct InFlight(Arc<Activity>);
+
+/// An answer's body that keeps its request in flight until hyper has sent
+/// the last of it (or dropped it): a streamed answer is not idle.
+struct Answer<B> {
+    body: B,
+    _in_flight: InFlight,
+}
+
+impl<B: Body + Unpin> Body for Answer<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
 
 impl InFlight {
     fn new(activity: &Arc<Activity>) -> InFlight {
@@ -163,7 +195,7 @@ impl Drop for LiveGuard {
 /// The handler gets each request with its connection's [`ConnInfo`] (an
 /// `Arc` clone, not a per-request allocation). Returns whether every
 /// connection finished in time.
-pub async fn serve<H, F>(
+pub async fn serve<H, F, R>(
     listener: TcpListener,
     handler: H,
     opts: ListenerOptions,
@@ -171,7 +203,9 @@ pub async fn serve<H, F>(
 ) -> bool
 where
     H: Fn(Request<Incoming>, Arc<ConnInfo>) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    F: Future<Output = Response<R>> + Send + 'static,
+    R: Body<Data = Bytes> + Send + Unpin + 'static,
+    R::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let builder = http_builder(&opts);
     let tls = opts.tls.clone().map(TlsAcceptor::from);
@@ -297,10 +331,12 @@ impl Connection {
     /// Serves a plain TCP connection; a client that connects and sends
     /// nothing does not hold a slot (hyper's protocol detection has no
     /// timer).
-    async fn serve_plain<H, F>(self, stream: tokio::net::TcpStream, handler: H)
+    async fn serve_plain<H, F, R>(self, stream: tokio::net::TcpStream, handler: H)
     where
         H: Fn(Request<Incoming>, Arc<ConnInfo>) -> F + Clone + Send + Sync + 'static,
-        F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+        F: Future<Output = Response<R>> + Send + 'static,
+        R: Body<Data = Bytes> + Send + Unpin + 'static,
+        R::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let mut probe = [0u8; 1];
         let first = tokio::time::timeout(self.opts.header_read_timeout, stream.peek(&mut probe));
@@ -312,10 +348,16 @@ impl Connection {
     }
 
     /// Serves a TLS connection once its handshake finishes in time.
-    async fn serve_tls<H, F>(self, stream: tokio::net::TcpStream, acceptor: TlsAcceptor, handler: H)
-    where
+    async fn serve_tls<H, F, R>(
+        self,
+        stream: tokio::net::TcpStream,
+        acceptor: TlsAcceptor,
+        handler: H,
+    ) where
         H: Fn(Request<Incoming>, Arc<ConnInfo>) -> F + Clone + Send + Sync + 'static,
-        F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+        F: Future<Output = Response<R>> + Send + 'static,
+        R: Body<Data = Bytes> + Send + Unpin + 'static,
+        R::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let stream = match tokio::time::timeout(
             self.opts.header_read_timeout,
@@ -340,11 +382,13 @@ impl Connection {
     /// Runs HTTP on the connection until the client closes it, it stays
     /// idle past `idle_timeout`, or the server shuts down; then lets its
     /// requests finish (within a grace period) and frees its slots.
-    async fn drive<I, H, F>(mut self, io: I, client_cert_cn: Option<Arc<str>>, handler: H)
+    async fn drive<I, H, F, R>(mut self, io: I, client_cert_cn: Option<Arc<str>>, handler: H)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         H: Fn(Request<Incoming>, Arc<ConnInfo>) -> F + Clone + Send + Sync + 'static,
-        F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+        F: Future<Output = Response<R>> + Send + 'static,
+        R: Body<Data = Bytes> + Send + Unpin + 'static,
+        R::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let info = Arc::new(ConnInfo {
             peer: self.peer,
@@ -363,8 +407,10 @@ impl Connection {
                 let in_flight = InFlight::new(&activity);
                 let fut = handler(req, info.clone());
                 async move {
-                    let resp = fut.await;
-                    drop(in_flight);
+                    let resp = fut.await.map(|body| Answer {
+                        body,
+                        _in_flight: in_flight,
+                    });
                     Ok::<_, std::convert::Infallible>(resp)
                 }
             })
