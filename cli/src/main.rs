@@ -34,8 +34,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve models over HTTP (KServe v2 / OIP) from a model repository, with
-    /// an admin API for deploys, canaries, shadows and rollbacks.
+    /// Serve models over the Open Inference Protocol (KServe v2), REST and
+    /// gRPC on one port, from a model repository, with an admin API for
+    /// deploys, canaries, shadows and rollbacks.
     Serve(ServeArgs),
     /// Show what a component is: world, WIT version, imports, exports,
     /// metadata and sha256.
@@ -103,7 +104,8 @@ struct ServeArgs {
     /// Model repository folder (one folder per model, one per version).
     #[arg(long, short = 'r', env = "EDGESERVE_REPOSITORY")]
     repository: Option<PathBuf>,
-    /// Address for the data plane [default: 127.0.0.1:8080].
+    /// Address for the data plane, REST and gRPC (by content type) [default:
+    /// 127.0.0.1:8080].
     #[arg(long, short = 'l', env = "EDGESERVE_LISTEN")]
     listen: Option<SocketAddr>,
     /// TOML config file; flags override it.

@@ -8,6 +8,7 @@
 //! REST one does and runs the same pipeline.
 
 pub mod convert;
+pub mod status;
 
 /// The generated messages and service.
 #[allow(

@@ -84,6 +84,18 @@ impl Budget {
         }
     }
 
+    /// Takes `units` without a guard, for a holder that does not borrow
+    /// the budget (it must hold an `Arc` to it and give the units back with
+    /// [`Budget::give_back`]); whether there was room.
+    pub fn try_reserve(&self, units: u64) -> bool {
+        self.reserve(units)
+    }
+
+    /// Gives back units taken with [`Budget::try_reserve`].
+    pub fn give_back(&self, units: u64) {
+        self.release(units);
+    }
+
     fn reserve(&self, units: u64) -> bool {
         self.used
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {

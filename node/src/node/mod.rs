@@ -29,7 +29,7 @@ use crate::deploy::{Deployer, StateStore, run_guard, watch_repository};
 use crate::fleet::fetch::Fetcher;
 use crate::fleet::follow::{FleetBoard, follow};
 use crate::pipeline::{Pipeline, RequestLimits};
-use crate::server::{ListenerOptions, serve};
+use crate::server::{DataPlane, ListenerOptions, serve};
 
 /// A node ready to serve.
 pub struct Node {
@@ -226,7 +226,8 @@ impl Node {
         }
     }
 
-    /// The data plane's front-ends on `listener`, until `stop`.
+    /// The data plane's front-ends (REST and gRPC) on `listener`, until
+    /// `stop`.
     async fn serve_data(&self, listener: TcpListener, stop: impl Future<Output = ()>) -> bool {
         let scheme = if self.data_tls.is_some() {
             "https"
@@ -237,8 +238,11 @@ impl Node {
             tracing::info!("listening on {scheme}://{addr}");
         }
         let opts = ListenerOptions::for_server(&self.cfg.server, self.data_tls.clone());
-        let pipeline = self.pipeline.clone();
-        let handler = move |req, conn| crate::server::handle(pipeline.clone(), req, Some(conn));
+        let plane = Arc::new(DataPlane::new(self.pipeline.clone()));
+        let handler = move |req, conn| {
+            let plane = plane.clone();
+            async move { plane.handle(req, conn).await }
+        };
         serve(listener, handler, opts, stop).await
     }
 

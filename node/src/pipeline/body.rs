@@ -84,7 +84,8 @@ impl BodyRules {
         )
     }
 
-    fn too_large(&self) -> ApiError {
+    /// The refusal of a body (or message) larger than `max_body`.
+    pub(crate) fn too_large(&self) -> ApiError {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(

@@ -18,10 +18,14 @@ const SMALL: u64 = 256 << 10;
 
 /// Who a budget belongs to, for the refusal's wording.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Holder {
+pub(crate) enum Holder {
+    /// The connection's budget.
     Connection,
+    /// The client address's budget.
     Peer,
+    /// The tenant's budget.
     Tenant,
+    /// The server's budget.
     Server,
 }
 
@@ -115,7 +119,15 @@ impl Drop for RequestMemory<'_> {
     }
 }
 
-fn refusal(holder: Holder, alone: bool, limit: ByteSize, tenant: Option<&str>) -> ApiError {
+/// The refusal when `holder`'s budget (of `limit`) has no room: 413 when
+/// the request `alone` would pass it, otherwise 429 (the client's other
+/// requests hold it) or 503 (the server's is spent).
+pub(crate) fn refusal(
+    holder: Holder,
+    alone: bool,
+    limit: ByteSize,
+    tenant: Option<&str>,
+) -> ApiError {
     let (setting, whose) = match holder {
         Holder::Connection => (
             "max_inflight_body_per_connection",

@@ -38,6 +38,7 @@ pub use conn::ConnInfo;
 pub use error::ApiError;
 pub use index::IndexEntry;
 pub use memory::RequestMemory;
+pub(crate) use memory::{Holder, refusal};
 
 use crate::budget::Budget;
 use crate::protocol::{check_request, select_outputs};
@@ -108,6 +109,26 @@ impl RequestLimits {
             budget_wait: s.budget_wait.0,
             max_decoded: s.max_decoded,
         }
+    }
+}
+
+impl RequestLimits {
+    /// Refuses (413) a request whose decoded tensors would take `need`
+    /// bytes, above `[server] max_decoded`; `compact` names the protocol's
+    /// more compact encoding.
+    pub fn check_decoded(&self, need: u64, compact: &str) -> Result<(), ApiError> {
+        if need <= self.max_decoded.0 {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the decoded request would take {} of memory, above the {} limit ([server] \
+                 max_decoded); send a smaller batch, or {compact}",
+                ByteSize(need),
+                self.max_decoded
+            ),
+        ))
     }
 }
 
@@ -352,6 +373,12 @@ impl Pipeline {
         let reply = codec.encode(model, request, response);
         flight.lap(Stage::Encode, t);
         reply
+    }
+
+    /// The budget all requests in flight share (a front-end that holds
+    /// bytes before the pipeline sees the request counts them here too).
+    pub(crate) fn memory_budget(&self) -> &Arc<Budget> {
+        &self.memory
     }
 
     /// A process-unique id for requests that bring none: the process

@@ -95,17 +95,7 @@ where
         .await?;
     let parsed = parse_request(&body, header_len)?;
     let need = parsed.memory() as u64;
-    if need > limits.max_decoded.0 {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the decoded request would take {} of memory, above the {} limit ([server] \
-                 max_decoded); send a smaller batch, or binary tensors",
-                crate::units::ByteSize(need),
-                limits.max_decoded
-            ),
-        ));
-    }
+    limits.check_decoded(need, "binary tensors")?;
     memory.grow(need, tenant).await?;
     Ok(parsed.decode()?)
 }

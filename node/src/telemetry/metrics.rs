@@ -138,6 +138,7 @@ pub struct Metrics {
     provider: SdkMeterProvider,
     reader: SharedReader,
     http_duration: Histogram<f64>,
+    rpc_duration: Histogram<f64>,
     active: UpDownCounter<i64>,
     inference_count: Counter<u64>,
     inference_duration: Histogram<f64>,
@@ -226,6 +227,10 @@ impl Metrics {
                 "http.server.request.duration",
                 "Duration of HTTP server requests",
             ),
+            rpc_duration: seconds(
+                "rpc.server.duration",
+                "Duration of gRPC calls (a stream: until it ends)",
+            ),
             active: meter
                 .i64_up_down_counter("http.server.active_requests")
                 .with_unit("{request}")
@@ -287,6 +292,20 @@ impl Metrics {
                 .record(took.as_secs_f64()),
             _ => self.http_duration.record(took.as_secs_f64(), &attrs(route)),
         }
+    }
+
+    /// Records one gRPC call of `inference.GRPCInferenceService`:
+    /// `method` is the RPC's name, `code` its gRPC status code.
+    pub fn rpc_request(&self, method: &'static str, code: i32, took: Duration) {
+        self.rpc_duration.record(
+            took.as_secs_f64(),
+            &[
+                KeyValue::new("rpc.system", "grpc"),
+                KeyValue::new("rpc.service", "inference.GRPCInferenceService"),
+                KeyValue::new("rpc.method", method),
+                KeyValue::new("rpc.grpc.status_code", i64::from(code)),
+            ],
+        );
     }
 
     /// A request starts (`+1`) or ends (`-1`).

@@ -1,0 +1,349 @@
+//! The gRPC front-end: the Open Inference Protocol's
+//! `inference.GRPCInferenceService` (what `tritonclient.grpc` and the
+//! KServe SDK call), served on the data listener beside REST and routed
+//! there by `content-type: application/grpc`.
+//!
+//! Every inference goes through the same [`Pipeline`] as REST's:
+//! identity from metadata (`authorization`, `x-api-key`) or the client
+//! certificate, tenants and quotas, policy chains, canary and shadow
+//! routing, version pinning, memory budgets, metrics, traces
+//! (`traceparent` metadata), drift and the prediction log. Only reading
+//! and writing the messages differ ([`codec`]); errors are statuses with
+//! REST's message text ([`status`]); a message's bytes are counted as they
+//! arrive ([`meter`]); `ModelStreamInfer` pipelines a stream's requests
+//! ([`stream`]).
+
+mod codec;
+mod meter;
+mod status;
+mod stream;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use edgeserve_grpc::convert::metadata_to_proto;
+use edgeserve_grpc::proto::grpc_inference_service_server::{
+    GrpcInferenceService, GrpcInferenceServiceServer,
+};
+use edgeserve_grpc::proto::repository_index_response::ModelIndex;
+use edgeserve_grpc::proto::{
+    ModelInferRequest, ModelInferResponse, ModelMetadataRequest, ModelMetadataResponse,
+    ModelReadyRequest, ModelReadyResponse, ModelStreamInferResponse, RepositoryIndexRequest,
+    RepositoryIndexResponse, ServerLiveRequest, ServerLiveResponse, ServerMetadataRequest,
+    ServerMetadataResponse, ServerReadyRequest, ServerReadyResponse,
+};
+use http::StatusCode;
+use hyper::body::Incoming;
+use tonic::codegen::Service;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::pipeline::{ApiError, ConnInfo, Inbound, Pipeline};
+use codec::GrpcCodec;
+use meter::{Meter, Metered};
+use status::{client_timeout, deadline_exceeded, to_status};
+
+/// The route inferences are traced under.
+const MODEL_INFER: &str = "/inference.GRPCInferenceService/ModelInfer";
+
+/// The gRPC service over the node's pipeline, ready to answer requests.
+pub type GrpcService = GrpcInferenceServiceServer<GrpcFront>;
+
+/// The service: the pipeline every call goes through.
+pub struct GrpcFront {
+    pipeline: Arc<Pipeline>,
+}
+
+/// The gRPC service for `pipeline`: messages up to `[server] max_body`.
+pub fn service(pipeline: Arc<Pipeline>) -> GrpcService {
+    let max = pipeline.limits.body.max_body;
+    GrpcInferenceServiceServer::new(GrpcFront { pipeline })
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(usize::MAX)
+}
+
+/// Whether a request is a gRPC call (`content-type: application/grpc`,
+/// with or without a `+proto` suffix).
+pub fn is_grpc<B>(req: &http::Request<B>) -> bool {
+    req.headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// What the listener knows about a call, handed to the service in the
+/// request's extensions.
+#[derive(Clone)]
+struct Arrival {
+    meter: Arc<Meter>,
+    started: Instant,
+}
+
+/// Answers one gRPC call that arrived on `conn`.
+pub async fn call(
+    mut svc: GrpcService,
+    pipeline: &Pipeline,
+    req: http::Request<Incoming>,
+    conn: Arc<ConnInfo>,
+) -> http::Response<tonic::body::Body> {
+    if req.version() != http::Version::HTTP_2 {
+        return Status::unimplemented(
+            "gRPC needs HTTP/2: connect with h2c (prior knowledge) or TLS with ALPN h2",
+        )
+        .into_http();
+    }
+    let meter = Arc::new(Meter::new(conn, pipeline.memory_budget().clone()));
+    let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(Arrival {
+        meter: meter.clone(),
+        started: Instant::now(),
+    });
+    let rules = pipeline.limits.body.clone();
+    let req = http::Request::from_parts(parts, Metered::new(body, meter, rules));
+    match svc.call(req).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    }
+}
+
+/// One inference through the pipeline, the message's bytes handed from
+/// the call's meter to the request's own account, within the client's
+/// deadline (the model's own deadline bounds it too).
+async fn infer(
+    pipeline: &Pipeline,
+    headers: &http::HeaderMap,
+    arrival: &Arrival,
+    mut message: ModelInferRequest,
+    started: Instant,
+    deadline: Option<(Instant, Duration)>,
+) -> Result<ModelInferResponse, Status> {
+    let model = std::mem::take(&mut message.model_name);
+    let version = std::mem::take(&mut message.model_version);
+    let inbound = Inbound {
+        model: &model,
+        version: Some(version.as_str()).filter(|v| !v.is_empty()),
+        headers,
+        conn: Some(arrival.meter.conn()),
+        route: MODEL_INFER,
+        started,
+    };
+    let run = pipeline.infer(&GrpcCodec, inbound, message);
+    let result = match deadline {
+        None => run.await,
+        Some((at, timeout)) => match tokio::time::timeout_at(at.into(), run).await {
+            Ok(result) => result,
+            Err(_) => return Err(deadline_exceeded(timeout)),
+        },
+    };
+    result.map_err(refused)
+}
+
+/// A refusal or failure, logged as REST logs it, as a status.
+fn refused(e: ApiError) -> Status {
+    if e.status.is_server_error() {
+        tracing::warn!(
+            status = e.status.as_u16(),
+            error = e.message.as_str(),
+            "gRPC request failed"
+        );
+    } else {
+        tracing::debug!(
+            status = e.status.as_u16(),
+            error = e.message.as_str(),
+            "gRPC request refused"
+        );
+    }
+    to_status(e)
+}
+
+impl GrpcFront {
+    /// Records the call in the metrics and hands its answer to tonic.
+    fn answer<T>(
+        &self,
+        method: &'static str,
+        started: Instant,
+        result: Result<T, Status>,
+    ) -> Result<Response<T>, Status> {
+        if let Some(m) = &self.pipeline.metrics {
+            let code = result
+                .as_ref()
+                .map_or_else(|s| s.code(), |_| tonic::Code::Ok);
+            m.rpc_request(method, code as i32, started.elapsed());
+        }
+        result.map(Response::new)
+    }
+
+    /// A metadata or readiness question about one model (version), under
+    /// the same identity and tenant rules as inference.
+    fn look_up(
+        &self,
+        headers: &http::HeaderMap,
+        arrival: Option<&Arrival>,
+        name: &str,
+        version: &str,
+    ) -> Result<Arc<crate::served::ServedVersion>, ApiError> {
+        let version = Some(version).filter(|v| !v.is_empty());
+        let conn = arrival.map(|a| a.meter.conn());
+        self.pipeline.look_up(headers, conn, name, version)
+    }
+}
+
+#[tonic::async_trait]
+impl GrpcInferenceService for GrpcFront {
+    async fn server_live(
+        &self,
+        _: Request<ServerLiveRequest>,
+    ) -> Result<Response<ServerLiveResponse>, Status> {
+        Ok(Response::new(ServerLiveResponse { live: true }))
+    }
+
+    async fn server_ready(
+        &self,
+        _: Request<ServerReadyRequest>,
+    ) -> Result<Response<ServerReadyResponse>, Status> {
+        let ready = self
+            .pipeline
+            .ready
+            .load(std::sync::atomic::Ordering::Acquire);
+        Ok(Response::new(ServerReadyResponse { ready }))
+    }
+
+    /// Ready when the caller may call it; `false` for a model or version
+    /// that is not served (as Triton answers); a caller refused is told
+    /// why.
+    async fn model_ready(
+        &self,
+        request: Request<ModelReadyRequest>,
+    ) -> Result<Response<ModelReadyResponse>, Status> {
+        let started = Instant::now();
+        let (metadata, ext, msg) = request.into_parts();
+        let headers = metadata.into_headers();
+        let result = match self.look_up(&headers, ext.get(), &msg.name, &msg.version) {
+            Ok(_) => Ok(ModelReadyResponse { ready: true }),
+            Err(e) if e.status == StatusCode::NOT_FOUND => Ok(ModelReadyResponse { ready: false }),
+            Err(e) => Err(refused(e)),
+        };
+        self.answer("ModelReady", started, result)
+    }
+
+    async fn server_metadata(
+        &self,
+        _: Request<ServerMetadataRequest>,
+    ) -> Result<Response<ServerMetadataResponse>, Status> {
+        Ok(Response::new(ServerMetadataResponse {
+            name: "edgeserve".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            extensions: vec!["binary_tensor_data".into()],
+        }))
+    }
+
+    async fn model_metadata(
+        &self,
+        request: Request<ModelMetadataRequest>,
+    ) -> Result<Response<ModelMetadataResponse>, Status> {
+        let started = Instant::now();
+        let (metadata, ext, msg) = request.into_parts();
+        let headers = metadata.into_headers();
+        let result = self
+            .look_up(&headers, ext.get(), &msg.name, &msg.version)
+            .map(|model| {
+                let versions = if msg.version.is_empty() {
+                    self.pipeline.registry.model_versions(&msg.name)
+                } else {
+                    vec![msg.version.clone()]
+                };
+                metadata_to_proto(&msg.name, &versions, &model.metadata)
+            })
+            .map_err(refused);
+        self.answer("ModelMetadata", started, result)
+    }
+
+    async fn model_infer(
+        &self,
+        request: Request<ModelInferRequest>,
+    ) -> Result<Response<ModelInferResponse>, Status> {
+        let (metadata, ext, message) = request.into_parts();
+        let Some(arrival) = ext.get::<Arrival>() else {
+            return Err(Status::internal(
+                "the call did not come through the listener",
+            ));
+        };
+        let started = arrival.started;
+        let headers = metadata.into_headers();
+        let result = async {
+            let deadline = client_timeout(&headers)?.map(|t| (started + t, t));
+            infer(
+                &self.pipeline,
+                &headers,
+                arrival,
+                message,
+                started,
+                deadline,
+            )
+            .await
+        }
+        .await;
+        self.answer("ModelInfer", started, result)
+    }
+
+    /// Every version the caller may call, `READY` (as REST's
+    /// `/v2/repository/index`; a version that is not ready is not served).
+    async fn repository_index(
+        &self,
+        request: Request<RepositoryIndexRequest>,
+    ) -> Result<Response<RepositoryIndexResponse>, Status> {
+        let started = Instant::now();
+        let (metadata, ext, _) = request.into_parts();
+        let headers = metadata.into_headers();
+        let conn = ext.get::<Arrival>().map(|a| a.meter.conn());
+        let result = self
+            .pipeline
+            .index(&headers, conn)
+            .map(|models| RepositoryIndexResponse {
+                models: models
+                    .into_iter()
+                    .flat_map(|m| {
+                        let name = m.name;
+                        m.versions.into_iter().map(move |version| ModelIndex {
+                            name: name.clone(),
+                            version,
+                            state: "READY".into(),
+                            reason: String::new(),
+                        })
+                    })
+                    .collect(),
+            })
+            .map_err(refused);
+        self.answer("RepositoryIndex", started, result)
+    }
+
+    type ModelStreamInferStream = stream::Responses;
+
+    async fn model_stream_infer(
+        &self,
+        request: Request<Streaming<ModelInferRequest>>,
+    ) -> Result<Response<stream::Responses>, Status> {
+        let (metadata, ext, incoming) = request.into_parts();
+        let Some(arrival) = ext.get::<Arrival>().cloned() else {
+            return Err(Status::internal(
+                "the call did not come through the listener",
+            ));
+        };
+        let headers = metadata.into_headers();
+        let deadline = client_timeout(&headers)?.map(|t| (arrival.started + t, t));
+        let pipeline = self.pipeline.clone();
+        Ok(Response::new(stream::responses(
+            pipeline, headers, arrival, incoming, deadline,
+        )))
+    }
+}
+
+/// A stream response that carries a refusal in `error_message`, as
+/// Triton's does, with the request's id so the client can match it.
+fn stream_error(id: String, status: &Status) -> ModelStreamInferResponse {
+    ModelStreamInferResponse {
+        error_message: status.message().to_string(),
+        infer_response: Some(ModelInferResponse {
+            id,
+            ..Default::default()
+        }),
+    }
+}

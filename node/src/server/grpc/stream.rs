@@ -1,0 +1,98 @@
+//! `ModelStreamInfer`: Triton's bidirectional stream, as
+//! `tritonclient.grpc`'s `start_stream` / `async_stream_infer` use it. A
+//! client keeps one stream open and sends requests whenever it likes; up
+//! to [`PIPELINED`] of them run at once and their answers come back in the
+//! order the requests came. A request that is refused or fails is answered
+//! in its response's `error_message` (with its id) and the stream goes on;
+//! a message that cannot be read, or the call's `grpc-timeout` passing,
+//! ends the stream with that status. Each request is routed when it
+//! arrives, so a stream outlives any number of version swaps.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use edgeserve_grpc::proto::{ModelInferRequest, ModelStreamInferResponse};
+use futures_util::{Stream, StreamExt};
+use prost::Message;
+use tonic::{Status, Streaming};
+
+use super::status::deadline_exceeded;
+use super::{Arrival, infer, stream_error};
+use crate::pipeline::Pipeline;
+
+/// The answers of one stream, as tonic sends them.
+pub(crate) type Responses =
+    Pin<Box<dyn Stream<Item = Result<ModelStreamInferResponse, Status>> + Send + 'static>>;
+
+/// Requests of one stream that run at once. More wait in the stream (and
+/// in HTTP/2 flow control behind it), not in memory of ours.
+pub(crate) const PIPELINED: usize = 16;
+
+/// The gRPC framing in front of each message: a flag and a length.
+const FRAME_HEADER: u64 = 5;
+
+/// Answers each request of `incoming` through the pipeline.
+pub(super) fn responses(
+    pipeline: Arc<Pipeline>,
+    headers: http::HeaderMap,
+    arrival: Arrival,
+    incoming: Streaming<ModelInferRequest>,
+    deadline: Option<(Instant, Duration)>,
+) -> Responses {
+    let headers = Arc::new(headers);
+    let answers = incoming
+        .map(move |message| {
+            let (pipeline, headers, arrival) = (pipeline.clone(), headers.clone(), arrival.clone());
+            async move {
+                let message = message?;
+                // The pipeline counts the message from here on.
+                arrival
+                    .meter
+                    .give_back(message.encoded_len() as u64 + FRAME_HEADER);
+                let started = Instant::now();
+                let id = message.id.clone();
+                let result = infer(&pipeline, &headers, &arrival, message, started, deadline).await;
+                if let Some(m) = &pipeline.metrics {
+                    let code = result
+                        .as_ref()
+                        .map_or_else(|s| s.code(), |_| tonic::Code::Ok);
+                    m.rpc_request("ModelStreamInfer", code as i32, started.elapsed());
+                }
+                Ok(match result {
+                    Ok(response) => ModelStreamInferResponse {
+                        error_message: String::new(),
+                        infer_response: Some(response),
+                    },
+                    Err(status) => stream_error(id, &status),
+                })
+            }
+        })
+        .buffered(PIPELINED);
+    match deadline {
+        None => Box::pin(answers),
+        Some((at, timeout)) => Box::pin(until(answers, at, timeout)),
+    }
+}
+
+/// `answers` until `at`, then DEADLINE_EXCEEDED (which ends the call).
+fn until(
+    answers: impl Stream<Item = Result<ModelStreamInferResponse, Status>> + Send + 'static,
+    at: Instant,
+    timeout: Duration,
+) -> impl Stream<Item = Result<ModelStreamInferResponse, Status>> + Send + 'static {
+    let state = (
+        Box::pin(answers),
+        Box::pin(tokio::time::sleep_until(at.into())),
+        false,
+    );
+    futures_util::stream::unfold(state, move |(mut answers, mut sleep, ended)| async move {
+        if ended {
+            return None;
+        }
+        tokio::select! {
+            item = answers.next() => item.map(|item| (item, (answers, sleep, false))),
+            () = &mut sleep => Some((Err(deadline_exceeded(timeout)), (answers, sleep, true))),
+        }
+    })
+}
