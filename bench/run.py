@@ -12,6 +12,9 @@ and measures on this machine, in turns:
      concurrency 1, 16 and 64 against edgeserve and the native floor (in
      alternating rounds, three by default) and MLServer; plus edgeserve with
      binary tensors vs JSON at batch 64.
+  1b. gRPC (`--only grpc`): edgeserve's gRPC endpoint against its REST one
+     (JSON and binary tensors) on the same server, point by point, and
+     MLServer's gRPC endpoint; Iris at batch 1 and 64, concurrency 1/16/64.
   2. p50/p99 in steady state vs while the primary version is swapped every
      second (failed requests must be zero).
   3. Cold start (process start to first prediction) with 1, 10 and 100
@@ -191,11 +194,11 @@ class Server:
         stop_session(self.proc)
 
 
-def load(port, path, body, concurrency, seconds, warmup, headers=()):
+def load(port, path, body, concurrency, seconds, warmup, headers=(), scheme="http"):
     with tempfile.NamedTemporaryFile(dir=WORK, delete=False) as f:
         f.write(body)
     try:
-        out = subprocess.run(["taskset", "-c", "1", LOADGEN, f"http://127.0.0.1:{port}{path}", f.name,
+        out = subprocess.run(["taskset", "-c", "1", LOADGEN, f"{scheme}://127.0.0.1:{port}{path}", f.name,
                               str(concurrency), str(seconds), str(warmup)] + list(headers),
                              capture_output=True, text=True, check=True)
         return json.loads(out.stdout)
@@ -203,9 +206,12 @@ def load(port, path, body, concurrency, seconds, warmup, headers=()):
         os.unlink(f.name)
 
 
-def measure(server, path, body, concurrency, seconds, warmup, headers=()):
+def measure(server, path, body, concurrency, seconds, warmup, headers=(), grpc_port=None):
     cpu0 = server.cpu_seconds()
-    r = load(server.port, path, body, concurrency, seconds, warmup, headers)
+    if grpc_port:
+        r = load(grpc_port, path, body, concurrency, seconds, warmup, headers, scheme="grpc")
+    else:
+        r = load(server.port, path, body, concurrency, seconds, warmup, headers)
     r["server_cpu_pct"] = 100 * (server.cpu_seconds() - cpu0) / (seconds + warmup)
     r["server_peak_rss_mib"] = server.rss_kib("VmHWM") / 1024
     return r
@@ -402,6 +408,70 @@ def idle_rss(args, results):
     shutil.rmtree(state)
 
 
+GRPC_INFER = "/inference.GRPCInferenceService/ModelInfer"
+
+
+def grpc_body(batch, how="raw"):
+    """An Iris ModelInferRequest, written by the load generator."""
+    with tempfile.NamedTemporaryFile(dir=WORK, delete=False) as f:
+        name = f.name
+    subprocess.run([LOADGEN, "grpc-body", "iris", str(batch), how, name], check=True)
+    body = open(name, "rb").read()
+    os.unlink(name)
+    return body
+
+
+def grpc(args, results):
+    """edgeserve gRPC vs edgeserve REST (JSON, and binary tensors) on the
+    same server, point by point, and MLServer's gRPC endpoint: Iris, batch
+    1 and 64, concurrency 1/16/64."""
+    secs, warm = args.seconds, args.warmup
+    out = results.setdefault("grpc", {})
+    repo = repo_with(1)
+    state = tempfile.mkdtemp(dir=WORK)
+    server = start_edgeserve(repo, state)
+    try:
+        for batch in (1, 64):
+            binary, n = binary_body(batch)
+            runs = [
+                ("edgeserve gRPC", grpc_body(batch), (), server.port),
+                ("edgeserve REST JSON", json_body(batch), (), None),
+                ("edgeserve REST binary", binary, (f"Inference-Header-Content-Length={n}",), None),
+            ]
+            for c in args.concurrency:
+                for label, body, headers, grpc_port in runs:
+                    path = GRPC_INFER if grpc_port else "/v2/models/iris/infer"
+                    r = measure(server, path, body, c, secs, warm, headers, grpc_port)
+                    print(f"{label:22} batch {batch:<3} c={c:<3} {r['rps']:9.0f} req/s  p50 {r['p50_us']} us  "
+                          f"p99 {r['p99_us']} us  errors {r['errors']}", flush=True)
+                    out.setdefault(label, {})[f"{batch}/{c}"] = r
+    finally:
+        server.stop()
+    if args.no_mlserver:
+        return
+    models = setup_mlserver()
+    port, grpc_port = free_port(), free_port()
+    cmd = [os.path.join(VENV, "bin", "mlserver"), "start", models]
+    env = dict(os.environ, MLSERVER_HTTP_PORT=str(port), MLSERVER_GRPC_PORT=str(grpc_port),
+               MLSERVER_METRICS_PORT=str(free_port()), MLSERVER_PARALLEL_WORKERS="0")
+    server = Server(cmd, port, "/v2/models/iris/ready", env)
+    try:
+        for batch in (1, 64):
+            # raw_input_contents, as tritonclient sends it; typed contents
+            # if this MLServer cannot read raw ones.
+            body = grpc_body(batch)
+            if load(grpc_port, GRPC_INFER, body, 1, 1, 0, scheme="grpc")["requests"] == 0:
+                body = grpc_body(batch, "typed")
+                out.setdefault("notes", []).append(f"MLServer batch {batch}: typed fp32_contents")
+            for c in args.concurrency:
+                r = measure(server, GRPC_INFER, body, c, secs, warm, grpc_port=grpc_port)
+                print(f"MLServer gRPC          batch {batch:<3} c={c:<3} {r['rps']:9.0f} req/s  p50 {r['p50_us']} us  "
+                      f"p99 {r['p99_us']} us  errors {r['errors']}", flush=True)
+                out.setdefault("MLServer gRPC", {})[f"{batch}/{c}"] = r
+    finally:
+        server.stop()
+
+
 def side_by_side(args, out, what, runs):
     """Iris at concurrency 1 and 16 on each (label, repo, serve flags,
     loadgen headers) in turn; prints the second against the first."""
@@ -475,7 +545,7 @@ def telemetry(args, results):
     shutil.rmtree(on)
 
 
-SECTIONS = ["throughput", "swaps", "cold_start", "idle_rss", "scale", "policies", "telemetry"]
+SECTIONS = ["throughput", "grpc", "swaps", "cold_start", "idle_rss", "scale", "policies", "telemetry"]
 
 
 def main():

@@ -3,7 +3,15 @@
 //! then a measured duration. Prints one JSON line with requests/s, errors
 //! and exact latency percentiles (every latency is kept).
 //!
+//! With a `grpc://` URL each connection is HTTP/2 (h2c, prior knowledge,
+//! as gRPC clients connect) with one unary call in flight: BODY_FILE is the
+//! request message, sent in gRPC's framing; a call counts as answered when
+//! its `grpc-status` is 0. `loadgen grpc-body` writes an Iris request.
+//!
 //! Usage: loadgen URL BODY_FILE CONCURRENCY SECONDS [WARMUP_SECONDS] [HEADER=VALUE...]
+//!        loadgen grpc-body MODEL BATCH raw|typed OUT_FILE
+
+mod grpc;
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +21,7 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 
 struct Args {
+    grpc: bool,
     authority: String,
     path: String,
     body: Bytes,
@@ -27,13 +36,22 @@ fn parse() -> Result<Args, String> {
     if a.len() < 4 {
         return Err("usage: loadgen URL BODY_FILE CONCURRENCY SECONDS [WARMUP] [H=V...]".into());
     }
-    let rest = a[0]
-        .strip_prefix("http://")
-        .ok_or("URL must start with http://")?;
+    let (grpc, rest) = match a[0].strip_prefix("grpc://") {
+        Some(rest) => (true, rest),
+        None => (
+            false,
+            a[0].strip_prefix("http://")
+                .ok_or("URL must start with http:// or grpc://")?,
+        ),
+    };
     let (authority, path) = rest.split_once('/').ok_or("URL needs a path")?;
-    let body = std::fs::read(&a[1]).map_err(|e| format!("{}: {e}", a[1]))?;
+    let mut body = std::fs::read(&a[1]).map_err(|e| format!("{}: {e}", a[1]))?;
+    if grpc {
+        body = grpc::frame(&body);
+    }
     let num = |s: &str| s.parse::<f64>().map_err(|e| format!("{s}: {e}"));
     Ok(Args {
+        grpc,
         authority: authority.to_string(),
         path: format!("/{path}"),
         body: Bytes::from(body),
@@ -52,6 +70,9 @@ fn parse() -> Result<Args, String> {
 }
 
 async fn worker(args: &Args, measure_from: Instant, end: Instant) -> (Vec<u32>, u64) {
+    if args.grpc {
+        return grpc::worker(args, measure_from, end).await;
+    }
     let mut lat = Vec::with_capacity(1 << 16);
     let mut errors = 0u64;
     'reconnect: while Instant::now() < end {
@@ -103,6 +124,14 @@ async fn worker(args: &Args, measure_from: Instant, end: Instant) -> (Vec<u32>, 
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    if std::env::args().nth(1).as_deref() == Some("grpc-body") {
+        let a: Vec<String> = std::env::args().skip(2).collect();
+        if let Err(e) = grpc::write_body(&a) {
+            eprintln!("loadgen: {e}");
+            std::process::exit(2);
+        }
+        return;
+    }
     let args = match parse() {
         Ok(a) => std::sync::Arc::new(a),
         Err(e) => {
