@@ -108,6 +108,11 @@ struct ServeArgs {
     /// 127.0.0.1:8080].
     #[arg(long, short = 'l', env = "EDGESERVE_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Another address for the same front-ends, for clients that keep gRPC
+    /// on its own port (e.g. 127.0.0.1:8081); the data port serves gRPC
+    /// too.
+    #[arg(long, env = "EDGESERVE_GRPC_LISTEN")]
+    grpc_listen: Option<SocketAddr>,
     /// TOML config file; flags override it.
     #[arg(long, short = 'c', env = "EDGESERVE_CONFIG")]
     config: Option<PathBuf>,
@@ -301,6 +306,7 @@ impl ServeArgs {
     fn apply(self, cfg: &mut ServeConfig) {
         let s = &mut cfg.server;
         s.listen = self.listen.unwrap_or(s.listen);
+        s.grpc_listen = self.grpc_listen.or(s.grpc_listen);
         s.tls_cert = self.tls_cert.or(s.tls_cert.take());
         s.tls_key = self.tls_key.or(s.tls_key.take());
         s.max_body = self.max_body.unwrap_or(s.max_body);

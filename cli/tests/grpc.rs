@@ -184,7 +184,9 @@ mod tonic_client {
     use edgeserve_grpc::proto::infer_parameter::ParameterChoice;
     use edgeserve_grpc::proto::model_infer_request::InferInputTensor;
     use edgeserve_grpc::proto::{InferParameter, ModelInferRequest, ModelInferResponse};
-    use edgeserve_test_support::{Repo, Server, components, run, tempfile};
+    use edgeserve_test_support::{
+        Repo, Server, components, otlp_exports, otlp_receiver_with, otlp_spans, run, tempfile,
+    };
     use futures_util::StreamExt;
     use http_body_util::{BodyExt, StreamBody};
     use hyper::body::Frame;
@@ -208,9 +210,14 @@ mod tonic_client {
             .unwrap()
     }
 
-    /// One HTTP/2 connection (h2c, prior knowledge).
+    /// One HTTP/2 connection (h2c, prior knowledge) to the data port.
     async fn connect(s: &Server) -> GrpcInferenceServiceClient<Channel> {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", s.addr))
+        connect_to(&s.addr).await
+    }
+
+    /// One HTTP/2 connection (h2c, prior knowledge) to `addr`.
+    async fn connect_to(addr: &str) -> GrpcInferenceServiceClient<Channel> {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect()
             .await
@@ -343,6 +350,179 @@ mod tonic_client {
             "{}",
             s.log()
         );
+    }
+
+    #[test]
+    fn a_second_grpc_address_and_open_streams_end_at_shutdown() {
+        let repo = Repo::new().unwrap();
+        repo.add("m", "1", components::FAULTY, &echo(0, ""))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("edgeserve.toml");
+        std::fs::write(&cfg, "[server]\nshutdown_timeout = \"60s\"\n").unwrap();
+        let mut s = Server::start(
+            BIN,
+            &[
+                "--repository",
+                repo.path().to_str().unwrap(),
+                "--config",
+                cfg.to_str().unwrap(),
+                "--grpc-listen",
+                "127.0.0.1:0",
+            ],
+        )
+        .unwrap();
+        let log = s.log();
+        let grpc_addr = log
+            .split("gRPC also on http://")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| c.is_whitespace() || c == '"').next())
+            .unwrap_or_else(|| panic!("no gRPC address in the log:\n{log}"))
+            .to_string();
+        assert_ne!(grpc_addr, s.addr);
+        let rt = runtime();
+        let (tx, mut answers) = rt.block_on(async {
+            // The second address serves the same models.
+            let mut second = connect_to(&grpc_addr).await;
+            let a = second
+                .model_infer(request("m", "1".into(), 3.0, &[]))
+                .await
+                .unwrap();
+            assert_eq!(y(&a.into_inner()), 3.0);
+            // A stream on the data port, left open after one answer.
+            let (tx, rx) = tokio::sync::mpsc::channel(4);
+            let mut client = connect(&s).await;
+            tx.send(request("m", "s1".into(), 1.0, &[])).await.unwrap();
+            let mut answers = client
+                .model_stream_infer(tokio_stream_of(rx))
+                .await
+                .unwrap()
+                .into_inner();
+            let first = answers.next().await.unwrap().unwrap();
+            assert_eq!(y(first.infer_response.as_ref().unwrap()), 1.0);
+            (tx, answers)
+        });
+        // Shutdown: the open stream ends with UNAVAILABLE at once, and
+        // the server exits without waiting out its 60 s shutdown_timeout.
+        let asked = std::time::Instant::now();
+        s.signal("TERM").unwrap();
+        let end = rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(20), answers.next()).await
+        });
+        let status = match end {
+            Ok(Some(Err(status))) => status,
+            other => panic!(
+                "the stream did not end with a status: {other:?}\n{}",
+                s.log()
+            ),
+        };
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+        assert!(status.message().contains("shutting down"), "{status:?}");
+        let exit = s.wait_exit(Duration::from_secs(50)).unwrap();
+        assert!(exit.success(), "{exit:?}\n{}", s.log());
+        assert!(
+            asked.elapsed() < Duration::from_secs(50),
+            "shutdown waited for the stream"
+        );
+        assert!(s.log().contains("all connections drained"), "{}", s.log());
+        drop(tx);
+    }
+
+    #[test]
+    fn grpc_calls_are_metered_traced_and_logged() {
+        let repo = Repo::new().unwrap();
+        let dir = repo.add_example("iris", "1", components::IRIS).unwrap();
+        let manifest = dir.join("manifest.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        std::fs::write(
+            &manifest,
+            format!("{text}\n[prediction_log]\nsample = 1.0\n"),
+        )
+        .unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let (mut receiver, port, out) = otlp_receiver_with(work.path(), &[]);
+        let cfg = work.path().join("edgeserve.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[telemetry]\notlp_endpoint = \"http://127.0.0.1:{port}\"\nexport_interval = \
+                 \"300ms\"\ntrace_sample_ratio = 0.0\n"
+            ),
+        )
+        .unwrap();
+        let s = Server::start(
+            BIN,
+            &[
+                "--repository",
+                repo.path().to_str().unwrap(),
+                "--config",
+                cfg.to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+        let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let parent = "00f067aa0ba902b7";
+        let rt = runtime();
+        rt.block_on(async {
+            let mut client = connect(&s).await;
+            let x: Vec<u8> = [5.1f32, 3.5, 1.4, 0.2]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            let message = ModelInferRequest {
+                model_name: "iris".into(),
+                id: "traced-1".into(),
+                inputs: vec![InferInputTensor {
+                    name: "input".into(),
+                    datatype: "FP32".into(),
+                    shape: vec![1, 4],
+                    ..Default::default()
+                }],
+                raw_input_contents: vec![Bytes::from(x)],
+                ..Default::default()
+            };
+            let mut req = tonic::Request::new(message);
+            let traceparent = format!("00-{trace_id}-{parent}-01");
+            req.metadata_mut()
+                .insert("traceparent", traceparent.parse().unwrap());
+            let a = client.model_infer(req).await.unwrap().into_inner();
+            assert_eq!(a.id, "traced-1");
+        });
+        // The trace continues the client's, the metrics count the call and
+        // the inference, the prediction log has the record.
+        let mut spans = Vec::new();
+        let mut metrics = String::new();
+        let ok = edgeserve_test_support::wait_until(Duration::from_secs(20), || {
+            let all = otlp_exports(&out);
+            spans = otlp_spans(&all);
+            metrics = all
+                .iter()
+                .filter(|e| e["signal"] == "metrics")
+                .map(|e| e.to_string())
+                .collect();
+            metrics.contains("rpc.server.duration")
+                && metrics.contains("edgeserve.inference.count")
+                && spans.iter().any(|s| s["traceId"] == trace_id)
+        });
+        assert!(ok, "spans {spans:#?}\nmetrics {metrics}\n{}", s.log());
+        let root = spans
+            .iter()
+            .find(|s| s["parentSpanId"] == parent)
+            .unwrap_or_else(|| panic!("no span under the client's: {spans:#?}"));
+        assert_eq!(root["traceId"], trace_id);
+        assert!(
+            root["name"].as_str().unwrap().contains("ModelInfer"),
+            "{root}"
+        );
+        assert!(metrics.contains("\"ModelInfer\""), "{metrics}");
+        let admin = format!("http://{}", s.admin_addr.as_deref().unwrap());
+        let status = edgeserve_test_support::wait_until(Duration::from_secs(10), || {
+            let (_, out, _) = run(BIN, &["status", "--admin", &admin, "--json"]).unwrap();
+            out.contains("\"written\":1") || out.contains("\"written\": 1")
+        });
+        assert!(status, "the prediction log did not record the gRPC call");
+        let _ = receiver.kill();
+        let _ = receiver.wait();
     }
 
     #[test]
@@ -562,9 +742,9 @@ mod tonic_client {
     }
 
     /// A receiver as a stream.
-    fn tokio_stream_of(
-        rx: tokio::sync::mpsc::Receiver<Bytes>,
-    ) -> impl futures_util::Stream<Item = Bytes> {
+    fn tokio_stream_of<T>(
+        rx: tokio::sync::mpsc::Receiver<T>,
+    ) -> impl futures_util::Stream<Item = T> {
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) })
     }
 }

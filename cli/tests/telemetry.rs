@@ -5,13 +5,13 @@
 //! by `scripts/drift-baseline`, shadow comparison, and `edgeserve rescore`
 //! on a log recorded from a real run.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use edgeserve_test_support::{
-    Prometheus, Repo, Server, components, python_env, reference, repo_root, run, tempfile,
+    Prometheus, Repo, Server, components, otlp_exports, otlp_receiver_with, otlp_spans, python_env,
+    reference, repo_root, run, tempfile,
 };
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
@@ -219,37 +219,6 @@ fn otlp_receiver(dir: &Path) -> (Child, u16, std::path::PathBuf) {
     otlp_receiver_with(dir, &[])
 }
 
-/// The receiver with extra arguments (e.g. `--tls-cert`).
-fn otlp_receiver_with(dir: &Path, extra: &[&str]) -> (Child, u16, std::path::PathBuf) {
-    let out = dir.join("otlp.jsonl");
-    let mut child = Command::new(python_env())
-        .arg(repo_root().join("tests/python/otlp_receiver.py"))
-        .args(["--port", "0", "--out"])
-        .arg(&out)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("listening on ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("receiver said {line:?}"));
-    (child, port, out)
-}
-
-fn exports(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 #[test]
 fn otlp_export_of_metrics_and_traces_with_a_propagated_traceparent() {
     let repo = Repo::new().unwrap();
@@ -287,26 +256,13 @@ fn otlp_export_of_metrics_and_traces_with_a_propagated_traceparent() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let (mut metrics, mut spans) = (Vec::new(), Vec::new());
     while Instant::now() < deadline {
-        let all = exports(&out);
+        let all = otlp_exports(&out);
         metrics = all
             .iter()
             .filter(|e| e["signal"] == "metrics")
             .cloned()
             .collect();
-        spans = all
-            .iter()
-            .filter(|e| e["signal"] == "traces")
-            .flat_map(|e| {
-                e["resourceSpans"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .flat_map(|r| r["scopeSpans"].as_array().into_iter().flatten())
-                    .flat_map(|sc| sc["spans"].as_array().into_iter().flatten())
-                    .cloned()
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        spans = otlp_spans(&all);
         let has_inference = metrics
             .iter()
             .any(|m| m.to_string().contains("edgeserve.inference.count"));
@@ -786,7 +742,7 @@ fn otlp_export_over_https_to_a_collector_with_a_private_ca() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen = false;
     while Instant::now() < deadline && !seen {
-        seen = exports(&out).iter().any(|e| {
+        seen = otlp_exports(&out).iter().any(|e| {
             e["signal"] == "metrics" && e.to_string().contains("edgeserve.inference.count")
         });
         std::thread::sleep(Duration::from_millis(100));

@@ -14,9 +14,11 @@ use anyhow::{Context, Result, bail};
 pub use tempfile;
 
 mod certs;
+mod otlp;
 mod prometheus;
 mod registry;
 pub use certs::TestCa;
+pub use otlp::{otlp_exports, otlp_receiver_with, otlp_spans};
 pub use prometheus::Prometheus;
 pub use registry::Registry;
 

@@ -138,6 +138,9 @@ impl Default for StateConfig {
 pub struct ServerConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Another address for the same front-ends, for callers that keep
+    /// gRPC on its own port (the data port serves gRPC too).
+    pub grpc_listen: Option<SocketAddr>,
     /// Largest request body accepted (413 beyond).
     pub max_body: ByteSize,
     /// Memory shared by all requests in flight: body bytes as they arrive,
@@ -217,6 +220,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            grpc_listen: None,
             max_body: ByteSize(32 << 20),
             max_inflight_body: ByteSize(256 << 20),
             max_inflight_body_per_peer: None,

@@ -48,20 +48,28 @@ pub struct Node {
 pub struct Listeners {
     /// The data plane.
     pub data: TcpListener,
+    /// The data plane's own gRPC address (`[server] grpc_listen`), when
+    /// set.
+    pub grpc: Option<TcpListener>,
     /// The admin API, when enabled.
     pub admin: Option<TcpListener>,
 }
 
 impl Listeners {
-    /// Binds the addresses `[server] listen` and `[admin] listen` name.
+    /// Binds the addresses `[server] listen`, `[server] grpc_listen` and
+    /// `[admin] listen` name.
     pub async fn bind(cfg: &CheckedConfig) -> Result<Listeners, NodeError> {
         let data = bind(cfg.server.listen, "data plane").await?;
+        let grpc = match cfg.server.grpc_listen {
+            Some(addr) => Some(bind(addr, "gRPC").await?),
+            None => None,
+        };
         let admin = if cfg.admin.enabled {
             Some(bind(cfg.admin.listen, "admin API").await?)
         } else {
             None
         };
-        Ok(Listeners { data, admin })
+        Ok(Listeners { data, grpc, admin })
     }
 }
 
@@ -160,7 +168,18 @@ impl Node {
             systemd::notify("STOPPING=1");
             let _ = stop_tx.send(true);
         });
-        let drained = self.serve_data(listeners.data, stopped(stop_rx)).await;
+        let plane = Arc::new(DataPlane::new(self.pipeline.clone(), stop_rx.clone()));
+        let grpc_task = listeners.grpc.map(|l| {
+            let serving = self.serve_front(plane.clone(), l, "gRPC", stopped(stop_rx.clone()));
+            tokio::spawn(serving)
+        });
+        let drained = self
+            .serve_front(plane, listeners.data, "data plane", stopped(stop_rx))
+            .await;
+        let drained = match grpc_task {
+            Some(t) => t.await.unwrap_or(false) && drained,
+            None => drained,
+        };
         if let Some(t) = admin_task {
             let _ = t.await;
         }
@@ -228,22 +247,30 @@ impl Node {
 
     /// The data plane's front-ends (REST and gRPC) on `listener`, until
     /// `stop`.
-    async fn serve_data(&self, listener: TcpListener, stop: impl Future<Output = ()>) -> bool {
+    fn serve_front(
+        &self,
+        plane: Arc<DataPlane>,
+        listener: TcpListener,
+        what: &'static str,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = bool> + Send + 'static {
         let scheme = if self.data_tls.is_some() {
             "https"
         } else {
             "http"
         };
         if let Ok(addr) = listener.local_addr() {
-            tracing::info!("listening on {scheme}://{addr}");
+            match what {
+                "gRPC" => tracing::info!("gRPC also on {scheme}://{addr}"),
+                _ => tracing::info!("listening on {scheme}://{addr}"),
+            }
         }
         let opts = ListenerOptions::for_server(&self.cfg.server, self.data_tls.clone());
-        let plane = Arc::new(DataPlane::new(self.pipeline.clone()));
         let handler = move |req, conn| {
             let plane = plane.clone();
             async move { plane.handle(req, conn).await }
         };
-        serve(listener, handler, opts, stop).await
+        serve(listener, handler, opts, stop)
     }
 
     /// The admin API on `listener`, until `stop`.

@@ -23,10 +23,12 @@ pub struct DataPlane {
 }
 
 impl DataPlane {
-    /// REST and gRPC over `pipeline`.
-    pub fn new(pipeline: Arc<Pipeline>) -> DataPlane {
+    /// REST and gRPC over `pipeline`; `stopping` turns true when the
+    /// server begins to shut down (open gRPC streams finish what they
+    /// hold and end).
+    pub fn new(pipeline: Arc<Pipeline>, stopping: tokio::sync::watch::Receiver<bool>) -> DataPlane {
         DataPlane {
-            grpc: grpc::service(pipeline.clone()),
+            grpc: grpc::service(pipeline.clone(), stopping),
             pipeline,
         }
     }

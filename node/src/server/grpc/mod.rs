@@ -51,12 +51,18 @@ pub type GrpcService = GrpcInferenceServiceServer<GrpcFront>;
 /// The service: the pipeline every call goes through.
 pub struct GrpcFront {
     pipeline: Arc<Pipeline>,
+    /// True once the server shuts down.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
-/// The gRPC service for `pipeline`: messages up to `[server] max_body`.
-pub fn service(pipeline: Arc<Pipeline>) -> GrpcService {
+/// The gRPC service for `pipeline`: messages up to `[server] max_body`;
+/// streams end when `stopping` turns true.
+pub fn service(
+    pipeline: Arc<Pipeline>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> GrpcService {
     let max = pipeline.limits.body.max_body;
-    GrpcInferenceServiceServer::new(GrpcFront { pipeline })
+    GrpcInferenceServiceServer::new(GrpcFront { pipeline, stopping })
         .max_decoding_message_size(max)
         .max_encoding_message_size(usize::MAX)
 }
@@ -329,10 +335,14 @@ impl GrpcInferenceService for GrpcFront {
         };
         let headers = metadata.into_headers();
         let deadline = client_timeout(&headers)?.map(|t| (arrival.started + t, t));
-        let pipeline = self.pipeline.clone();
-        Ok(Response::new(stream::responses(
-            pipeline, headers, arrival, incoming, deadline,
-        )))
+        let call = stream::Call {
+            pipeline: self.pipeline.clone(),
+            headers,
+            arrival,
+            deadline,
+            stopping: self.stopping.clone(),
+        };
+        Ok(Response::new(stream::responses(call, incoming)))
     }
 }
 

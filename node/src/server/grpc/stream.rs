@@ -5,7 +5,8 @@
 //! order the requests came. A request that is refused or fails is answered
 //! in its response's `error_message` (with its id) and the stream goes on;
 //! a message that cannot be read, or the call's `grpc-timeout` passing,
-//! ends the stream with that status. Each request is routed when it
+//! ends the stream with that status, and so does the server shutting down
+//! (UNAVAILABLE, once the requests in flight are answered). Each request is routed when it
 //! arrives, so a stream outlives any number of version swaps.
 
 use std::pin::Pin;
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use edgeserve_grpc::proto::{ModelInferRequest, ModelStreamInferResponse};
 use futures_util::{Stream, StreamExt};
 use prost::Message;
+use tokio::sync::watch;
 use tonic::{Status, Streaming};
 
 use super::status::deadline_exceeded;
@@ -32,16 +34,43 @@ pub(crate) const PIPELINED: usize = 16;
 /// The gRPC framing in front of each message: a flag and a length.
 const FRAME_HEADER: u64 = 5;
 
-/// Answers each request of `incoming` through the pipeline.
-pub(super) fn responses(
-    pipeline: Arc<Pipeline>,
-    headers: http::HeaderMap,
-    arrival: Arrival,
-    incoming: Streaming<ModelInferRequest>,
-    deadline: Option<(Instant, Duration)>,
-) -> Responses {
+/// One `ModelStreamInfer` call: what every request of the stream shares.
+pub(super) struct Call {
+    /// The pipeline.
+    pub(super) pipeline: Arc<Pipeline>,
+    /// The call's metadata: credentials and `traceparent` for every
+    /// request.
+    pub(super) headers: http::HeaderMap,
+    /// The connection and the call's meter.
+    pub(super) arrival: Arrival,
+    /// The call's `grpc-timeout`, as an instant and as the client gave it.
+    pub(super) deadline: Option<(Instant, Duration)>,
+    /// True once the server shuts down.
+    pub(super) stopping: watch::Receiver<bool>,
+}
+
+/// Answers each request of `incoming` through the pipeline. When the
+/// server shuts down no further request is read; those in flight are
+/// answered and the stream ends with UNAVAILABLE, so the client knows to
+/// open a new one (and shutdown does not wait out a stream left open).
+pub(super) fn responses(call: Call, incoming: Streaming<ModelInferRequest>) -> Responses {
+    let Call {
+        pipeline,
+        headers,
+        arrival,
+        deadline,
+        stopping,
+    } = call;
     let headers = Arc::new(headers);
+    let mut stop = stopping.clone();
+    let stopped = async move {
+        if stop.wait_for(|s| *s).await.is_err() {
+            // No one will ever say stop.
+            std::future::pending::<()>().await;
+        }
+    };
     let answers = incoming
+        .take_until(stopped)
         .map(move |message| {
             let (pipeline, headers, arrival) = (pipeline.clone(), headers.clone(), arrival.clone());
             async move {
@@ -69,6 +98,17 @@ pub(super) fn responses(
             }
         })
         .buffered(PIPELINED);
+    let shutting_down = futures_util::stream::once(async move {
+        let stopped = *stopping.borrow();
+        stopped.then(|| {
+            Err(Status::unavailable(
+                "the server is shutting down: open a new stream (to another node, or once this \
+                 one is back)",
+            ))
+        })
+    })
+    .filter_map(std::future::ready);
+    let answers = answers.chain(shutting_down);
     match deadline {
         None => Box::pin(answers),
         Some((at, timeout)) => Box::pin(until(answers, at, timeout)),
