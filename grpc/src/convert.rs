@@ -18,8 +18,8 @@ use crate::proto::model_infer_request::InferInputTensor;
 use crate::proto::model_infer_response::InferOutputTensor;
 use crate::proto::model_metadata_response::TensorMetadata;
 use crate::proto::{
-    InferParameter, InferTensorContents, ModelInferRequest, ModelInferResponse,
-    ModelMetadataResponse,
+    InferParameter, InferTensorContents, ModelConfig, ModelInferRequest, ModelInferResponse,
+    ModelInput, ModelMetadataResponse, ModelOutput,
 };
 
 /// A request that cannot be read (INVALID_ARGUMENT), with the REST
@@ -302,6 +302,56 @@ pub fn metadata_to_proto(
         platform: meta.platform.clone(),
         inputs: specs(&meta.inputs),
         outputs: specs(&meta.outputs),
+    }
+}
+
+/// A datatype as Triton's model configuration names it.
+fn config_type(d: DataType) -> crate::proto::DataType {
+    use crate::proto::DataType as T;
+    match d {
+        DataType::Bool => T::TypeBool,
+        DataType::U8 => T::TypeUint8,
+        DataType::U16 => T::TypeUint16,
+        DataType::U32 => T::TypeUint32,
+        DataType::U64 => T::TypeUint64,
+        DataType::I8 => T::TypeInt8,
+        DataType::I16 => T::TypeInt16,
+        DataType::I32 => T::TypeInt32,
+        DataType::I64 => T::TypeInt64,
+        DataType::F16 => T::TypeFp16,
+        DataType::F32 => T::TypeFp32,
+        DataType::F64 => T::TypeFp64,
+        DataType::Bytes => T::TypeString,
+    }
+}
+
+/// A model's metadata as Triton's `ModelConfig`: name, platform, inputs
+/// and outputs with their full shapes (`max_batch_size` 0: a shape's
+/// first dimension, `-1` when the model batches, is part of `dims`, as
+/// Triton writes it for models that do their own batching).
+pub fn config_to_proto(name: &str, meta: &ModelMetadata) -> ModelConfig {
+    ModelConfig {
+        name: name.to_string(),
+        platform: meta.platform.clone(),
+        max_batch_size: 0,
+        input: meta
+            .inputs
+            .iter()
+            .map(|s| ModelInput {
+                name: s.name.clone(),
+                data_type: config_type(s.datatype) as i32,
+                dims: s.shape.clone(),
+            })
+            .collect(),
+        output: meta
+            .outputs
+            .iter()
+            .map(|s| ModelOutput {
+                name: s.name.clone(),
+                data_type: config_type(s.datatype) as i32,
+                dims: s.shape.clone(),
+            })
+            .collect(),
     }
 }
 

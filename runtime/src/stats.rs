@@ -1,5 +1,6 @@
-//! Per-version counters kept on the request path with atomics only: totals,
-//! and a ring of one-second buckets (requests, server errors, a log2 latency
+//! Per-version counters kept on the request path with atomics only: totals
+//! (calls, errors, time spent, the last call), and a ring of one-second
+//! buckets (requests, server errors, a log2 latency
 //! histogram) that the rollout guard reads over a window.
 
 use std::sync::OnceLock;
@@ -26,6 +27,13 @@ pub struct VersionStats {
     pub requests: AtomicU64,
     /// Calls that failed on the model's side (5xx).
     pub errors: AtomicU64,
+    /// Nanoseconds the calls that succeeded took, in all.
+    pub success_ns: AtomicU64,
+    /// Nanoseconds the calls that failed took, in all.
+    pub error_ns: AtomicU64,
+    /// When the last call ended: nanoseconds after the process origin
+    /// (0: never called).
+    last_call: AtomicU64,
     /// Requests routed to this version but answered with a 4xx by the host
     /// or a policy (bad input, too large, denied): the model was not
     /// called, or its answer did not reach the client. Not in `requests`.
@@ -61,6 +69,9 @@ impl Default for VersionStats {
         VersionStats {
             requests: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            success_ns: AtomicU64::new(0),
+            error_ns: AtomicU64::new(0),
+            last_call: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             shadow_compared: AtomicU64::new(0),
             shadow_agreed: AtomicU64::new(0),
@@ -104,9 +115,16 @@ impl WindowSummary {
 /// seconds relative to each other, so the request path turns an `Instant`
 /// it already has into a bucket without reading the wall clock.
 fn secs_at(at: Instant) -> u64 {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    at.saturating_duration_since(*ORIGIN.get_or_init(Instant::now))
-        .as_secs()
+    since_origin(at).as_secs()
+}
+
+/// The process-wide origin, as an instant and on the wall clock.
+static ORIGIN: OnceLock<(Instant, std::time::SystemTime)> = OnceLock::new();
+
+/// Time from the process-wide origin to `at`.
+fn since_origin(at: Instant) -> Duration {
+    let (origin, _) = ORIGIN.get_or_init(|| (Instant::now(), std::time::SystemTime::now()));
+    at.saturating_duration_since(*origin)
 }
 
 impl VersionStats {
@@ -119,10 +137,19 @@ impl VersionStats {
     /// already read, so no clock is read here).
     pub fn record_at(&self, ended: Instant, latency: Duration, server_error: bool) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
         if server_error {
             self.errors.fetch_add(1, Ordering::Relaxed);
+            self.error_ns.fetch_add(nanos, Ordering::Relaxed);
+        } else {
+            self.success_ns.fetch_add(nanos, Ordering::Relaxed);
         }
-        let sec = secs_at(ended);
+        let since = since_origin(ended);
+        let ended_ns = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX).max(1);
+        // A plain store, not a read-modify-write: with calls ending at
+        // once the last writer wins, which is close enough for "last".
+        self.last_call.store(ended_ns, Ordering::Relaxed);
+        let sec = since.as_secs();
         let ring = self
             .ring
             .get_or_init(|| (0..RING).map(|_| Bucket::default()).collect());
@@ -147,6 +174,13 @@ impl VersionStats {
         let micros = latency.as_micros().max(1) as u64;
         let idx = (64 - micros.leading_zeros() as usize).min(LAT_BUCKETS - 1);
         b.latency[idx].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// When the last call ended, on the wall clock (`None`: never called).
+    pub fn last_call(&self) -> Option<std::time::SystemTime> {
+        let ns = self.last_call.load(Ordering::Relaxed);
+        let (_, wall) = ORIGIN.get()?;
+        (ns > 0).then(|| *wall + Duration::from_nanos(ns))
     }
 
     /// Traffic over the last `window` (whole seconds, at most the ring).
@@ -203,5 +237,20 @@ mod tests {
         assert!((w.error_rate() - 0.02).abs() < 1e-9);
         assert!(w.p99 >= Duration::from_millis(50), "{:?}", w.p99);
         assert!(w.p99 <= Duration::from_millis(100), "{:?}", w.p99);
+    }
+
+    #[test]
+    fn totals_keep_the_time_spent_and_the_last_call() {
+        let s = VersionStats::default();
+        assert_eq!(s.last_call(), None);
+        let before = std::time::SystemTime::now() - Duration::from_secs(1);
+        s.record(Duration::from_micros(300), false);
+        s.record(Duration::from_micros(200), false);
+        s.record(Duration::from_millis(5), true);
+        assert_eq!(s.success_ns.load(Ordering::Relaxed), 500_000);
+        assert_eq!(s.error_ns.load(Ordering::Relaxed), 5_000_000);
+        let last = s.last_call().unwrap();
+        assert!(last >= before, "{last:?}");
+        assert!(last <= std::time::SystemTime::now() + Duration::from_secs(1));
     }
 }

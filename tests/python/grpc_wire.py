@@ -11,6 +11,7 @@ difference.
 import sys
 
 from google.protobuf import descriptor_pb2, descriptor_pool
+from tritonclient.grpc import model_config_pb2 as their_config
 from tritonclient.grpc import service_pb2 as theirs
 
 fds = descriptor_pb2.FileDescriptorSet.FromString(open(sys.argv[1], "rb").read())
@@ -22,7 +23,7 @@ ours = pool.FindFileByName("inference.proto")
 
 def fields(m):
     return {
-        f.name: (f.number, f.type, f.is_repeated, f.message_type.full_name if f.message_type else None)
+        f.name: (f.number, f.type, f.is_repeated, (f.message_type or f.enum_type).full_name if (f.message_type or f.enum_type) else None)
         for f in m.fields
     }
 
@@ -42,8 +43,23 @@ def compare(a, b, path):
         compare(nested, b.nested_types_by_name.get(name), f"{path}.{name}")
 
 
+def their_message(name):
+    # tritonclient keeps ModelConfig and its parts in model_config.proto
+    # (the same `inference` package).
+    for f in (theirs.DESCRIPTOR, their_config.DESCRIPTOR):
+        if name in f.message_types_by_name:
+            return f.message_types_by_name[name]
+    return None
+
+
 for name, message in ours.message_types_by_name.items():
-    compare(message, theirs.DESCRIPTOR.message_types_by_name.get(name), name)
+    compare(message, their_message(name), name)
+for name, enum in ours.enum_types_by_name.items():
+    t = their_config.DESCRIPTOR.enum_types_by_name.get(name)
+    ours_values = {v.name: v.number for v in enum.values}
+    their_values = {v.name: v.number for v in t.values} if t else None
+    if ours_values != their_values:
+        problems.append(f"enum {name}: ours {ours_values}, tritonclient's {their_values}")
 ours_service = ours.services_by_name["GRPCInferenceService"]
 their_service = theirs.DESCRIPTOR.services_by_name["GRPCInferenceService"]
 for m in ours_service.methods:

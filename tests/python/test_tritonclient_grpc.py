@@ -108,6 +108,14 @@ def health_and_metadata(client):
         f"iris metadata {mmeta['inputs']}",
     )
     refused(lambda: client.get_model_metadata("iris"), "UNAUTHENTICATED", "metadata without a key")
+    config = client.get_model_config("iris", headers=KEY, as_json=True)["config"]
+    check(
+        config["name"] == "iris"
+        and config["input"] == [{"name": "input", "data_type": "TYPE_FP32", "dims": ["-1", "4"]}]
+        and {"name": "label", "data_type": "TYPE_STRING", "dims": ["-1"]} in config["output"],
+        f"model config {config}",
+    )
+    refused(lambda: client.get_model_config("irsi", headers=KEY), "NOT_FOUND", "config of an unknown model")
     index = client.get_model_repository_index(headers=TRIAL, as_json=True)["models"]
     check(
         index == [{"name": "iris", "version": "1", "state": "READY"}, {"name": "private", "version": "1", "state": "READY"}],
@@ -288,6 +296,20 @@ def tls():
     print("all tritonclient.grpc TLS checks passed")
 
 
+def statistics(client):
+    """Triton's statistics, from the counters the node keeps."""
+    stats = client.get_inference_statistics("faulty", headers=KEY, as_json=True)["model_stats"]
+    check(len(stats) == 1 and stats[0]["name"] == "faulty" and stats[0]["version"] == "1", f"one version: {stats}")
+    inf = stats[0]["inference_stats"]
+    ok, fail = inf["success"], inf.get("fail", {})
+    check(int(ok["count"]) >= 1 and int(ok["ns"]) >= 1_000_000_000, f"the slow call counted with its second: {ok}")
+    check(int(fail.get("count", 0)) >= 2 and int(fail.get("ns", 0)) > 0, f"the trap and the deadline counted: {fail}")
+    check(int(stats[0]["last_inference"]) > (time.time() - 600) * 1000, f"last inference recent: {stats[0]}")
+    every = client.get_inference_statistics(headers=TRIAL, as_json=True)["model_stats"]
+    check(sorted(m["name"] for m in every) == ["iris", "private"], f"only what the caller may call: {every}")
+    refused(lambda: client.get_inference_statistics("irsi", headers=KEY), "NOT_FOUND", "statistics of an unknown model")
+
+
 def main():
     if os.environ.get("EDGESERVE_TLS_CA"):
         return tls()
@@ -296,6 +318,7 @@ def main():
     infer_fp32_and_bytes(client)
     errors(client)
     streaming(client)
+    statistics(client)
     client.close()
     print("all tritonclient.grpc checks passed")
 

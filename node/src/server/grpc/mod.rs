@@ -21,16 +21,18 @@ mod stream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use edgeserve_grpc::convert::metadata_to_proto;
+use edgeserve_grpc::convert::{config_to_proto, metadata_to_proto};
 use edgeserve_grpc::proto::grpc_inference_service_server::{
     GrpcInferenceService, GrpcInferenceServiceServer,
 };
 use edgeserve_grpc::proto::repository_index_response::ModelIndex;
 use edgeserve_grpc::proto::{
-    ModelInferRequest, ModelInferResponse, ModelMetadataRequest, ModelMetadataResponse,
-    ModelReadyRequest, ModelReadyResponse, ModelStreamInferResponse, RepositoryIndexRequest,
-    RepositoryIndexResponse, ServerLiveRequest, ServerLiveResponse, ServerMetadataRequest,
-    ServerMetadataResponse, ServerReadyRequest, ServerReadyResponse,
+    InferStatistics, ModelConfigRequest, ModelConfigResponse, ModelInferRequest,
+    ModelInferResponse, ModelMetadataRequest, ModelMetadataResponse, ModelReadyRequest,
+    ModelReadyResponse, ModelStatistics, ModelStatisticsRequest, ModelStatisticsResponse,
+    ModelStreamInferResponse, RepositoryIndexRequest, RepositoryIndexResponse, ServerLiveRequest,
+    ServerLiveResponse, ServerMetadataRequest, ServerMetadataResponse, ServerReadyRequest,
+    ServerReadyResponse, StatisticDuration,
 };
 use http::StatusCode;
 use hyper::body::Incoming;
@@ -192,6 +194,71 @@ impl GrpcFront {
     }
 }
 
+impl GrpcFront {
+    /// The statistics of the versions the caller may call, of `name`
+    /// (and `version`) when given.
+    fn statistics(
+        &self,
+        headers: &http::HeaderMap,
+        arrival: Option<&Arrival>,
+        name: &str,
+        version: &str,
+    ) -> Result<ModelStatisticsResponse, ApiError> {
+        if !name.is_empty() {
+            // Unknown or refused: said as for metadata.
+            self.look_up(headers, arrival, name, version)?;
+        }
+        let conn = arrival.map(|a| a.meter.conn());
+        let mut model_stats = Vec::new();
+        for entry in self.pipeline.index(headers, conn)? {
+            if !name.is_empty() && entry.name != name {
+                continue;
+            }
+            for v in &entry.versions {
+                if !version.is_empty() && v != version {
+                    continue;
+                }
+                if let Ok((model, _)) = self.pipeline.registry.resolve(&entry.name, Some(v)) {
+                    model_stats.push(version_statistics(&entry.name, v, &model.stats));
+                }
+            }
+        }
+        Ok(ModelStatisticsResponse { model_stats })
+    }
+}
+
+/// One version's counters as Triton's `ModelStatistics`.
+fn version_statistics(
+    name: &str,
+    version: &str,
+    stats: &crate::runtime::VersionStats,
+) -> ModelStatistics {
+    use std::sync::atomic::Ordering::Relaxed;
+    let calls = stats.requests.load(Relaxed);
+    let errors = stats.errors.load(Relaxed);
+    let (ok_ns, error_ns) = (stats.success_ns.load(Relaxed), stats.error_ns.load(Relaxed));
+    let last_inference = stats
+        .last_call()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let duration = |count, ns| Some(StatisticDuration { count, ns });
+    ModelStatistics {
+        name: name.to_string(),
+        version: version.to_string(),
+        last_inference,
+        inference_count: calls - errors.min(calls),
+        execution_count: calls,
+        inference_stats: Some(InferStatistics {
+            success: duration(calls - errors.min(calls), ok_ns),
+            fail: duration(errors, error_ns),
+            queue: duration(0, 0),
+            compute_input: duration(0, 0),
+            compute_infer: duration(calls, ok_ns.saturating_add(error_ns)),
+            compute_output: duration(0, 0),
+        }),
+    }
+}
+
 #[tonic::async_trait]
 impl GrpcInferenceService for GrpcFront {
     async fn server_live(
@@ -319,6 +386,41 @@ impl GrpcInferenceService for GrpcFront {
             })
             .map_err(refused);
         self.answer("RepositoryIndex", started, result)
+    }
+
+    /// Each version's calls as Triton counts them, from the counters the
+    /// node keeps: calls that succeeded and failed with the time they took
+    /// (a call is one inference: counts and compute time are the same
+    /// figures), and when the last one ended. All the caller may call, or
+    /// one model (version).
+    async fn model_statistics(
+        &self,
+        request: Request<ModelStatisticsRequest>,
+    ) -> Result<Response<ModelStatisticsResponse>, Status> {
+        let started = Instant::now();
+        let (metadata, ext, msg) = request.into_parts();
+        let headers = metadata.into_headers();
+        let result = self
+            .statistics(&headers, ext.get(), &msg.name, &msg.version)
+            .map_err(refused);
+        self.answer("ModelStatistics", started, result)
+    }
+
+    /// The model's configuration as Triton writes it, from its metadata.
+    async fn model_config(
+        &self,
+        request: Request<ModelConfigRequest>,
+    ) -> Result<Response<ModelConfigResponse>, Status> {
+        let started = Instant::now();
+        let (metadata, ext, msg) = request.into_parts();
+        let headers = metadata.into_headers();
+        let result = self
+            .look_up(&headers, ext.get(), &msg.name, &msg.version)
+            .map(|model| ModelConfigResponse {
+                config: Some(config_to_proto(&msg.name, &model.metadata)),
+            })
+            .map_err(refused);
+        self.answer("ModelConfig", started, result)
     }
 
     type ModelStreamInferStream = stream::Responses;
