@@ -51,21 +51,26 @@ if g:
     p("### gRPC: edgeserve gRPC vs REST on the same server, and MLServer's gRPC endpoint (Iris)\n")
     p("| target | batch | concurrency | req/s | rows/s | p50 µs | p99 µs | errors | server CPU % |")
     p("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    names = ("edgeserve gRPC", "edgeserve REST JSON", "edgeserve REST binary", "MLServer gRPC")
+    names = ("edgeserve gRPC", "edgeserve gRPC, one connection", "edgeserve REST JSON",
+             "edgeserve REST JSON over h2c", "edgeserve REST binary", "MLServer gRPC")
     for name in names:
         for key, x in g.get(name, {}).items():
             batch, c = key.split("/")
             p(f"| {name} | {batch} | {c} | {x['rps']:.0f} | {x['rps'] * int(batch):.0f} | {x['p50_us']} | "
               f"{x['p99_us']} | {x['errors']} | {x['server_cpu_pct']:.0f} |")
     p("")
-    p("| batch | concurrency | gRPC / REST JSON req/s | gRPC / REST binary req/s | gRPC / MLServer gRPC req/s |")
-    p("|---:|---:|---:|---:|---:|")
+    p("| batch | concurrency | gRPC / REST JSON | gRPC / REST binary | REST over h2c / REST | gRPC one connection / REST JSON | gRPC / MLServer gRPC |")
+    p("|---:|---:|---:|---:|---:|---:|---:|")
     for key, x in g.get("edgeserve gRPC", {}).items():
         batch, c = key.split("/")
-        ratio = lambda other: (f"{x['rps'] / g[other][key]['rps']:.2f}"
-                               if g.get(other, {}).get(key, {}).get("rps") else "-")
-        p(f"| {batch} | {c} | {ratio('edgeserve REST JSON')} | {ratio('edgeserve REST binary')} | "
-          f"{ratio('MLServer gRPC')} |")
+        def ratio(a, b):
+            a, b = g.get(a, {}).get(key, {}), g.get(b, {}).get(key, {})
+            return f"{a['rps'] / b['rps']:.2f}" if a.get("rps") and b.get("rps") else "-"
+        p(f"| {batch} | {c} | {ratio('edgeserve gRPC', 'edgeserve REST JSON')} | "
+          f"{ratio('edgeserve gRPC', 'edgeserve REST binary')} | "
+          f"{ratio('edgeserve REST JSON over h2c', 'edgeserve REST JSON')} | "
+          f"{ratio('edgeserve gRPC, one connection', 'edgeserve REST JSON')} | "
+          f"{ratio('edgeserve gRPC', 'MLServer gRPC')} |")
     for note in g.get("notes", []):
         p(f"\n{note}.")
     p("")

@@ -194,24 +194,27 @@ class Server:
         stop_session(self.proc)
 
 
-def load(port, path, body, concurrency, seconds, warmup, headers=(), scheme="http"):
+def load(port, path, body, concurrency, seconds, warmup, headers=(), scheme="http", env=None):
     with tempfile.NamedTemporaryFile(dir=WORK, delete=False) as f:
         f.write(body)
     try:
         out = subprocess.run(["taskset", "-c", "1", LOADGEN, f"{scheme}://127.0.0.1:{port}{path}", f.name,
                               str(concurrency), str(seconds), str(warmup)] + list(headers),
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True, check=True,
+                             env=dict(os.environ, **(env or {})))
         return json.loads(out.stdout)
     finally:
         os.unlink(f.name)
 
 
-def measure(server, path, body, concurrency, seconds, warmup, headers=(), grpc_port=None):
+def measure(server, path, body, concurrency, seconds, warmup, headers=(), grpc_port=None,
+            scheme=None, env=None):
     cpu0 = server.cpu_seconds()
     if grpc_port:
-        r = load(grpc_port, path, body, concurrency, seconds, warmup, headers, scheme="grpc")
+        r = load(grpc_port, path, body, concurrency, seconds, warmup, headers, scheme="grpc", env=env)
     else:
-        r = load(server.port, path, body, concurrency, seconds, warmup, headers)
+        r = load(server.port, path, body, concurrency, seconds, warmup, headers, scheme=scheme or "http",
+                 env=env)
     r["server_cpu_pct"] = 100 * (server.cpu_seconds() - cpu0) / (seconds + warmup)
     r["server_peak_rss_mib"] = server.rss_kib("VmHWM") / 1024
     return r
@@ -422,9 +425,10 @@ def grpc_body(batch, how="raw"):
 
 
 def grpc(args, results):
-    """edgeserve gRPC vs edgeserve REST (JSON, and binary tensors) on the
-    same server, point by point, and MLServer's gRPC endpoint: Iris, batch
-    1 and 64, concurrency 1/16/64."""
+    """edgeserve gRPC (a connection per client, and all clients on one
+    connection) vs edgeserve REST (JSON over HTTP/1.1 and over h2c, binary
+    tensors) on the same server, point by point, and MLServer's gRPC
+    endpoint: Iris, batch 1 and 64, concurrency 1/16/64."""
     secs, warm = args.seconds, args.warmup
     out = results.setdefault("grpc", {})
     repo = repo_with(1)
@@ -433,16 +437,22 @@ def grpc(args, results):
     try:
         for batch in (1, 64):
             binary, n = binary_body(batch)
+            pb = grpc_body(batch)
+            # (label, body, headers, scheme, loadgen environment): one
+            # connection per client, except where the clients share one
+            # HTTP/2 connection as a gRPC channel's calls do.
             runs = [
-                ("edgeserve gRPC", grpc_body(batch), (), server.port),
-                ("edgeserve REST JSON", json_body(batch), (), None),
-                ("edgeserve REST binary", binary, (f"Inference-Header-Content-Length={n}",), None),
+                ("edgeserve gRPC", pb, (), "grpc", None),
+                ("edgeserve gRPC, one connection", pb, (), "grpc", {"LOADGEN_CONNECTIONS": "1"}),
+                ("edgeserve REST JSON", json_body(batch), (), "http", None),
+                ("edgeserve REST JSON over h2c", json_body(batch), (), "h2c", None),
+                ("edgeserve REST binary", binary, (f"Inference-Header-Content-Length={n}",), "http", None),
             ]
             for c in args.concurrency:
-                for label, body, headers, grpc_port in runs:
-                    path = GRPC_INFER if grpc_port else "/v2/models/iris/infer"
-                    r = measure(server, path, body, c, secs, warm, headers, grpc_port)
-                    print(f"{label:22} batch {batch:<3} c={c:<3} {r['rps']:9.0f} req/s  p50 {r['p50_us']} us  "
+                for label, body, headers, scheme, env in runs:
+                    path = GRPC_INFER if scheme == "grpc" else "/v2/models/iris/infer"
+                    r = measure(server, path, body, c, secs, warm, headers, scheme=scheme, env=env)
+                    print(f"{label:30} batch {batch:<3} c={c:<3} {r['rps']:9.0f} req/s  p50 {r['p50_us']} us  "
                           f"p99 {r['p99_us']} us  errors {r['errors']}", flush=True)
                     out.setdefault(label, {})[f"{batch}/{c}"] = r
     finally:

@@ -1,4 +1,5 @@
-//! The gRPC half: unary calls over HTTP/2, and the Iris request message.
+//! The HTTP/2 half: unary gRPC calls (or REST requests) over h2c, and the
+//! Iris request message.
 
 use std::time::{Duration, Instant};
 
@@ -64,30 +65,54 @@ pub(crate) fn write_body(a: &[String]) -> Result<(), String> {
     std::fs::write(out, req.encode_to_vec()).map_err(|e| format!("{out}: {e}"))
 }
 
-/// Calls back to back on one HTTP/2 connection (a new one after a
-/// failure); the latencies of those answered inside the measured window.
-pub(crate) async fn worker(args: &Args, measure_from: Instant, end: Instant) -> (Vec<u32>, u64) {
+type Sender = hyper::client::conn::http2::SendRequest<Full<Bytes>>;
+
+/// A new HTTP/2 connection.
+pub(crate) async fn connect(authority: &str) -> Option<Sender> {
+    let stream = tokio::net::TcpStream::connect(authority).await.ok()?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .ok()?;
+    tokio::spawn(conn);
+    Some(sender)
+}
+
+/// Calls back to back, one at a time, on `shared` (an HTTP/2 connection
+/// other workers may use too) or on a connection of its own (and a new
+/// one after a failure); the latencies of those answered inside the
+/// measured window.
+pub(crate) async fn worker(
+    args: &Args,
+    shared: Option<Sender>,
+    measure_from: Instant,
+    end: Instant,
+) -> (Vec<u32>, u64) {
     let mut lat = Vec::with_capacity(1 << 16);
     let mut errors = 0u64;
     let uri = format!("http://{}{}", args.authority, args.path);
+    let mut shared = shared;
     'reconnect: while Instant::now() < end {
-        let Ok(stream) = tokio::net::TcpStream::connect(&args.authority).await else {
-            errors += 1;
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
+        let mut sender = match shared.take() {
+            Some(s) => s,
+            None => match connect(&args.authority).await {
+                Some(s) => s,
+                None => {
+                    errors += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
         };
-        let _ = stream.set_nodelay(true);
-        let Ok((mut sender, conn)) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await
-        else {
-            errors += 1;
-            continue;
-        };
-        tokio::spawn(conn);
         while Instant::now() < end {
-            let mut req = Request::post(uri.as_str())
-                .header("content-type", "application/grpc")
-                .header("te", "trailers");
+            let mut req = Request::post(uri.as_str());
+            req = match args.grpc {
+                true => req
+                    .header("content-type", "application/grpc")
+                    .header("te", "trailers"),
+                false => req.header("content-type", "application/json"),
+            };
             for (k, v) in &args.headers {
                 req = req.header(k.as_str(), v.as_str());
             }
@@ -97,7 +122,8 @@ pub(crate) async fn worker(args: &Args, measure_from: Instant, end: Instant) -> 
             };
             let t = Instant::now();
             let ok = match sender.send_request(req).await {
-                Ok(resp) => answered(resp).await,
+                Ok(resp) if args.grpc => answered(resp).await,
+                Ok(resp) => resp.status().is_success() && resp.collect().await.is_ok(),
                 Err(_) => false,
             };
             let done = Instant::now();

@@ -6,7 +6,11 @@
 //! With a `grpc://` URL each connection is HTTP/2 (h2c, prior knowledge,
 //! as gRPC clients connect) with one unary call in flight: BODY_FILE is the
 //! request message, sent in gRPC's framing; a call counts as answered when
-//! its `grpc-status` is 0. `loadgen grpc-body` writes an Iris request.
+//! its `grpc-status` is 0; `LOADGEN_CONNECTIONS=N` has the workers share
+//! N connections instead (calls multiplexed, as a gRPC channel does).
+//! `loadgen grpc-body` writes an Iris request. An `h2c://` URL sends the
+//! REST request over HTTP/2 the same way (to tell HTTP/2's cost from
+//! gRPC's).
 //!
 //! Usage: loadgen URL BODY_FILE CONCURRENCY SECONDS [WARMUP_SECONDS] [HEADER=VALUE...]
 //!        loadgen grpc-body MODEL BATCH raw|typed OUT_FILE
@@ -22,6 +26,8 @@ use hyper_util::rt::TokioIo;
 
 struct Args {
     grpc: bool,
+    /// HTTP/2 (h2c, prior knowledge): gRPC, or REST with an `h2c://` URL.
+    h2: bool,
     authority: String,
     path: String,
     body: Bytes,
@@ -36,13 +42,15 @@ fn parse() -> Result<Args, String> {
     if a.len() < 4 {
         return Err("usage: loadgen URL BODY_FILE CONCURRENCY SECONDS [WARMUP] [H=V...]".into());
     }
-    let (grpc, rest) = match a[0].strip_prefix("grpc://") {
-        Some(rest) => (true, rest),
-        None => (
-            false,
-            a[0].strip_prefix("http://")
-                .ok_or("URL must start with http:// or grpc://")?,
-        ),
+    let (grpc, h2, rest) = if let Some(rest) = a[0].strip_prefix("grpc://") {
+        (true, true, rest)
+    } else if let Some(rest) = a[0].strip_prefix("h2c://") {
+        (false, true, rest)
+    } else {
+        let rest = a[0]
+            .strip_prefix("http://")
+            .ok_or("URL must start with http://, h2c:// or grpc://")?;
+        (false, false, rest)
     };
     let (authority, path) = rest.split_once('/').ok_or("URL needs a path")?;
     let mut body = std::fs::read(&a[1]).map_err(|e| format!("{}: {e}", a[1]))?;
@@ -52,6 +60,7 @@ fn parse() -> Result<Args, String> {
     let num = |s: &str| s.parse::<f64>().map_err(|e| format!("{s}: {e}"));
     Ok(Args {
         grpc,
+        h2,
         authority: authority.to_string(),
         path: format!("/{path}"),
         body: Bytes::from(body),
@@ -70,9 +79,6 @@ fn parse() -> Result<Args, String> {
 }
 
 async fn worker(args: &Args, measure_from: Instant, end: Instant) -> (Vec<u32>, u64) {
-    if args.grpc {
-        return grpc::worker(args, measure_from, end).await;
-    }
     let mut lat = Vec::with_capacity(1 << 16);
     let mut errors = 0u64;
     'reconnect: while Instant::now() < end {
@@ -142,11 +148,35 @@ async fn main() {
     let start = Instant::now();
     let measure_from = start + args.warmup;
     let end = measure_from + args.duration;
+    // gRPC: LOADGEN_CONNECTIONS=N shares N HTTP/2 connections among the
+    // workers (as gRPC clients multiplex calls on one channel); by default
+    // each worker has its own, like the HTTP/1.1 workers.
+    let mut shared = Vec::new();
+    if args.h2
+        && let Some(n) = std::env::var("LOADGEN_CONNECTIONS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+    {
+        for _ in 0..n.max(1) {
+            match grpc::connect(&args.authority).await {
+                Some(s) => shared.push(s),
+                None => {
+                    eprintln!("loadgen: cannot connect to {}", args.authority);
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
     let mut tasks = Vec::new();
-    for _ in 0..args.concurrency {
+    for i in 0..args.concurrency {
         let args = args.clone();
+        let conn = (!shared.is_empty()).then(|| shared[i % shared.len()].clone());
         tasks.push(tokio::spawn(async move {
-            worker(&args, measure_from, end).await
+            if args.h2 {
+                grpc::worker(&args, conn, measure_from, end).await
+            } else {
+                worker(&args, measure_from, end).await
+            }
         }));
     }
     let mut all = Vec::new();
