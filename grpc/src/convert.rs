@@ -330,6 +330,13 @@ fn config_type(d: DataType) -> crate::proto::DataType {
 /// first dimension, `-1` when the model batches, is part of `dims`, as
 /// Triton writes it for models that do their own batching).
 pub fn config_to_proto(name: &str, meta: &ModelMetadata) -> ModelConfig {
+    let parts = |s: &TensorSpec| {
+        (
+            s.name.clone(),
+            config_type(s.datatype) as i32,
+            s.shape.clone(),
+        )
+    };
     ModelConfig {
         name: name.to_string(),
         platform: meta.platform.clone(),
@@ -337,19 +344,21 @@ pub fn config_to_proto(name: &str, meta: &ModelMetadata) -> ModelConfig {
         input: meta
             .inputs
             .iter()
-            .map(|s| ModelInput {
-                name: s.name.clone(),
-                data_type: config_type(s.datatype) as i32,
-                dims: s.shape.clone(),
+            .map(parts)
+            .map(|(name, data_type, dims)| ModelInput {
+                name,
+                data_type,
+                dims,
             })
             .collect(),
         output: meta
             .outputs
             .iter()
-            .map(|s| ModelOutput {
-                name: s.name.clone(),
-                data_type: config_type(s.datatype) as i32,
-                dims: s.shape.clone(),
+            .map(parts)
+            .map(|(name, data_type, dims)| ModelOutput {
+                name,
+                data_type,
+                dims,
             })
             .collect(),
     }

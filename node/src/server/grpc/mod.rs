@@ -179,6 +179,23 @@ impl GrpcFront {
         result.map(Response::new)
     }
 
+    /// Answers a question about the models (not an inference): `ask` gets
+    /// the caller's metadata, the call's arrival and the message; the call
+    /// is timed and counted as `method`, and a refusal logged as REST logs
+    /// it.
+    fn question<M, T>(
+        &self,
+        method: &'static str,
+        request: Request<M>,
+        ask: impl FnOnce(&http::HeaderMap, Option<&Arrival>, M) -> Result<T, ApiError>,
+    ) -> Result<Response<T>, Status> {
+        let started = Instant::now();
+        let (metadata, ext, msg) = request.into_parts();
+        let headers = metadata.into_headers();
+        let result = ask(&headers, ext.get(), msg).map_err(refused);
+        self.answer(method, started, result)
+    }
+
     /// A metadata or readiness question about one model (version), under
     /// the same identity and tenant rules as inference.
     fn look_up(
@@ -286,15 +303,15 @@ impl GrpcInferenceService for GrpcFront {
         &self,
         request: Request<ModelReadyRequest>,
     ) -> Result<Response<ModelReadyResponse>, Status> {
-        let started = Instant::now();
-        let (metadata, ext, msg) = request.into_parts();
-        let headers = metadata.into_headers();
-        let result = match self.look_up(&headers, ext.get(), &msg.name, &msg.version) {
-            Ok(_) => Ok(ModelReadyResponse { ready: true }),
-            Err(e) if e.status == StatusCode::NOT_FOUND => Ok(ModelReadyResponse { ready: false }),
-            Err(e) => Err(refused(e)),
-        };
-        self.answer("ModelReady", started, result)
+        self.question("ModelReady", request, |headers, arrival, msg| {
+            match self.look_up(headers, arrival, &msg.name, &msg.version) {
+                Ok(_) => Ok(ModelReadyResponse { ready: true }),
+                Err(e) if e.status == StatusCode::NOT_FOUND => {
+                    Ok(ModelReadyResponse { ready: false })
+                }
+                Err(e) => Err(e),
+            }
+        })
     }
 
     async fn server_metadata(
@@ -312,21 +329,15 @@ impl GrpcInferenceService for GrpcFront {
         &self,
         request: Request<ModelMetadataRequest>,
     ) -> Result<Response<ModelMetadataResponse>, Status> {
-        let started = Instant::now();
-        let (metadata, ext, msg) = request.into_parts();
-        let headers = metadata.into_headers();
-        let result = self
-            .look_up(&headers, ext.get(), &msg.name, &msg.version)
-            .map(|model| {
-                let versions = if msg.version.is_empty() {
-                    self.pipeline.registry.model_versions(&msg.name)
-                } else {
-                    vec![msg.version.clone()]
-                };
-                metadata_to_proto(&msg.name, &versions, &model.metadata)
-            })
-            .map_err(refused);
-        self.answer("ModelMetadata", started, result)
+        self.question("ModelMetadata", request, |headers, arrival, msg| {
+            let model = self.look_up(headers, arrival, &msg.name, &msg.version)?;
+            let versions = if msg.version.is_empty() {
+                self.pipeline.registry.model_versions(&msg.name)
+            } else {
+                vec![msg.version.clone()]
+            };
+            Ok(metadata_to_proto(&msg.name, &versions, &model.metadata))
+        })
     }
 
     async fn model_infer(
@@ -363,29 +374,22 @@ impl GrpcInferenceService for GrpcFront {
         &self,
         request: Request<RepositoryIndexRequest>,
     ) -> Result<Response<RepositoryIndexResponse>, Status> {
-        let started = Instant::now();
-        let (metadata, ext, _) = request.into_parts();
-        let headers = metadata.into_headers();
-        let conn = ext.get::<Arrival>().map(|a| a.meter.conn());
-        let result = self
-            .pipeline
-            .index(&headers, conn)
-            .map(|models| RepositoryIndexResponse {
-                models: models
-                    .into_iter()
-                    .flat_map(|m| {
-                        let name = m.name;
-                        m.versions.into_iter().map(move |version| ModelIndex {
-                            name: name.clone(),
-                            version,
-                            state: "READY".into(),
-                            reason: String::new(),
-                        })
-                    })
-                    .collect(),
+        self.question("RepositoryIndex", request, |headers, arrival, _| {
+            let conn = arrival.map(|a| a.meter.conn());
+            let models = self.pipeline.index(headers, conn)?;
+            let models = models.into_iter().flat_map(|m| {
+                let name = m.name;
+                m.versions.into_iter().map(move |version| ModelIndex {
+                    name: name.clone(),
+                    version,
+                    state: "READY".into(),
+                    reason: String::new(),
+                })
+            });
+            Ok(RepositoryIndexResponse {
+                models: models.collect(),
             })
-            .map_err(refused);
-        self.answer("RepositoryIndex", started, result)
+        })
     }
 
     /// Each version's calls as Triton counts them, from the counters the
@@ -397,13 +401,9 @@ impl GrpcInferenceService for GrpcFront {
         &self,
         request: Request<ModelStatisticsRequest>,
     ) -> Result<Response<ModelStatisticsResponse>, Status> {
-        let started = Instant::now();
-        let (metadata, ext, msg) = request.into_parts();
-        let headers = metadata.into_headers();
-        let result = self
-            .statistics(&headers, ext.get(), &msg.name, &msg.version)
-            .map_err(refused);
-        self.answer("ModelStatistics", started, result)
+        self.question("ModelStatistics", request, |headers, arrival, msg| {
+            self.statistics(headers, arrival, &msg.name, &msg.version)
+        })
     }
 
     /// The model's configuration as Triton writes it, from its metadata.
@@ -411,16 +411,12 @@ impl GrpcInferenceService for GrpcFront {
         &self,
         request: Request<ModelConfigRequest>,
     ) -> Result<Response<ModelConfigResponse>, Status> {
-        let started = Instant::now();
-        let (metadata, ext, msg) = request.into_parts();
-        let headers = metadata.into_headers();
-        let result = self
-            .look_up(&headers, ext.get(), &msg.name, &msg.version)
-            .map(|model| ModelConfigResponse {
+        self.question("ModelConfig", request, |headers, arrival, msg| {
+            let model = self.look_up(headers, arrival, &msg.name, &msg.version)?;
+            Ok(ModelConfigResponse {
                 config: Some(config_to_proto(&msg.name, &model.metadata)),
             })
-            .map_err(refused);
-        self.answer("ModelConfig", started, result)
+        })
     }
 
     type ModelStreamInferStream = stream::Responses;
