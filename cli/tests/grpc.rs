@@ -607,6 +607,15 @@ mod tonic_client {
             let status = client.model_infer(big).await.unwrap_err();
             assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
             assert!(status.message().contains("[server] max_body"), "{status:?}");
+
+            // 600 KB on a connection whose budget is 1 MiB: the message is
+            // counted once (the meter hands it over to the request's own
+            // account), so it is served.
+            let mut large = request("m", "large".into(), 0.0, &[]);
+            large.inputs[0].shape = vec![150_000];
+            large.raw_input_contents = vec![Bytes::from(vec![0u8; 600_000])];
+            let a = client.model_infer(large).await.unwrap().into_inner();
+            assert_eq!(a.raw_output_contents[0].len(), 600_000);
         });
         rt.block_on(slow_senders_hold_only_their_connections_memory(&s));
     }

@@ -112,6 +112,9 @@ pub async fn call(
     }
 }
 
+/// The gRPC framing in front of each message: a flag and a length.
+const FRAME_HEADER: u64 = 5;
+
 /// One inference through the pipeline, the message's bytes handed from
 /// the call's meter to the request's own account, within the client's
 /// deadline (the model's own deadline bounds it too).
@@ -123,6 +126,11 @@ async fn infer(
     started: Instant,
     deadline: Option<(Instant, Duration)>,
 ) -> Result<ModelInferResponse, Status> {
+    // The pipeline's codec counts the message from here on: the meter
+    // gives it back (it would otherwise count twice until the call ends).
+    arrival
+        .meter
+        .give_back(prost::Message::encoded_len(&message) as u64 + FRAME_HEADER);
     let model = std::mem::take(&mut message.model_name);
     let version = std::mem::take(&mut message.model_version);
     let inbound = Inbound {

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use edgeserve_grpc::proto::{ModelInferRequest, ModelStreamInferResponse};
 use futures_util::{Stream, StreamExt};
-use prost::Message;
 use tokio::sync::watch;
 use tonic::{Status, Streaming};
 
@@ -30,9 +29,6 @@ pub(crate) type Responses =
 /// Requests of one stream that run at once. More wait in the stream (and
 /// in HTTP/2 flow control behind it), not in memory of ours.
 pub(crate) const PIPELINED: usize = 16;
-
-/// The gRPC framing in front of each message: a flag and a length.
-const FRAME_HEADER: u64 = 5;
 
 /// One `ModelStreamInfer` call: what every request of the stream shares.
 pub(super) struct Call {
@@ -75,10 +71,6 @@ pub(super) fn responses(call: Call, incoming: Streaming<ModelInferRequest>) -> R
             let (pipeline, headers, arrival) = (pipeline.clone(), headers.clone(), arrival.clone());
             async move {
                 let message = message?;
-                // The pipeline counts the message from here on.
-                arrival
-                    .meter
-                    .give_back(message.encoded_len() as u64 + FRAME_HEADER);
                 let started = Instant::now();
                 let id = message.id.clone();
                 let result = infer(&pipeline, &headers, &arrival, message, started, deadline).await;
