@@ -6,7 +6,9 @@
 
 use std::process::Command;
 
-use edgeserve_test_support::{Repo, Server, TestCa, components, python_venv, repo_root, tempfile};
+use edgeserve_test_support::{
+    Repo, Server, TestCa, components, python_venv, repo_root, start_with_config, tempfile,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_edgeserve");
 
@@ -16,11 +18,7 @@ const JWT_SECRET: &str = "a-test-secret-of-32-bytes-or-more!";
 
 /// A policy version folder with its `config`.
 fn add_policy(repo: &Repo, name: &str, component: &str, config: &str) {
-    let manifest = format!(
-        "kind = \"policy\"\n[limits]\nmemory = \"8MiB\"\ndeadline = \"200ms\"\npool_size = 4\n\
-         [config]\n{config}\n"
-    );
-    repo.add(name, "1", component, &manifest).unwrap();
+    repo.add_policy(name, component, config).unwrap();
 }
 
 /// Iris under another name, behind a request policy.
@@ -72,18 +70,7 @@ fn start(dir: &std::path::Path) -> (Server, Repo) {
         hash(TRIAL_KEY),
         secret.display()
     );
-    let cfg = dir.join("edgeserve.toml");
-    std::fs::write(&cfg, config).unwrap();
-    let s = Server::start(
-        BIN,
-        &[
-            "--repository",
-            repo.path().to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-        ],
-    )
-    .unwrap();
+    let s = start_with_config(BIN, &repo, dir, &config).unwrap();
     (s, repo)
 }
 
@@ -145,18 +132,8 @@ fn tritonclient_grpc_over_tls_knows_the_caller_by_its_certificate() {
          [[auth.client_certs]]\ncommon_name = \"svc-b\"\ntenant = \"acme\"\n\n\
          [[tenants]]\nname = \"acme\"\nmodels = [\"iris\"]\n"
     );
-    let cfg = write("edgeserve.toml", &config);
     let repo = Repo::examples().unwrap();
-    let s = Server::start(
-        BIN,
-        &[
-            "--repository",
-            repo.path().to_str().unwrap(),
-            "--config",
-            &cfg,
-        ],
-    )
-    .unwrap();
+    let s = start_with_config(BIN, &repo, dir.path(), &config).unwrap();
     assert_eq!(s.scheme, "https");
     let out = python_checks(
         &s,
@@ -185,7 +162,8 @@ mod tonic_client {
     use edgeserve_grpc::proto::model_infer_request::InferInputTensor;
     use edgeserve_grpc::proto::{InferParameter, ModelInferRequest, ModelInferResponse};
     use edgeserve_test_support::{
-        Repo, Server, components, otlp_exports, otlp_receiver_with, otlp_spans, run, tempfile,
+        Repo, Server, components, otlp_exports, otlp_receiver_with, otlp_spans, run,
+        start_with_config, tempfile,
     };
     use futures_util::StreamExt;
     use http_body_util::{BodyExt, StreamBody};
@@ -358,18 +336,11 @@ mod tonic_client {
         repo.add("m", "1", components::FAULTY, &echo(0, ""))
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("edgeserve.toml");
-        std::fs::write(&cfg, "[server]\nshutdown_timeout = \"60s\"\n").unwrap();
-        let mut s = Server::start(
+        let mut s = start_with_config(
             BIN,
-            &[
-                "--repository",
-                repo.path().to_str().unwrap(),
-                "--config",
-                cfg.to_str().unwrap(),
-                "--grpc-listen",
-                "127.0.0.1:0",
-            ],
+            &repo,
+            dir.path(),
+            "[server]\nshutdown_timeout = \"60s\"\ngrpc_listen = \"127.0.0.1:0\"\n",
         )
         .unwrap();
         let log = s.log();
@@ -441,23 +412,14 @@ mod tonic_client {
         .unwrap();
         let work = tempfile::tempdir().unwrap();
         let (mut receiver, port, out) = otlp_receiver_with(work.path(), &[]);
-        let cfg = work.path().join("edgeserve.toml");
-        std::fs::write(
-            &cfg,
-            format!(
+        let s = start_with_config(
+            BIN,
+            &repo,
+            work.path(),
+            &format!(
                 "[telemetry]\notlp_endpoint = \"http://127.0.0.1:{port}\"\nexport_interval = \
                  \"300ms\"\ntrace_sample_ratio = 0.0\n"
             ),
-        )
-        .unwrap();
-        let s = Server::start(
-            BIN,
-            &[
-                "--repository",
-                repo.path().to_str().unwrap(),
-                "--config",
-                cfg.to_str().unwrap(),
-            ],
         )
         .unwrap();
         let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -538,20 +500,11 @@ mod tonic_client {
         )
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("edgeserve.toml");
-        std::fs::write(
-            &cfg,
-            "[server]\nmax_body = \"8MiB\"\nmax_inflight_body_per_connection = \"1MiB\"\n",
-        )
-        .unwrap();
-        let s = Server::start(
+        let s = start_with_config(
             BIN,
-            &[
-                "--repository",
-                repo.path().to_str().unwrap(),
-                "--config",
-                cfg.to_str().unwrap(),
-            ],
+            &repo,
+            dir.path(),
+            "[server]\nmax_body = \"8MiB\"\nmax_inflight_body_per_connection = \"1MiB\"\n",
         )
         .unwrap();
         let rt = runtime();

@@ -13,12 +13,9 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_edgeserve");
 
-/// A policy version folder: the component and a manifest with `config`.
+/// A policy version folder with its `config`.
 fn add_policy(repo: &Repo, name: &str, component: &str, config: &str) {
-    let manifest = format!(
-        "kind = \"policy\"\n[limits]\nmemory = \"8MiB\"\ndeadline = \"200ms\"\npool_size = 4\n[config]\n{config}\n"
-    );
-    repo.add(name, "1", component, &manifest).unwrap();
+    repo.add_policy(name, component, config).unwrap();
 }
 
 /// The echo fixture (y = x) with extra manifest text.

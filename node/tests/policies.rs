@@ -13,12 +13,9 @@ use edgeserve_test_support::{Repo, components, repo_root, tempfile};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-/// A policy version folder: the component and a manifest with `config`.
+/// A policy version folder with its `config`.
 fn add_policy(repo: &Repo, name: &str, component: &str, config: &str) {
-    let manifest = format!(
-        "kind = \"policy\"\n[limits]\nmemory = \"8MiB\"\ndeadline = \"200ms\"\npool_size = 4\n[config]\n{config}\n"
-    );
-    repo.add(name, "1", component, &manifest).unwrap();
+    repo.add_policy(name, component, config).unwrap();
 }
 
 /// The Iris example with extra manifest text appended (e.g. `[[policies]]`).

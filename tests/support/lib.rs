@@ -89,6 +89,16 @@ impl Repo {
         Ok(dir)
     }
 
+    /// Adds policy `name` version 1: the component and a manifest with
+    /// `config` as its `[config]` table (8 MiB, 200 ms, a pool of 4).
+    pub fn add_policy(&self, name: &str, component: &str, config: &str) -> Result<PathBuf> {
+        let manifest = format!(
+            "kind = \"policy\"\n[limits]\nmemory = \"8MiB\"\ndeadline = \"200ms\"\npool_size = \
+             4\n[config]\n{config}\n"
+        );
+        self.add(name, "1", component, &manifest)
+    }
+
     /// Writes a file inside a version folder.
     pub fn write(&self, model: &str, version: &str, name: &str, contents: &[u8]) -> Result<()> {
         let dir = self.dir.path().join(model).join(version);

@@ -126,14 +126,13 @@ pub(crate) async fn worker(
                 Ok(resp) => resp.status().is_success() && resp.collect().await.is_ok(),
                 Err(_) => false,
             };
-            let done = Instant::now();
-            if t >= measure_from && done <= end {
-                if ok {
-                    lat.push(done.duration_since(t).as_micros().min(u32::MAX as u128) as u32);
-                } else {
-                    errors += 1;
-                }
-            }
+            super::tally(
+                &mut lat,
+                &mut errors,
+                (t, Instant::now()),
+                ok,
+                (measure_from, end),
+            );
             if !ok {
                 continue 'reconnect;
             }

@@ -112,20 +112,39 @@ async fn worker(args: &Args, measure_from: Instant, end: Instant) -> (Vec<u32>, 
                 }
                 Err(_) => false,
             };
-            let done = Instant::now();
-            if t >= measure_from && done <= end {
-                if ok {
-                    lat.push(done.duration_since(t).as_micros().min(u32::MAX as u128) as u32);
-                } else {
-                    errors += 1;
-                }
-            }
+            tally(
+                &mut lat,
+                &mut errors,
+                (t, Instant::now()),
+                ok,
+                (measure_from, end),
+            );
             if !ok {
                 continue 'reconnect;
             }
         }
     }
     (lat, errors)
+}
+
+/// Counts a request that ran over `took` (start, end) if it lies inside
+/// the measured `window`: its latency when it succeeded, an error when not.
+fn tally(
+    lat: &mut Vec<u32>,
+    errors: &mut u64,
+    took: (Instant, Instant),
+    ok: bool,
+    window: (Instant, Instant),
+) {
+    let ((t, done), (from, end)) = (took, window);
+    if t < from || done > end {
+        return;
+    }
+    if ok {
+        lat.push(done.duration_since(t).as_micros().min(u32::MAX as u128) as u32);
+    } else {
+        *errors += 1;
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -42,6 +42,19 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// Logs the answer as every front-end does: a server error as a
+    /// warning, a refusal (4xx) at debug level.
+    pub fn log(&self, via: &'static str) {
+        let (status, error) = (self.status.as_u16(), self.message.as_str());
+        if self.status.is_server_error() {
+            tracing::warn!(status, error, via, "request failed");
+        } else {
+            tracing::debug!(status, error, via, "request refused");
+        }
+    }
+}
+
 impl From<ProtocolError> for ApiError {
     fn from(e: ProtocolError) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, e.to_string())

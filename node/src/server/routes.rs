@@ -124,19 +124,7 @@ where
     let resp = match result {
         Ok(resp) => resp,
         Err(err) => {
-            if err.status.is_server_error() {
-                tracing::warn!(
-                    status = err.status.as_u16(),
-                    error = err.message.as_str(),
-                    "request failed"
-                );
-            } else {
-                tracing::debug!(
-                    status = err.status.as_u16(),
-                    error = err.message.as_str(),
-                    "request refused"
-                );
-            }
+            err.log("rest");
             reply::error(err)
         }
     };

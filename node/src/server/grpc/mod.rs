@@ -154,19 +154,7 @@ async fn infer(
 
 /// A refusal or failure, logged as REST logs it, as a status.
 fn refused(e: ApiError) -> Status {
-    if e.status.is_server_error() {
-        tracing::warn!(
-            status = e.status.as_u16(),
-            error = e.message.as_str(),
-            "gRPC request failed"
-        );
-    } else {
-        tracing::debug!(
-            status = e.status.as_u16(),
-            error = e.message.as_str(),
-            "gRPC request refused"
-        );
-    }
+    e.log("grpc");
     to_status(e)
 }
 
