@@ -1,7 +1,7 @@
 //! ONNX graphs for edgeserve's ONNX runner, on tract: check the operators
 //! ([`operators`]), load (with [`rewrite`]s and [`ml`] kernels for the
-//! `ai.onnx.ml` operators tract lacks), type, optimise, read the input and
-//! output specs, run.
+//! `ai.onnx.ml` operators tract lacks or runs slowly), type, optimise, read
+//! the input and output specs, run.
 //!
 //! Free of the guest SDK, so the same code runs inside the component and
 //! natively (for timings and debugging).

@@ -299,15 +299,15 @@ pub const SUPPORTED: &[Operator] = &[
         "LINEAR, POLY, RBF and SIGMOID kernels, one_class too",
     ),
     rewrite("ai.onnx.ml", "Scaler", "becomes Sub and Mul"),
-    tract_with(
+    runner(
         "ai.onnx.ml",
         "TreeEnsembleClassifier",
-        "binary ensembles with one score column and string labels are rewritten first",
+        "replaces tract's; int64 or string labels, binary with one score column, every post transform",
     ),
     runner(
         "ai.onnx.ml",
         "TreeEnsembleRegressor",
-        "SUM and AVERAGE aggregates, post_transform NONE, one or more targets",
+        "SUM and AVERAGE aggregates, every post transform, one or more targets",
     ),
     rewrite(
         "ai.onnx.ml",

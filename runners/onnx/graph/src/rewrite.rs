@@ -4,16 +4,12 @@
 //!
 //! - `Scaler` (`StandardScaler`, `MinMaxScaler`, ...): `y = (x - offset) *
 //!   scale` becomes `Sub` and `Mul` with two constant initialisers.
-//! - `LinearClassifier` / `TreeEnsembleClassifier` with string class labels
-//!   (tract fails to type them): the classifier gets integer labels
-//!   `0..k` and a `CategoryMapper` turns them back into the strings.
-//! - A binary `TreeEnsembleClassifier` with one score column (gradient
-//!   boosting: every leaf votes for class 0, one base value): tract wants
-//!   one base value per class and picks the wrong label. The raw score is
-//!   taken from the ensemble, and `p = sigmoid(score + base)` (or the score
-//!   itself without a post transform), `probabilities = [1 - p, p]` and
-//!   `label = labels[p > 0.5]` are wired from standard operators, as
-//!   onnxruntime computes them.
+//! - `LinearClassifier` with string class labels (tract fails to type
+//!   them): the classifier gets integer labels `0..k` and a
+//!   `CategoryMapper` turns them back into the strings.
+//!
+//! `TreeEnsembleClassifier` needs none: the runner's own kernel
+//! ([`crate::ml`]) takes string labels and one-score binary ensembles.
 //! - `Binarizer`, `Imputer`, `FeatureVectorizer`, `ArrayFeatureExtractor`
 //!   with scalar indices and a trailing `ZipMap`: see [`preprocessing`].
 
@@ -73,10 +69,7 @@ impl Rewriter<'_> {
             "FeatureVectorizer" => self.feature_vectorizer(node),
             "ZipMap" => self.zipmap(node),
             "ArrayFeatureExtractor" => self.feature_extractor(node),
-            "TreeEnsembleClassifier" if binary_single_score(&node) => self.binary_trees(node),
-            "LinearClassifier" | "TreeEnsembleClassifier"
-                if attr(&node, "classlabels_strings").is_some() =>
-            {
+            "LinearClassifier" if attr(&node, "classlabels_strings").is_some() => {
                 self.string_labels(node)
             }
             _ => {
@@ -123,13 +116,8 @@ impl Rewriter<'_> {
         let index = format!("{label_out}__index");
         node.output[0] = index.clone();
         let k = labels.strings.len() as i64;
-        // The ONNX spec names the integer labels differently per operator.
-        let int_labels = if node.op_type == "LinearClassifier" {
-            "classlabels_ints"
-        } else {
-            "classlabels_int64s"
-        };
-        node.attribute.push(ints(int_labels, (0..k).collect()));
+        node.attribute
+            .push(ints("classlabels_ints", (0..k).collect()));
         let base = prefix(&node);
         self.out.push(node);
         let mapper = vec![
@@ -154,183 +142,6 @@ impl Rewriter<'_> {
             &label_out,
             mapper,
         );
-        Ok(())
-    }
-
-    /// A one-score binary tree ensemble, evaluated as onnxruntime does: the
-    /// ensemble's raw score, `p` from it, `[1 - p, p]` as the
-    /// probabilities and `labels[p > 0.5]` as the label.
-    fn binary_trees(&mut self, mut node: NodeProto) -> anyhow::Result<()> {
-        let ([x], [label, probabilities]) = (node.input.as_slice(), node.output.as_slice()) else {
-            bail!("expects one input and two outputs");
-        };
-        let (x, label, probabilities) = (x.clone(), label.clone(), probabilities.clone());
-        let base = prefix(&node);
-        let labels = take_attr(&mut node, "classlabels_int64s");
-        let labels_str = take_attr(&mut node, "classlabels_strings");
-        let base_value = take_attr(&mut node, "base_values")
-            .and_then(|a| a.floats.first().copied())
-            .unwrap_or(0.0);
-        let logistic = is_logistic(take_attr(&mut node, "post_transform"))?;
-        let raw = self.raw_scores(node, &base, x);
-        let p = self.positive_probability(&base, &raw, base_value, logistic);
-        self.probabilities(&base, &p, &probabilities);
-        let index = self.positive_index(&base, &p);
-        self.binary_label(&base, &index, &label, (labels, labels_str))
-    }
-
-    /// The ensemble itself, now with labels `[0, 1]` and only its raw
-    /// scores wired on (tract lays a one-score binary result out as
-    /// `[1 - s, s]`); returns the name of those scores.
-    fn raw_scores(&mut self, mut node: NodeProto, base: &str, x: String) -> String {
-        node.attribute.push(ints("classlabels_int64s", vec![0, 1]));
-        let (raw_label, raw) = (format!("{base}__raw_label"), format!("{base}__raw"));
-        node.input = vec![x];
-        node.output = vec![raw_label, raw.clone()];
-        self.out.push(node);
-        raw
-    }
-
-    /// `p`: the score column `s` of the raw scores plus the base value,
-    /// through a sigmoid when the post transform is logistic.
-    fn positive_probability(
-        &mut self,
-        base: &str,
-        raw: &String,
-        base_value: f32,
-        logistic: bool,
-    ) -> String {
-        let (one_col, starts, ends, axes) = (
-            format!("{base}__score"),
-            self.int_constant(&format!("{base}__starts"), vec![1]),
-            self.int_constant(&format!("{base}__ends"), vec![2]),
-            self.int_constant(&format!("{base}__axes"), vec![1]),
-        );
-        self.op(
-            "Slice",
-            &format!("{base}__slice"),
-            &[raw, &starts, &ends, &axes],
-            &one_col,
-            vec![],
-        );
-        let bias = self.constant(&format!("{base}__base"), vec![base_value]);
-        let biased = format!("{base}__biased");
-        self.op(
-            "Add",
-            &format!("{base}__add"),
-            &[&one_col, &bias],
-            &biased,
-            vec![],
-        );
-        let p = format!("{base}__p");
-        let (kind, name) = if logistic {
-            ("Sigmoid", format!("{base}__sigmoid"))
-        } else {
-            ("Identity", format!("{base}__identity"))
-        };
-        self.op(kind, &name, &[&biased], &p, vec![]);
-        p
-    }
-
-    /// `probabilities = [1 - p, p]`.
-    fn probabilities(&mut self, base: &str, p: &String, probabilities: &str) {
-        let one = self.constant(&format!("{base}__one"), vec![1.0]);
-        let q = format!("{base}__q");
-        self.op(
-            "Sub",
-            &format!("{base}__complement"),
-            &[&one, p],
-            &q,
-            vec![],
-        );
-        self.op(
-            "Concat",
-            &format!("{base}__concat"),
-            &[&q, p],
-            probabilities,
-            vec![int("axis", 1)],
-        );
-    }
-
-    /// The label index per row, `p > 0.5` as an int64 (0 or 1), flattened
-    /// to one dimension; returns its name.
-    fn positive_index(&mut self, base: &str, p: &String) -> String {
-        let half = self.constant(&format!("{base}__half"), vec![0.5]);
-        let (above, index, flat) = (
-            format!("{base}__above"),
-            format!("{base}__index"),
-            format!("{base}__index_flat"),
-        );
-        self.op(
-            "Greater",
-            &format!("{base}__greater"),
-            &[p, &half],
-            &above,
-            vec![],
-        );
-        self.op(
-            "Cast",
-            &format!("{base}__cast"),
-            &[&above],
-            &index,
-            vec![int("to", 7)],
-        );
-        let squeeze_axes = self.int_constant(&format!("{base}__squeeze_axes"), vec![1]);
-        self.op(
-            "Squeeze",
-            &format!("{base}__squeeze"),
-            &[&index, &squeeze_axes],
-            &flat,
-            vec![],
-        );
-        flat
-    }
-
-    /// `label = labels[index]`: a `Gather` from integer labels, or a
-    /// `CategoryMapper` to string labels.
-    fn binary_label(
-        &mut self,
-        base: &str,
-        index: &String,
-        label: &str,
-        labels: (Option<AttributeProto>, Option<AttributeProto>),
-    ) -> anyhow::Result<()> {
-        match labels {
-            (Some(l), None) => {
-                let table = self.int_constant(&format!("{base}__labels"), l.ints);
-                self.op(
-                    "Gather",
-                    &format!("{base}__gather"),
-                    &[&table, index],
-                    label,
-                    vec![int("axis", 0)],
-                );
-            }
-            (None, Some(l)) => {
-                let mapper = vec![
-                    ints("cats_int64s", vec![0, 1]),
-                    AttributeProto {
-                        name: "cats_strings".into(),
-                        r#type: AttributeType::Strings as i32,
-                        strings: l.strings,
-                        ..AttributeProto::default()
-                    },
-                    AttributeProto {
-                        name: "default_string".into(),
-                        r#type: AttributeType::String as i32,
-                        ..AttributeProto::default()
-                    },
-                ];
-                self.op_ml(
-                    "CategoryMapper",
-                    &format!("{base}__labels"),
-                    &[index],
-                    label,
-                    mapper,
-                );
-            }
-            _ => bail!("needs exactly one of classlabels_int64s and classlabels_strings"),
-        }
         Ok(())
     }
 
@@ -386,29 +197,6 @@ impl Rewriter<'_> {
         if let Some(node) = self.out.last_mut() {
             node.domain = ML.to_string();
         }
-    }
-}
-
-/// Two class labels and every leaf voting for class 0: one score column.
-fn binary_single_score(node: &NodeProto) -> bool {
-    let labels = attr(node, "classlabels_int64s")
-        .map(|a| a.ints.len())
-        .or_else(|| attr(node, "classlabels_strings").map(|a| a.strings.len()));
-    labels == Some(2) && attr(node, "class_ids").is_some_and(|a| a.ints.iter().all(|&c| c == 0))
-}
-
-/// Whether a binary ensemble's post transform is the logistic function
-/// (`LOGISTIC`) rather than none (`NONE`, or no attribute); any other is
-/// not supported.
-fn is_logistic(post_transform: Option<AttributeProto>) -> anyhow::Result<bool> {
-    match post_transform.map(|a| a.s) {
-        None => Ok(false),
-        Some(s) if s == b"NONE" => Ok(false),
-        Some(s) if s == b"LOGISTIC" => Ok(true),
-        Some(s) => bail!(
-            "binary post transform {} is not supported",
-            String::from_utf8_lossy(&s)
-        ),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The runner's own `ai.onnx.ml` operators, registered on tract's ONNX
 //! operator register: operators tract lacks that scikit-learn exports
-//! commonly, each computed as onnxruntime computes it (same element types,
-//! same order of float operations where the order shows in the results).
+//! commonly, and tract's `TreeEnsembleClassifier` replaced ([`REPLACED`]),
+//! each computed as onnxruntime computes it (same element types, same order
+//! of float operations where the order shows in the results).
 //!
 //! Each operator is a [`Kernel`]: its attributes parsed and checked once
 //! when the graph loads, then `eval` per call, returning errors (never
@@ -30,8 +31,13 @@ const OPERATORS: &[(&str, Build)] = &[
     ("OneHotEncoder", encoders::one_hot_encoder),
     ("SVMClassifier", svm::classifier),
     ("SVMRegressor", svm::regressor),
+    ("TreeEnsembleClassifier", trees::classifier),
     ("TreeEnsembleRegressor", trees::regressor),
 ];
+
+/// The operators of [`OPERATORS`] that tract has too, replaced by the
+/// runner's own (faster, and computed as onnxruntime computes them).
+pub const REPLACED: &[&str] = &["TreeEnsembleClassifier"];
 
 /// The names of the operators this module adds.
 pub fn names() -> impl Iterator<Item = &'static str> {
@@ -257,16 +263,26 @@ pub(crate) enum Post {
     Logistic,
     Softmax,
     SoftmaxZero,
+    Probit,
 }
 
 impl Post {
     /// Parses `post_transform` (default `NONE`); `PROBIT` is not supported.
     pub(crate) fn parse(attrs: &Attrs) -> TractResult<Post> {
+        match Post::parse_with_probit(attrs)? {
+            Post::Probit => bail!("post_transform PROBIT is not supported"),
+            post => Ok(post),
+        }
+    }
+
+    /// Parses `post_transform` (default `NONE`), `PROBIT` included.
+    pub(crate) fn parse_with_probit(attrs: &Attrs) -> TractResult<Post> {
         match attrs.string("post_transform").as_deref() {
             None | Some("NONE") => Ok(Post::None),
             Some("LOGISTIC") => Ok(Post::Logistic),
             Some("SOFTMAX") => Ok(Post::Softmax),
             Some("SOFTMAX_ZERO") => Ok(Post::SoftmaxZero),
+            Some("PROBIT") => Ok(Post::Probit),
             Some(other) => bail!("post_transform {other} is not supported"),
         }
     }
@@ -278,8 +294,22 @@ impl Post {
             Post::Logistic => scores.iter_mut().for_each(|s| *s = logistic(*s)),
             Post::Softmax => softmax(scores, false),
             Post::SoftmaxZero => softmax(scores, true),
+            Post::Probit => scores.iter_mut().for_each(|s| *s = probit(*s)),
         }
     }
+}
+
+/// onnxruntime's `ComputeProbit`: `sqrt(2) * erfinv(2x - 1)`, with its
+/// single-precision approximation of `erfinv` (Winitzki's, a = 0.147).
+pub(crate) fn probit(x: f32) -> f32 {
+    const A: f32 = 0.147;
+    let y = 2.0 * x - 1.0;
+    let sign = if y < 0.0 { -1.0 } else { 1.0 };
+    let ln = ((1.0 - y) * (1.0 + y)).ln();
+    let v = 2.0 / (std::f32::consts::PI * A) + 0.5 * ln;
+    let v2 = 1.0 / A * ln;
+    let erfinv = sign * (-v + (v * v - v2).sqrt()).sqrt();
+    std::f32::consts::SQRT_2 * erfinv
 }
 
 /// onnxruntime's `ComputeLogistic`.

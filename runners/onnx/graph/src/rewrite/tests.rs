@@ -21,24 +21,20 @@ fn strings(name: &str, values: &[&str]) -> AttributeProto {
 }
 
 /// A one-score binary ensemble as skl2onnx writes one for gradient
-/// boosting: every leaf votes for class 0, one base value.
-fn ensemble(labels: Vec<AttributeProto>, post_transform: Option<&[u8]>) -> ModelProto {
-    let mut attribute = labels;
-    attribute.push(ints("class_ids", vec![0, 0, 0]));
-    attribute.push(AttributeProto {
-        name: "base_values".into(),
-        r#type: AttributeType::Floats as i32,
-        floats: vec![0.25],
-        ..AttributeProto::default()
-    });
-    attribute.extend(post_transform.map(|t| string("post_transform", t)));
+/// boosting (every leaf votes for class 0, one base value), with string
+/// labels.
+fn ensemble() -> ModelProto {
     let node = NodeProto {
         op_type: "TreeEnsembleClassifier".into(),
         domain: ML.into(),
         name: "gb".into(),
         input: vec!["x".into()],
         output: vec!["label".into(), "probabilities".into()],
-        attribute,
+        attribute: vec![
+            strings("classlabels_strings", &["no", "yes"]),
+            ints("class_ids", vec![0, 0, 0]),
+            string("post_transform", b"LOGISTIC"),
+        ],
         ..NodeProto::default()
     };
     ModelProto {
@@ -70,123 +66,48 @@ fn nodes(graph: &GraphProto) -> Vec<String> {
         .collect()
 }
 
-fn initializers(graph: &GraphProto) -> Vec<&str> {
-    graph.initializer.iter().map(|t| t.name.as_str()).collect()
-}
-
 fn rewritten(mut model: ModelProto) -> GraphProto {
     rewrite(&mut model).expect("rewrite");
     model.graph.expect("graph")
 }
 
 #[test]
-fn binary_trees_with_int_labels_and_logistic() {
-    let graph = rewritten(ensemble(
-        vec![ints("classlabels_int64s", vec![3, 7])],
-        Some(b"LOGISTIC"),
-    ));
+fn tree_classifiers_are_left_to_the_runners_kernel() {
+    let model = ensemble();
+    let before = model.graph.clone().expect("graph");
+    let graph = rewritten(model);
+    assert_eq!(graph, before);
+    assert!(graph.initializer.is_empty());
+}
+
+#[test]
+fn linear_classifier_string_labels_become_a_category_mapper() {
+    let model = one_node(
+        "LinearClassifier",
+        &["x"],
+        &["label", "scores"],
+        vec![strings("classlabels_strings", &["a", "b", "c"])],
+        &["label", "scores"],
+    );
+    let graph = rewritten(model);
     assert_eq!(
         nodes(&graph),
         [
-            "ai.onnx.ml TreeEnsembleClassifier gb(x) -> gb__raw_label, gb__raw",
-            "Slice gb__slice(gb__raw, gb__starts, gb__ends, gb__axes) -> gb__score",
-            "Add gb__add(gb__score, gb__base) -> gb__biased",
-            "Sigmoid gb__sigmoid(gb__biased) -> gb__p",
-            "Sub gb__complement(gb__one, gb__p) -> gb__q",
-            "Concat gb__concat(gb__q, gb__p) -> probabilities",
-            "Greater gb__greater(gb__p, gb__half) -> gb__above",
-            "Cast gb__cast(gb__above) -> gb__index",
-            "Squeeze gb__squeeze(gb__index, gb__squeeze_axes) -> gb__index_flat",
-            "Gather gb__gather(gb__labels, gb__index_flat) -> label",
+            "ai.onnx.ml LinearClassifier n(x) -> label__index, scores",
+            "ai.onnx.ml CategoryMapper n__labels(label__index) -> label",
         ]
     );
     assert_eq!(
-        initializers(&graph),
-        [
-            "gb__starts",
-            "gb__ends",
-            "gb__axes",
-            "gb__base",
-            "gb__one",
-            "gb__half",
-            "gb__squeeze_axes",
-            "gb__labels",
-        ]
+        graph.node[0].attribute,
+        [ints("classlabels_ints", vec![0, 1, 2])]
     );
-    let init = |name: &str| {
-        graph
-            .initializer
-            .iter()
-            .find(|t| t.name == name)
-            .expect("initializer")
-    };
-    assert_eq!(init("gb__base").float_data, [0.25]);
-    assert_eq!(init("gb__labels").int64_data, [3, 7]);
-    assert_eq!(init("gb__starts").int64_data, [1]);
-    assert_eq!(init("gb__ends").int64_data, [2]);
-    // The ensemble keeps its trees, with labels [0, 1] and neither a
-    // base value nor a post transform of its own.
-    let trees = &graph.node[0];
-    let names: Vec<&str> = trees.attribute.iter().map(|a| a.name.as_str()).collect();
-    assert_eq!(names, ["class_ids", "classlabels_int64s"]);
-    assert_eq!(trees.attribute[1].ints, [0, 1]);
-    assert_eq!(graph.node[7].attribute, [int("to", 7)]);
-    assert_eq!(graph.node[5].attribute, [int("axis", 1)]);
-    assert_eq!(graph.node[9].attribute, [int("axis", 0)]);
-}
-
-#[test]
-fn binary_trees_with_string_labels_and_no_transform() {
-    for post_transform in [None, Some(&b"NONE"[..])] {
-        let graph = rewritten(ensemble(
-            vec![strings("classlabels_strings", &["no", "yes"])],
-            post_transform,
-        ));
-        let nodes = nodes(&graph);
-        assert_eq!(nodes[3], "Identity gb__identity(gb__biased) -> gb__p");
-        assert_eq!(
-            nodes.last().map(String::as_str),
-            Some("ai.onnx.ml CategoryMapper gb__labels(gb__index_flat) -> label")
-        );
-        assert_eq!(nodes.len(), 10);
-        assert_eq!(initializers(&graph).len(), 7, "no integer label table");
-        let mapper = graph.node.last().expect("mapper");
-        assert_eq!(mapper.attribute[0], ints("cats_int64s", vec![0, 1]));
-        assert_eq!(mapper.attribute[1], strings("cats_strings", &["no", "yes"]));
-        assert_eq!(mapper.attribute[2], string("default_string", b""));
-    }
-}
-
-#[test]
-fn binary_trees_refuse_what_they_cannot_rewrite() {
-    let error = |model: ModelProto| {
-        let mut model = model;
-        format!("{:#}", rewrite(&mut model).expect_err("should fail"))
-    };
-    let softmax = error(ensemble(
-        vec![ints("classlabels_int64s", vec![0, 1])],
-        Some(b"SOFTMAX"),
-    ));
-    assert!(
-        softmax.contains("binary post transform SOFTMAX is not supported"),
-        "{softmax}"
+    let mapper = &graph.node[1];
+    assert_eq!(mapper.attribute[0], ints("cats_int64s", vec![0, 1, 2]));
+    assert_eq!(
+        mapper.attribute[1],
+        strings("cats_strings", &["a", "b", "c"])
     );
-    let both = error(ensemble(
-        vec![
-            ints("classlabels_int64s", vec![0, 1]),
-            strings("classlabels_strings", &["a", "b"]),
-        ],
-        None,
-    ));
-    assert!(
-        both.contains("needs exactly one of classlabels_int64s and classlabels_strings"),
-        "{both}"
-    );
-    let mut three_outputs = ensemble(vec![ints("classlabels_int64s", vec![0, 1])], None);
-    if let Some(g) = three_outputs.graph.as_mut() {
-        g.node[0].output.push("extra".into());
-    }
-    assert!(error(three_outputs).contains("expects one input and two outputs"));
+    assert_eq!(mapper.attribute[2], string("default_string", b""));
 }
 
 /// A graph of one `ai.onnx.ml` node with the given graph outputs.
