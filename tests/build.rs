@@ -20,7 +20,13 @@ const WORKSPACES: &[(&str, &[&str])] = &[
     ),
     (
         "tests/components",
-        &["faulty", "not-a-model", "legacy-echo", "rogue-policy"],
+        &[
+            "faulty",
+            "not-a-model",
+            "legacy-echo",
+            "legacy-policy",
+            "rogue-policy",
+        ],
     ),
     // One build of the ONNX runner serves every ONNX example.
     ("runners/onnx", &["onnx-runner"]),

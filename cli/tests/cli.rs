@@ -87,9 +87,9 @@ fn inspect_reports_world_version_imports_and_metadata() {
     assert_eq!(code, 0, "{err}");
     for needle in [
         "world:        model",
-        "wit version:  0.1.1",
+        "wit version:  0.2.0",
         "compatible:   yes",
-        "edgeserve:ml/inference@0.1.1",
+        "edgeserve:ml/inference@0.2.0",
         "wasi:cli/stdout",
         "\"name\": \"iris\"",
         "sha256:",
@@ -102,11 +102,22 @@ fn inspect_reports_world_version_imports_and_metadata() {
     assert_eq!(v["world"], "model");
     assert_eq!(v["metadata"]["inputs"][0]["datatype"], "BYTES");
 
-    // A policy, and a model built for WIT 0.1.0 (still runs here).
-    let (code, out, _) = run(BIN, &["inspect", components::TENANT_ACCESS]).unwrap();
+    // A policy with what it reads (tenant-access: identity alone; the
+    // PII redaction: the answer), and a model built for WIT 0.1.0 (still
+    // runs here).
+    let (code, out, _) = run(BIN, &["inspect", "--json", components::TENANT_ACCESS]).unwrap();
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["world"], "policy");
+    assert_eq!(v["wit_versions"], serde_json::json!(["0.2.0"]));
+    assert_eq!(v["metadata"]["name"], "tenant-access");
+    assert_eq!(v["metadata"]["reads"], serde_json::json!([]));
+    let (code, out, _) = run(BIN, &["inspect", components::PII_REDACTION]).unwrap();
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("world:        policy") && out.contains("edgeserve:ml/filter@0.1.1"),
+        out.contains("world:        policy")
+            && out.contains("edgeserve:ml/filter@0.2.0")
+            && out.contains("\"reads\": [\n      \"response\"\n    ]"),
         "{out}"
     );
     let (code, out, _) = run(BIN, &["inspect", components::LEGACY_ECHO]).unwrap();
@@ -131,7 +142,7 @@ fn inspect_reports_world_version_imports_and_metadata() {
     assert!(
         out.contains("world:        model")
             && out.contains("compatible:   yes")
-            && out.contains("edgeserve:ml/artifacts@0.1.1")
+            && out.contains("edgeserve:ml/artifacts@0.2.0")
             && out.contains("run `edgeserve check` on the model repository"),
         "{out}"
     );

@@ -6,9 +6,11 @@ componentize-py (see README.md beside this file):
     edgeserve build examples/python-model --out models
 
 The class `Inference` implements the world's exported `inference`
-interface: `metadata()` and `predict(request)`. Tensors arrive as raw
-little-endian bytes (`TensorData_Raw`) or byte strings (`TensorData_Strings`);
-the standard library's `struct` module converts them.
+interface: `metadata()` and `predict(request)`. In WIT 0.2 a tensor names
+its spec by index (`spec` 0 is the first declared input or output) and
+carries its data as one little-endian byte buffer; BYTES elements each
+come after a 4-byte little-endian length. The standard library's `struct`
+module converts them.
 
 Errors: raise `Err(Error(ErrorKind.INVALID_INPUT, ...))` for a request the
 model cannot take (HTTP 400); any other exception traps the instance, which
@@ -29,8 +31,6 @@ from wit_world.imports.types import (
     InferenceResponse,
     ModelMetadata,
     Tensor,
-    TensorData_Raw,
-    TensorData_Strings,
     TensorSpec,
 )
 
@@ -42,6 +42,11 @@ CENTROIDS = {
     "virginica": (6.588, 2.974, 5.552, 2.026),
 }
 FEATURES = 4
+
+
+def pack_bytes(element):
+    """One BYTES element in the WIT 0.2 layout: its length, then itself."""
+    return struct.pack("<I", len(element)) + element
 
 
 def nearest(row):
@@ -64,15 +69,17 @@ class Inference(exports.Inference):
         )
 
     def predict(self, request: InferenceRequest) -> InferenceResponse:
-        params = {p.name: p.value.value for p in request.parameters}
+        params = {p.name: p.value.value for p in request.parameters or []}
         if params.get("explode"):
             # A bug in model code: not an Err, so the instance traps and
             # the host answers 500.
             raise RuntimeError("exploded on request")
-        x = next((t for t in request.inputs if t.name == "input"), None)
-        if x is None or not isinstance(x.data, TensorData_Raw):
+        # The host has checked the request against metadata(): spec 0,
+        # "input", is present and FP32 with a fitting shape.
+        x = next((t for t in request.inputs if t.spec == 0), None)
+        if x is None:
             raise Err(Error(ErrorKind.INVALID_INPUT, "input 'input' (FP32) is required"))
-        values = struct.unpack(f"<{len(x.data.value) // 4}f", x.data.value)
+        values = struct.unpack(f"<{len(x.data) // 4}f", x.data)
         rows = [values[i : i + FEATURES] for i in range(0, len(values), FEATURES)]
         if any(not all(math.isfinite(v) for v in row) for row in rows):
             raise Err(Error(ErrorKind.INVALID_INPUT, "features must be finite numbers"))
@@ -82,13 +89,8 @@ class Inference(exports.Inference):
         n = len(rows)
         return InferenceResponse(
             outputs=[
-                Tensor("label", Datatype.BYTES, [n], TensorData_Strings([l.encode() for l in labels])),
-                Tensor(
-                    "distance",
-                    Datatype.FP32,
-                    [n],
-                    TensorData_Raw(struct.pack(f"<{n}f", *distances)),
-                ),
+                Tensor(0, Datatype.BYTES, [n], b"".join(pack_bytes(l.encode()) for l in labels)),
+                Tensor(1, Datatype.FP32, [n], struct.pack(f"<{n}f", *distances)),
             ],
             parameters=[],
         )

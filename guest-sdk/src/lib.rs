@@ -34,6 +34,7 @@
 )]
 mod alloc;
 mod element;
+mod item;
 mod policy;
 mod request;
 mod response;
@@ -61,10 +62,10 @@ pub mod policy_bindings {
         export_macro_name: "__export_policy_world",
         default_bindings_module: "edgeserve_guest::policy_bindings",
         with: {
-            "edgeserve:ml/types@0.1.1": crate::bindings::edgeserve::ml::types,
-            "edgeserve:ml/logging@0.1.1": crate::bindings::edgeserve::ml::logging,
-            "edgeserve:ml/config@0.1.1": crate::bindings::edgeserve::ml::config,
-            "edgeserve:ml/artifacts@0.1.1": crate::bindings::edgeserve::ml::artifacts,
+            "edgeserve:ml/types@0.2.0": crate::bindings::edgeserve::ml::types,
+            "edgeserve:ml/logging@0.2.0": crate::bindings::edgeserve::ml::logging,
+            "edgeserve:ml/config@0.2.0": crate::bindings::edgeserve::ml::config,
+            "edgeserve:ml/artifacts@0.2.0": crate::bindings::edgeserve::ml::artifacts,
         },
     });
 }
@@ -82,14 +83,14 @@ static ALLOCATOR: alloc::SizeClasses = alloc::SizeClasses::new();
 
 pub use bindings::edgeserve::ml::types::Datatype as DataType;
 pub use element::Element;
-pub use policy::{AuthMethod, Context, Header, Policy, Verdict};
+pub use policy::{AuthMethod, Context, Header, Policy, Reads, Verdict};
 pub use request::{ParamValue, Request, Tensor, TensorRef};
 pub use response::Response;
 
 use bindings::edgeserve::ml::types as wit;
 
 /// The WIT package version this SDK builds for.
-pub const WIT_VERSION: &str = "0.1.1";
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// A model: its metadata and its predict function.
 pub trait Model {
@@ -301,7 +302,7 @@ pub mod artifacts {
 #[doc(hidden)]
 pub mod __private {
     use super::*;
-    pub use crate::policy::{on_request, on_response};
+    pub use crate::policy::{on_request, on_response, policy_metadata};
 
     fn info<M: Model>() -> &'static ModelInfo {
         static INFO: OnceLock<ModelInfo> = OnceLock::new();
@@ -331,28 +332,24 @@ pub mod __private {
         req: wit::InferenceRequest,
     ) -> Result<wit::InferenceResponse, wit::Error> {
         let info = info::<M>();
-        check_inputs(info, &req).map_err(|e| wit::Error {
+        let to_wit = |e: Error| wit::Error {
             kind: e.kind,
             message: e.message,
-        })?;
-        let request = Request::from_wit(req);
-        match M::predict(request) {
-            Ok(resp) => Ok(resp.into_wit()),
-            Err(e) => Err(wit::Error {
-                kind: e.kind,
-                message: e.message,
-            }),
-        }
+        };
+        let request = request_from_wit(info, req).map_err(to_wit)?;
+        let response = M::predict(request).map_err(to_wit)?;
+        response_to_wit(info, response).map_err(to_wit)
     }
 
-    fn check_inputs(info: &ModelInfo, req: &wit::InferenceRequest) -> Result<(), Error> {
-        for spec in &info.inputs {
-            let Some(t) = req.inputs.iter().find(|t| t.name == spec.name) else {
-                return Err(Error::invalid_input(format!(
-                    "missing input '{}'",
-                    spec.name
-                )));
-            };
+    /// The SDK's request from the host's: spec indices become names, the
+    /// byte buffers typed data, and every declared input is checked.
+    fn request_from_wit(info: &ModelInfo, req: wit::InferenceRequest) -> Result<Request, Error> {
+        let mut inputs = Vec::with_capacity(req.inputs.len());
+        for t in req.inputs {
+            let spec = info
+                .inputs
+                .get(t.spec as usize)
+                .ok_or_else(|| Error::invalid_input(format!("unknown input #{}", t.spec)))?;
             if t.datatype != spec.datatype {
                 return Err(Error::invalid_input(format!(
                     "input '{}' must be {:?}, got {:?}",
@@ -365,9 +362,78 @@ pub mod __private {
                     spec.name, t.shape, spec.shape
                 )));
             }
-            request::check_size(t)?;
+            let data = item::Data::from_wit(t.datatype, t.data)
+                .map_err(|e| Error::invalid_input(format!("input '{}': {e}", spec.name)))?;
+            let input = item::Item {
+                name: spec.name.clone(),
+                datatype: t.datatype,
+                shape: t.shape,
+                data,
+            };
+            item::check_size(&input)?;
+            inputs.push(input);
         }
-        Ok(())
+        if let Some(missing) = info
+            .inputs
+            .iter()
+            .find(|s| !inputs.iter().any(|i| i.name == s.name))
+        {
+            return Err(Error::invalid_input(format!(
+                "missing input '{}'",
+                missing.name
+            )));
+        }
+        let outputs = req
+            .outputs
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| {
+                info.outputs
+                    .get(i as usize)
+                    .map(|s| s.name.clone())
+                    .ok_or_else(|| Error::invalid_input(format!("unknown output #{i}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Request::new(
+            req.id,
+            inputs,
+            outputs,
+            req.parameters.unwrap_or_default(),
+        ))
+    }
+
+    /// The host's response from the SDK's: every output must be declared.
+    fn response_to_wit(
+        info: &ModelInfo,
+        response: Response,
+    ) -> Result<wit::InferenceResponse, Error> {
+        let (outputs, parameters) = response.into_parts();
+        let outputs = outputs
+            .into_iter()
+            .map(|t| {
+                let spec = info
+                    .outputs
+                    .iter()
+                    .position(|s| s.name == t.name)
+                    .and_then(|i| u32::try_from(i).ok())
+                    .ok_or_else(|| {
+                        Error::internal(format!(
+                            "the model answered output '{}', which its metadata does not declare",
+                            t.name
+                        ))
+                    })?;
+                Ok(wit::Tensor {
+                    spec,
+                    datatype: t.datatype,
+                    shape: t.shape,
+                    data: t.data.into_wit(),
+                })
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(wit::InferenceResponse {
+            outputs,
+            parameters,
+        })
     }
 }
 
@@ -407,17 +473,31 @@ macro_rules! export_policy {
         impl $crate::policy_bindings::exports::edgeserve::ml::filter::Guest
             for __EdgeservePolicyExport
         {
+            fn metadata() -> $crate::policy_bindings::exports::edgeserve::ml::filter::PolicyMetadata {
+                // The policy crate's own name and version.
+                $crate::__private::policy_metadata::<$policy>(
+                    env!("CARGO_PKG_NAME"),
+                    env!("CARGO_PKG_VERSION"),
+                )
+            }
+
             fn on_request(
                 context: $crate::Context,
-                request: $crate::bindings::edgeserve::ml::types::InferenceRequest,
+                request: ::core::option::Option<
+                    $crate::policy_bindings::exports::edgeserve::ml::filter::PolicyRequest,
+                >,
             ) -> $crate::policy_bindings::exports::edgeserve::ml::filter::RequestDecision {
                 $crate::__private::on_request::<$policy>(context, request)
             }
 
             fn on_response(
                 context: $crate::Context,
-                request: $crate::bindings::edgeserve::ml::types::InferenceRequest,
-                response: $crate::bindings::edgeserve::ml::types::InferenceResponse,
+                request: ::core::option::Option<
+                    $crate::policy_bindings::exports::edgeserve::ml::filter::PolicyRequest,
+                >,
+                response: ::core::option::Option<
+                    $crate::policy_bindings::exports::edgeserve::ml::filter::PolicyResponse,
+                >,
             ) -> $crate::policy_bindings::exports::edgeserve::ml::filter::ResponseDecision {
                 $crate::__private::on_response::<$policy>(context, request, response)
             }

@@ -2,11 +2,14 @@
 //! model call, as their own sandboxed components.
 //!
 //! ```no_run
-//! use edgeserve_guest::{Context, Policy, Request, Verdict};
+//! use edgeserve_guest::{Context, Policy, Reads, Request, Verdict};
 //!
 //! struct OnlyAcme;
 //!
 //! impl Policy for OnlyAcme {
+//!     // Identity alone: the host copies no tensors into the policy.
+//!     const READS: Reads = Reads::NOTHING;
+//!
 //!     fn on_request(ctx: &Context, _req: &Request) -> Verdict<Request> {
 //!         match ctx.tenant.as_deref() {
 //!             Some("acme") => Verdict::Allow,
@@ -19,10 +22,53 @@
 //! ```
 
 use crate::bindings::edgeserve::ml::types as wit;
+use crate::item::{Data, Item};
 use crate::policy_bindings::exports::edgeserve::ml::filter;
 use crate::{Request, Response};
 
 pub use filter::{AuthMethod, Header, RequestContext as Context};
+
+/// What a policy reads beyond its [`Context`]; the host copies only that
+/// into the sandbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reads {
+    request: bool,
+    response: bool,
+}
+
+impl Reads {
+    /// Nothing but the context: identity, headers and route.
+    pub const NOTHING: Reads = Reads {
+        request: false,
+        response: false,
+    };
+    /// The request's tensors, parameters and requested outputs.
+    pub const REQUEST: Reads = Reads {
+        request: true,
+        response: false,
+    };
+    /// The model's answer.
+    pub const RESPONSE: Reads = Reads {
+        request: false,
+        response: true,
+    };
+    /// Both (what a policy that does not say gets).
+    pub const ALL: Reads = Reads {
+        request: true,
+        response: true,
+    };
+
+    fn to_wit(self) -> filter::Reads {
+        let mut reads = filter::Reads::empty();
+        if self.request {
+            reads = reads | filter::Reads::REQUEST;
+        }
+        if self.response {
+            reads = reads | filter::Reads::RESPONSE;
+        }
+        reads
+    }
+}
 
 /// What a policy decides about a request (`Verdict<Request>`) or a response
 /// (`Verdict<Response>`).
@@ -64,6 +110,14 @@ impl<T> Verdict<T> {
 /// A policy filter. Both functions default to allowing everything, so a
 /// policy implements only the stage it cares about.
 pub trait Policy {
+    /// What the policy reads beyond its [`Context`]: the host copies only
+    /// that into the sandbox, and hands the policy an empty [`Request`] or
+    /// [`Response`] for what it does not read. Everything by default;
+    /// a policy that decides on identity, headers and route alone says
+    /// `const READS: Reads = Reads::NOTHING;` and costs one call, however
+    /// large the tensors; `Reads::REQUEST` or `Reads::RESPONSE` for one.
+    const READS: Reads = Reads::ALL;
+
     /// Runs before the model, in chain order. `request` is what the client
     /// sent, or what the previous policy rewrote it to.
     fn on_request(ctx: &Context, request: &Request) -> Verdict<Request> {
@@ -106,27 +160,113 @@ fn denial(status: u16, reason: String) -> filter::Denial {
     filter::Denial { status, reason }
 }
 
+fn named_from_wit(t: wit::NamedTensor) -> Result<Item, String> {
+    let data = Data::from_wit(t.datatype, t.data).map_err(|e| format!("'{}': {e}", t.name))?;
+    Ok(Item {
+        name: t.name,
+        datatype: t.datatype,
+        shape: t.shape,
+        data,
+    })
+}
+
+fn named_to_wit(t: Item) -> wit::NamedTensor {
+    wit::NamedTensor {
+        name: t.name,
+        datatype: t.datatype,
+        shape: t.shape,
+        data: t.data.into_wit(),
+    }
+}
+
+/// The SDK's request from the host's (empty when the policy does not read
+/// it).
+fn request_from_wit(ctx: &Context, req: Option<filter::PolicyRequest>) -> Result<Request, String> {
+    let Some(req) = req else {
+        return Ok(Request::new(
+            ctx.request_id.clone(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        ));
+    };
+    let inputs = req
+        .inputs
+        .into_iter()
+        .map(named_from_wit)
+        .collect::<Result<_, _>>()?;
+    Ok(Request::new(
+        ctx.request_id.clone(),
+        inputs,
+        req.outputs,
+        req.parameters,
+    ))
+}
+
+fn response_from_wit(resp: Option<filter::PolicyResponse>) -> Result<Response, String> {
+    let Some(resp) = resp else {
+        return Ok(Response::new());
+    };
+    let outputs = resp
+        .outputs
+        .into_iter()
+        .map(named_from_wit)
+        .collect::<Result<_, _>>()?;
+    Ok(Response::from_parts(outputs, resp.parameters))
+}
+
 #[doc(hidden)]
-pub fn on_request<P: Policy>(ctx: Context, req: wit::InferenceRequest) -> filter::RequestDecision {
-    let request = Request::from_wit(req);
+pub fn policy_metadata<P: Policy>(name: &str, version: &str) -> filter::PolicyMetadata {
+    filter::PolicyMetadata {
+        name: name.to_string(),
+        version: version.to_string(),
+        reads: P::READS.to_wit(),
+    }
+}
+
+#[doc(hidden)]
+pub fn on_request<P: Policy>(
+    ctx: Context,
+    req: Option<filter::PolicyRequest>,
+) -> filter::RequestDecision {
+    let request = match request_from_wit(&ctx, req) {
+        Ok(r) => r,
+        Err(e) => return filter::RequestDecision::Deny(denial(400, e)),
+    };
     match P::on_request(&ctx, &request) {
         Verdict::Allow => filter::RequestDecision::Allow,
         Verdict::Deny { status, reason } => filter::RequestDecision::Deny(denial(status, reason)),
-        Verdict::Rewrite(r) => filter::RequestDecision::Rewrite(r.into_wit()),
+        Verdict::Rewrite(r) => {
+            let (inputs, outputs, parameters) = r.into_parts();
+            filter::RequestDecision::Rewrite(filter::PolicyRequest {
+                inputs: inputs.into_iter().map(named_to_wit).collect(),
+                outputs,
+                parameters,
+            })
+        }
     }
 }
 
 #[doc(hidden)]
 pub fn on_response<P: Policy>(
     ctx: Context,
-    req: wit::InferenceRequest,
-    resp: wit::InferenceResponse,
+    req: Option<filter::PolicyRequest>,
+    resp: Option<filter::PolicyResponse>,
 ) -> filter::ResponseDecision {
-    let request = Request::from_wit(req);
-    let response = Response::from_wit(resp);
+    let parsed = request_from_wit(&ctx, req).and_then(|r| Ok((r, response_from_wit(resp)?)));
+    let (request, response) = match parsed {
+        Ok(both) => both,
+        Err(e) => return filter::ResponseDecision::Deny(denial(400, e)),
+    };
     match P::on_response(&ctx, &request, &response) {
         Verdict::Allow => filter::ResponseDecision::Allow,
         Verdict::Deny { status, reason } => filter::ResponseDecision::Deny(denial(status, reason)),
-        Verdict::Rewrite(r) => filter::ResponseDecision::Rewrite(r.into_wit()),
+        Verdict::Rewrite(r) => {
+            let (outputs, parameters) = r.into_parts();
+            filter::ResponseDecision::Rewrite(filter::PolicyResponse {
+                outputs: outputs.into_iter().map(named_to_wit).collect(),
+                parameters,
+            })
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The request a model sees: typed views of its input tensors.
 
 use crate::bindings::edgeserve::ml::types as wit;
+use crate::item::{Data, Item, element_size};
 use crate::{DataType, Element, Error};
 
 /// A typed tensor: its shape and its elements in row-major order.
@@ -29,7 +30,7 @@ impl<T> Tensor<T> {
 #[derive(Clone, Debug)]
 pub struct Request {
     id: String,
-    inputs: Vec<wit::Tensor>,
+    inputs: Vec<Item>,
     outputs: Vec<String>,
     parameters: Vec<wit::Parameter>,
 }
@@ -37,54 +38,25 @@ pub struct Request {
 /// Parameter values, as sent by the client.
 pub use wit::ParamValue;
 
-pub(crate) fn check_size(t: &wit::Tensor) -> Result<(), Error> {
-    let count = t
-        .shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?))
-        .ok_or_else(|| Error::invalid_input(format!("input '{}' has an invalid shape", t.name)))?;
-    let ok = match (&t.data, element_size(t.datatype)) {
-        (wit::TensorData::Raw(b), Some(size)) => Some(b.len()) == count.checked_mul(size),
-        (wit::TensorData::Strings(s), None) => s.len() == count,
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid_input(format!(
-            "input '{}': data does not fit shape {:?}",
-            t.name, t.shape
-        )))
-    }
-}
-
-fn element_size(d: DataType) -> Option<usize> {
-    match d {
-        DataType::Boolean | DataType::Uint8 | DataType::Int8 => Some(1),
-        DataType::Uint16 | DataType::Int16 | DataType::Fp16 => Some(2),
-        DataType::Uint32 | DataType::Int32 | DataType::Fp32 => Some(4),
-        DataType::Uint64 | DataType::Int64 | DataType::Fp64 => Some(8),
-        DataType::Bytes => None,
-    }
-}
-
 impl Request {
-    pub(crate) fn from_wit(r: wit::InferenceRequest) -> Request {
+    /// A request from its parts.
+    pub(crate) fn new(
+        id: String,
+        inputs: Vec<Item>,
+        outputs: Vec<String>,
+        parameters: Vec<wit::Parameter>,
+    ) -> Request {
         Request {
-            id: r.id,
-            inputs: r.inputs,
-            outputs: r.outputs,
-            parameters: r.parameters,
+            id,
+            inputs,
+            outputs,
+            parameters,
         }
     }
 
-    pub(crate) fn into_wit(self) -> wit::InferenceRequest {
-        wit::InferenceRequest {
-            id: self.id,
-            inputs: self.inputs,
-            outputs: self.outputs,
-            parameters: self.parameters,
-        }
+    /// Its inputs, requested outputs and parameters.
+    pub(crate) fn into_parts(self) -> (Vec<Item>, Vec<String>, Vec<wit::Parameter>) {
+        (self.inputs, self.outputs, self.parameters)
     }
 
     /// The request id.
@@ -123,7 +95,7 @@ impl Request {
         &self.outputs
     }
 
-    fn input(&self, name: &str) -> Result<&wit::Tensor, Error> {
+    fn input(&self, name: &str) -> Result<&Item, Error> {
         self.inputs
             .iter()
             .find(|t| t.name == name)
@@ -141,11 +113,11 @@ impl Request {
             )));
         }
         match &t.data {
-            wit::TensorData::Raw(bytes) => Ok(Tensor {
+            Data::Raw(bytes) => Ok(Tensor {
                 shape: t.shape.clone(),
                 data: bytes.chunks_exact(T::SIZE).map(T::read).collect(),
             }),
-            wit::TensorData::Strings(_) => Err(Error::invalid_input(format!(
+            Data::Strings(_) => Err(Error::invalid_input(format!(
                 "input '{name}' holds strings"
             ))),
         }
@@ -155,11 +127,11 @@ impl Request {
     pub fn bytes(&self, name: &str) -> Result<Tensor<Vec<u8>>, Error> {
         let t = self.input(name)?;
         match &t.data {
-            wit::TensorData::Strings(s) => Ok(Tensor {
+            Data::Strings(s) => Ok(Tensor {
                 shape: t.shape.clone(),
                 data: s.clone(),
             }),
-            wit::TensorData::Raw(_) => Err(Error::invalid_input(format!(
+            Data::Raw(_) => Err(Error::invalid_input(format!(
                 "input '{name}' is {:?}, not BYTES",
                 t.datatype
             ))),
@@ -196,7 +168,7 @@ impl Request {
 /// A read-only view of any tensor, whatever its datatype: for code that
 /// walks every input or output (policies, mostly).
 #[derive(Clone, Copy, Debug)]
-pub struct TensorRef<'a>(pub(crate) &'a wit::Tensor);
+pub struct TensorRef<'a>(pub(crate) &'a Item);
 
 impl<'a> TensorRef<'a> {
     /// Tensor name.
@@ -217,8 +189,8 @@ impl<'a> TensorRef<'a> {
     /// Number of elements.
     pub fn len(&self) -> usize {
         match &self.0.data {
-            wit::TensorData::Raw(b) => element_size(self.0.datatype).map_or(0, |s| b.len() / s),
-            wit::TensorData::Strings(s) => s.len(),
+            Data::Raw(b) => element_size(self.0.datatype).map_or(0, |s| b.len() / s),
+            Data::Strings(s) => s.len(),
         }
     }
 
@@ -230,7 +202,7 @@ impl<'a> TensorRef<'a> {
     /// The elements as typed values, when the datatype is `T`'s.
     pub fn typed<T: Element>(&self) -> Option<Tensor<T>> {
         match &self.0.data {
-            wit::TensorData::Raw(bytes) if self.0.datatype == T::DATATYPE => Some(Tensor {
+            Data::Raw(bytes) if self.0.datatype == T::DATATYPE => Some(Tensor {
                 shape: self.0.shape.clone(),
                 data: bytes.chunks_exact(T::SIZE).map(T::read).collect(),
             }),
@@ -241,7 +213,7 @@ impl<'a> TensorRef<'a> {
     /// Every element of a numeric or boolean tensor as `f64` (FP16 is
     /// widened exactly); `None` for BYTES.
     pub fn numbers(&self) -> Option<Vec<f64>> {
-        let wit::TensorData::Raw(b) = &self.0.data else {
+        let Data::Raw(b) = &self.0.data else {
             return None;
         };
         let size = element_size(self.0.datatype)?;
@@ -265,8 +237,8 @@ impl<'a> TensorRef<'a> {
     /// The elements of a BYTES tensor.
     pub fn strings(&self) -> Option<&'a [Vec<u8>]> {
         match &self.0.data {
-            wit::TensorData::Strings(s) => Some(s),
-            wit::TensorData::Raw(_) => None,
+            Data::Strings(s) => Some(s),
+            Data::Raw(_) => None,
         }
     }
 }
@@ -286,14 +258,10 @@ fn f16_to_f64(h: u16) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::item::check_size;
 
-    fn request(inputs: Vec<wit::Tensor>) -> Request {
-        Request::from_wit(wit::InferenceRequest {
-            id: "r1".into(),
-            inputs,
-            outputs: vec!["label".into()],
-            parameters: Vec::new(),
-        })
+    fn request(inputs: Vec<Item>) -> Request {
+        Request::new("r1".into(), inputs, vec!["label".into()], Vec::new())
     }
 
     #[test]
@@ -322,14 +290,14 @@ mod tests {
         let missing = req.tensor::<f32>("y").expect_err("no input y");
         assert!(format!("{missing:?}").contains("missing input 'y'"));
         assert!(req.tensor::<f32>("x").is_err(), "INT64 read as FP32");
-        let short = wit::Tensor {
+        let short = Item {
             name: "z".into(),
             datatype: DataType::Fp32,
             shape: vec![3],
-            data: wit::TensorData::Raw(vec![0; 8]),
+            data: Data::Raw(vec![0; 8]),
         };
         assert!(check_size(&short).is_err(), "8 bytes cannot be 3 FP32");
-        let bad_shape = wit::Tensor {
+        let bad_shape = Item {
             shape: vec![-1],
             ..short
         };

@@ -1,34 +1,35 @@
 //! The answer a model builds.
 
 use crate::bindings::edgeserve::ml::types as wit;
+use crate::item::{Data, Item};
 use crate::{DataType, Element, TensorRef};
 
 /// A fixed-size tensor from typed elements.
-pub(crate) fn raw<T: Element>(name: &str, shape: Vec<i64>, data: Vec<T>) -> wit::Tensor {
+pub(crate) fn raw<T: Element>(name: &str, shape: Vec<i64>, data: Vec<T>) -> Item {
     let mut bytes = Vec::with_capacity(data.len() * T::SIZE);
     for v in data {
         v.write(&mut bytes);
     }
-    wit::Tensor {
+    Item {
         name: name.to_string(),
         datatype: T::DATATYPE,
         shape,
-        data: wit::TensorData::Raw(bytes),
+        data: Data::Raw(bytes),
     }
 }
 
 /// A BYTES tensor.
-pub(crate) fn strings<S: Into<Vec<u8>>>(name: &str, shape: Vec<i64>, data: Vec<S>) -> wit::Tensor {
-    wit::Tensor {
+pub(crate) fn strings<S: Into<Vec<u8>>>(name: &str, shape: Vec<i64>, data: Vec<S>) -> Item {
+    Item {
         name: name.to_string(),
         datatype: DataType::Bytes,
         shape,
-        data: wit::TensorData::Strings(data.into_iter().map(Into::into).collect()),
+        data: Data::Strings(data.into_iter().map(Into::into).collect()),
     }
 }
 
 /// Replaces the tensor with the same name in place, or appends.
-pub(crate) fn put(list: &mut Vec<wit::Tensor>, t: wit::Tensor) {
+pub(crate) fn put(list: &mut Vec<Item>, t: Item) {
     match list.iter_mut().find(|o| o.name == t.name) {
         Some(slot) => *slot = t,
         None => list.push(t),
@@ -39,7 +40,7 @@ pub(crate) fn put(list: &mut Vec<wit::Tensor>, t: wit::Tensor) {
 /// replaces that output in place).
 #[derive(Clone, Debug, Default)]
 pub struct Response {
-    outputs: Vec<wit::Tensor>,
+    outputs: Vec<Item>,
     parameters: Vec<wit::Parameter>,
 }
 
@@ -85,10 +86,11 @@ impl Response {
             .map(|p| &p.value)
     }
 
-    pub(crate) fn from_wit(r: wit::InferenceResponse) -> Response {
+    /// A response from its parts.
+    pub(crate) fn from_parts(outputs: Vec<Item>, parameters: Vec<wit::Parameter>) -> Response {
         Response {
-            outputs: r.outputs,
-            parameters: r.parameters,
+            outputs,
+            parameters,
         }
     }
 
@@ -101,11 +103,9 @@ impl Response {
         self
     }
 
-    pub(crate) fn into_wit(self) -> wit::InferenceResponse {
-        wit::InferenceResponse {
-            outputs: self.outputs,
-            parameters: self.parameters,
-        }
+    /// Its outputs and parameters.
+    pub(crate) fn into_parts(self) -> (Vec<Item>, Vec<wit::Parameter>) {
+        (self.outputs, self.parameters)
     }
 }
 

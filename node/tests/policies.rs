@@ -636,3 +636,56 @@ fn hostile_policies_fail_closed_unless_bound_fail_open() {
     let st = admin_status(&s, "m");
     assert_eq!(st["versions"][0]["errors"], 0, "{st}");
 }
+
+/// A policy built for WIT 0.1.1 (`tests/components/legacy-policy`) runs in
+/// chains beside 0.2 policies, on models of both versions: it sees every
+/// tensor (0.1 policies declare nothing, so they read everything), and its
+/// denials and rewrites (BYTES elements included) are the host's.
+#[test]
+fn policies_built_for_wit_0_1_run_beside_0_2_ones() {
+    let repo = Repo::new().unwrap();
+    add_policy(&repo, "legacy-policy", components::LEGACY_POLICY, "");
+    add_policy(&repo, "pii-redaction", components::PII_REDACTION, "");
+    add_iris(
+        &repo,
+        "[[policies]]\npolicy = \"legacy-policy\"\nstages = [\"request\"]",
+    );
+    // A 0.1.0 model behind a 0.2 policy, then a 0.1.1 one (response order).
+    repo.add(
+        "legacy-echo",
+        "1",
+        components::LEGACY_ECHO,
+        "[[policies]]\npolicy = \"pii-redaction\"\n[[policies]]\npolicy = \"legacy-policy\"\n",
+    )
+    .unwrap();
+    let s = App::start(&repo, "");
+
+    // Iris (0.2) behind the 0.1.1 policy: allowed, answered as ever.
+    let a = post(&s, "iris", &iris_body(&[[5.1, 3.5, 1.4, 0.2]]), &[]);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(output(&a.body, "label")["data"][0], "setosa", "{}", a.body);
+    // Denied with the policy's own status; its reason lists what it saw.
+    let mut body = iris_body(&[[5.1, 3.5, 1.4, 0.2], [6.0, 3.0, 4.5, 1.5]]);
+    body["parameters"] = json!({"legacy": "deny"});
+    let a = post(&s, "iris", &body, &[]);
+    assert_eq!(a.status, 451, "{}", a.body);
+    assert!(
+        error(&a).contains("legacy-policy@1")
+            && error(&a).contains("legacy saw tenant=- inputs=input:Datatype::Fp32:[2, 4]:32"),
+        "{}",
+        error(&a)
+    );
+
+    // The 0.1.0 echo: the 0.2 redaction runs first, then the 0.1.1 policy
+    // upper-cases the BYTES output and adds a parameter.
+    let body = json!({"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["mail bob@example.com", "quiet"]}]});
+    let a = post(&s, "legacy-echo", &body, &[]);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        output(&a.body, "text")["data"],
+        json!(["MAIL [EMAIL]", "QUIET"]),
+        "{}",
+        a.body
+    );
+    assert_eq!(a.body["parameters"]["legacy_saw"], 1, "{}", a.body);
+}

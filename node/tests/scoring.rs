@@ -229,7 +229,7 @@ fn bad_versions_are_refused_while_the_rest_load() {
     let log = s.log();
     for needle in [
         "refused what=notmodel@1",
-        "exports neither edgeserve:ml/inference@0.1.1",
+        "exports neither edgeserve:ml/inference@0.2.0",
         "refused what=badsha@1",
         "manifest says sha256 00ff",
         "refused what=badmanifest@1",

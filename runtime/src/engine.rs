@@ -9,7 +9,7 @@ use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings::Model;
+use super::bindings::{v1, v2};
 use super::compiler::{CompileLimits, CompileSettings, Compiler, POOLED_GUARD};
 use super::host_state::HostState;
 use crate::limits::RuntimeConfig;
@@ -120,7 +120,13 @@ impl Runtime {
         })?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(err)?;
-        Model::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+        // Both WIT series: 0.1 components keep running beside 0.2 ones.
+        v1::Model::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(err)?;
+        v2::Model::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
             &mut linker,
             |s| s,
         )

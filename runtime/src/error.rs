@@ -97,6 +97,15 @@ pub enum InvokeError {
         /// What is wrong.
         message: String,
     },
+    /// A policy rewrote a request or response into tensors that do not fit
+    /// their own shapes.
+    #[error("policy {policy} answered with a rewrite that does not fit its shape: {message}")]
+    BadRewrite {
+        /// `name@version`.
+        policy: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Too many requests are running on this version, or no instance slot
     /// is free.
     #[error("model {model} is at capacity ({reason}); retry later")]

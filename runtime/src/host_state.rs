@@ -12,8 +12,6 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::edgeserve::ml::{artifacts, config, logging};
-
 /// Most bytes of guest stdout+stderr kept per call; the rest is dropped.
 const OUTPUT_CAP: usize = 16 * 1024;
 /// Most lines of guest output logged per call.
@@ -295,58 +293,82 @@ impl WasiView for HostState {
     }
 }
 
-impl logging::Host for HostState {
-    async fn log(&mut self, level: logging::Level, message: String) {
+impl HostState {
+    /// A guest's log line: bounded by the call's budget, escaped, and
+    /// logged as a quoted field, so a guest cannot write a line that looks
+    /// like the host's (an audit record, say).
+    fn guest_log(&mut self, level: tracing::Level, message: &str) {
         if self.log_budget == 0 {
             return;
         }
         let take = message.len().min(self.log_budget);
         self.log_budget -= take;
-        // Escaped and bounded, and logged as a quoted field: a guest cannot
-        // write a line that looks like the host's (an audit record, say).
-        let msg = crate::text::bounded(&message, take);
+        let msg = crate::text::bounded(message, take);
         let label = &*self.label;
         match level {
-            logging::Level::Trace => {
+            tracing::Level::TRACE => {
                 tracing::trace!(target: "edgeserve::guest", model = label, text = msg.as_str(), "guest log")
             }
-            logging::Level::Debug => {
+            tracing::Level::DEBUG => {
                 tracing::debug!(target: "edgeserve::guest", model = label, text = msg.as_str(), "guest log")
             }
-            logging::Level::Info => {
+            tracing::Level::INFO => {
                 tracing::info!(target: "edgeserve::guest", model = label, text = msg.as_str(), "guest log")
             }
-            logging::Level::Warn => {
+            tracing::Level::WARN => {
                 tracing::warn!(target: "edgeserve::guest", model = label, text = msg.as_str(), "guest log")
             }
-            logging::Level::Error => {
+            tracing::Level::ERROR => {
                 tracing::error!(target: "edgeserve::guest", model = label, text = msg.as_str(), "guest log")
             }
         }
     }
 }
 
-impl config::Host for HostState {
-    async fn get(&mut self, key: String) -> Option<String> {
-        self.config.get(&key).cloned()
-    }
+/// The `logging`, `config` and `artifacts` imports of one WIT series: the
+/// same for every series, each with its own generated traits.
+macro_rules! imports {
+    ($($ml:tt)+) => {
+        impl $($ml)+::logging::Host for HostState {
+            async fn log(&mut self, level: $($ml)+::logging::Level, message: String) {
+                use $($ml)+::logging::Level;
+                let level = match level {
+                    Level::Trace => tracing::Level::TRACE,
+                    Level::Debug => tracing::Level::DEBUG,
+                    Level::Info => tracing::Level::INFO,
+                    Level::Warn => tracing::Level::WARN,
+                    Level::Error => tracing::Level::ERROR,
+                };
+                self.guest_log(level, &message);
+            }
+        }
 
-    async fn keys(&mut self) -> Vec<String> {
-        self.config.keys().cloned().collect()
-    }
+        impl $($ml)+::config::Host for HostState {
+            async fn get(&mut self, key: String) -> Option<String> {
+                self.config.get(&key).cloned()
+            }
+
+            async fn keys(&mut self) -> Vec<String> {
+                self.config.keys().cloned().collect()
+            }
+        }
+
+        impl $($ml)+::artifacts::Host for HostState {
+            async fn get(&mut self, name: String) -> Option<Vec<u8>> {
+                self.artifacts.get(&name).map(|b| b.to_vec())
+            }
+
+            async fn names(&mut self) -> Vec<String> {
+                self.artifacts.names()
+            }
+        }
+
+        impl $($ml)+::types::Host for HostState {}
+    };
 }
 
-impl artifacts::Host for HostState {
-    async fn get(&mut self, name: String) -> Option<Vec<u8>> {
-        self.artifacts.get(&name).map(|b| b.to_vec())
-    }
-
-    async fn names(&mut self) -> Vec<String> {
-        self.artifacts.names()
-    }
-}
-
-impl super::bindings::edgeserve::ml::types::Host for HostState {}
+imports!(super::bindings::v1::edgeserve::ml);
+imports!(super::bindings::v2::edgeserve::ml);
 
 #[cfg(test)]
 mod tests {

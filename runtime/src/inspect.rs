@@ -7,7 +7,8 @@ use crate::limits::ModelDefaults;
 use crate::repository::Kind;
 use crate::repository::ModelSettings;
 use crate::{
-    LoadError, LoadedModel, MODEL_EXPORT, POLICY_EXPORT, Runtime, WIT_VERSION, classify, digest,
+    LoadError, LoadedModel, MODEL_EXPORT, POLICY_EXPORT, Runtime, WIT_VERSIONS_RUN, classify,
+    digest,
 };
 
 /// Everything `inspect` reports.
@@ -101,15 +102,21 @@ pub async fn inspect(runtime: &Runtime, bytes: &[u8]) -> Result<Report, LoadErro
             "note": "read from its artifacts when a version folder is loaded: run `edgeserve \
                      check` on the model repository for its inputs and outputs"
         })),
-        (Ok(Kind::Model), false) => {
+        (Ok(kind), false) => {
             let settings = ModelSettings::from_defaults(&ModelDefaults::default());
             match LoadedModel::load(runtime, "inspected", "1", bytes, settings).await {
-                Ok(m) => Some(serde_json::json!({
+                Ok(m) if *kind == Kind::Model => Some(serde_json::json!({
                     "name": m.metadata.name,
                     "version": m.metadata.version,
                     "platform": m.metadata.platform,
                     "inputs": specs(&m.metadata.inputs),
                     "outputs": specs(&m.metadata.outputs),
+                })),
+                // What a policy reads decides what the host copies into it.
+                Ok(m) => Some(serde_json::json!({
+                    "name": m.metadata.name,
+                    "version": m.metadata.version,
+                    "reads": m.reads.names(),
                 })),
                 Err(e) => {
                     // The names looked right, but the types or the
@@ -148,8 +155,8 @@ impl std::fmt::Display for Report {
         writeln!(f, "world:        {}", self.world)?;
         writeln!(
             f,
-            "wit version:  {} (this host runs edgeserve:ml 0.1.0 to {WIT_VERSION}: models export \
-             {MODEL_EXPORT}, policies {POLICY_EXPORT})",
+            "wit version:  {} (this host runs edgeserve:ml {WIT_VERSIONS_RUN}: models built \
+             today export {MODEL_EXPORT}, policies {POLICY_EXPORT})",
             if self.wit_versions.is_empty() {
                 "none".to_string()
             } else {

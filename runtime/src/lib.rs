@@ -9,6 +9,7 @@
 //! - [`repository`]: the model repository and its manifests; [`limits`]:
 //!   the engine's and each model's limits;
 //! - [`inspect`]: what a component is (world, WIT version, exports);
+//! - [`policy_abi`]: what a policy filter is handed and answers;
 //! - [`budget`], [`allocator`], [`fsutil`], [`units`], [`text`]: the small
 //!   pieces the node shares with the runtime.
 
@@ -17,6 +18,7 @@ pub mod budget;
 pub mod fsutil;
 pub mod inspect;
 pub mod limits;
+pub mod policy_abi;
 pub mod repository;
 pub mod text;
 pub mod units;
@@ -38,24 +40,7 @@ mod pool;
 mod stats;
 
 pub use aot::{AotCache, AotOutcome, ArtifactError, artifact_key, open_artifact, seal_artifact};
-pub use bindings::{MODEL_EXPORT, POLICY_EXPORT, WIT_VERSION};
-
-/// The WIT-side request and response, and their conversions, for the
-/// policy chain.
-pub mod wit_abi {
-    pub use super::bindings::wit::{InferenceRequest, InferenceResponse};
-    pub use super::bindings::{
-        apply_request_rewrite, request_bytes, request_copy_to_wit as request_copy, response_bytes,
-        response_from_wit as response_from, response_to_wit as response_copy,
-    };
-}
-
-/// The `filter` interface's types (policy context and decisions).
-pub mod policy_abi {
-    pub use super::bindings::policy::filter::{
-        AuthMethod, Header, RequestContext, RequestDecision, ResponseDecision,
-    };
-}
+pub use bindings::{Abi, MODEL_EXPORT, POLICY_EXPORT, WIT_VERSION, WIT_VERSIONS_RUN};
 pub use compiler::{CompileLimits, CompileSettings, WorkerError, run_compile_worker};
 pub use engine::{EngineError, Runtime};
 pub use error::{InvokeError, LoadError, ModelErrorKind};

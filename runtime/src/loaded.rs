@@ -11,16 +11,16 @@ use wasmtime::Store;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre};
 
-use super::bindings::policy::{PolicyPre, filter};
 use super::bindings::{
-    self, MODEL_EXPORT, ModelPre, PACKAGE_PREFIX, POLICY_EXPORT, WIT_VERSION, is_ours,
-    metadata_from_wit, request_to_wit, response_from_wit, wit,
+    Abi, MODEL_EXPORT, PACKAGE_PREFIX, POLICY_EXPORT, WIT_VERSION, WIT_VERSIONS_RUN, is_ours, v1,
+    v2,
 };
 use super::engine::Runtime;
-use super::error::{InvokeError, LoadError, ModelErrorKind};
+use super::error::{InvokeError, LoadError};
 use super::host_state::{DeadlineExceeded, HostState, LimitExceeded, LimitHit};
 use super::pool::{Bound, Instance, InstancePool};
 use crate::limits::Isolation;
+use crate::policy_abi::{Decision, PolicyContext, Reads, RequestRewrite};
 use crate::protocol::check_outputs;
 use crate::repository::{Kind, ModelSettings};
 use crate::tensor::{InferenceRequest, InferenceResponse, ModelMetadata};
@@ -37,10 +37,56 @@ const SPARE_STATES: usize = 16;
 /// Deadline for the `metadata` call at load time.
 const METADATA_DEADLINE: Duration = Duration::from_secs(5);
 
-/// The pre-instantiated exports of a version, by kind.
+/// The pre-instantiated exports of a version, by kind and WIT series.
 enum Pre {
-    Model(ModelPre<HostState>),
-    Policy(PolicyPre<HostState>),
+    ModelV1(v1::ModelPre<HostState>),
+    ModelV2(v2::ModelPre<HostState>),
+    PolicyV1(v1::policy::PolicyPre<HostState>),
+    PolicyV2(v2::policy::PolicyPre<HostState>),
+}
+
+/// A model's request in the form of its WIT series.
+enum ModelArgs {
+    V1(v1::wit::InferenceRequest),
+    V2(v2::wit::InferenceRequest),
+}
+
+/// A model's answer in the form of its WIT series.
+enum ModelAnswer {
+    V1(Result<v1::wit::InferenceResponse, v1::wit::Error>),
+    V2(Result<v2::wit::InferenceResponse, v2::wit::Error>),
+}
+
+/// A policy's `on-request` arguments in the form of its WIT series.
+enum OnRequestArgs {
+    V1(
+        v1::policy::filter::RequestContext,
+        v1::wit::InferenceRequest,
+    ),
+    V2(
+        v2::policy::filter::RequestContext,
+        Option<v2::policy::filter::PolicyRequest>,
+    ),
+}
+
+/// A policy's `on-response` arguments in the form of its WIT series.
+enum OnResponseArgs {
+    V1(
+        v1::policy::filter::RequestContext,
+        v1::wit::InferenceRequest,
+        v1::wit::InferenceResponse,
+    ),
+    V2(
+        v2::policy::filter::RequestContext,
+        Option<v2::policy::filter::PolicyRequest>,
+        Option<v2::policy::filter::PolicyResponse>,
+    ),
+}
+
+/// A policy's decision in the form of its WIT series.
+enum PolicyAnswer<A, B> {
+    V1(A),
+    V2(B),
 }
 
 /// Where a call's time went, from the clock reads the call makes anyway
@@ -78,6 +124,11 @@ pub struct LoadedModel {
     pub settings: ModelSettings,
     /// What the model says about itself.
     pub metadata: ModelMetadata,
+    /// The WIT series the component was built for.
+    pub abi: Abi,
+    /// What a policy reads beyond its context (everything for a 0.1
+    /// policy; unused for a model).
+    pub reads: Reads,
     /// When it finished loading.
     pub loaded_at: std::time::SystemTime,
     /// Request counters and recent-traffic windows.
@@ -128,6 +179,14 @@ pub fn digest(bytes: &[u8]) -> String {
 /// version this host runs (0.1.x up to ours), imports nothing but WASI and
 /// our own interfaces, and says which kind it is.
 pub fn check_world(engine: &wasmtime::Engine, component: &Component) -> Result<Kind, LoadError> {
+    check_world_abi(engine, component).map(|(kind, _)| kind)
+}
+
+/// [`check_world`], with the WIT series the component was built for.
+fn check_world_abi(
+    engine: &wasmtime::Engine,
+    component: &Component,
+) -> Result<(Kind, Abi), LoadError> {
     let ty = component.component_type();
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
     let imports: Vec<(String, bool)> = ty
@@ -137,7 +196,18 @@ pub fn check_world(engine: &wasmtime::Engine, component: &Component) -> Result<K
             (n.to_string(), instance)
         })
         .collect();
-    classify(&exports, &imports)
+    let kind = classify(&exports, &imports)?;
+    let iface = match kind {
+        Kind::Model => "inference",
+        Kind::Policy => "filter",
+    };
+    let abi = exports
+        .iter()
+        .find_map(|n| Abi::of_export(n, iface))
+        .ok_or_else(|| {
+            LoadError::World(format!("no {iface} export of a version this host runs"))
+        })?;
+    Ok((kind, abi))
 }
 
 /// [`check_world`] on names alone: the component's exports, and its
@@ -174,9 +244,8 @@ pub fn classify(exports: &[String], imports: &[(String, bool)]) -> Result<Kind, 
             } else {
                 format!(
                     "the component was built for another version of the edgeserve WIT package \
-                     (it exports {}); this host runs edgeserve:ml@{WIT_VERSION} and accepts \
-                     components built for 0.1.0 up to {WIT_VERSION}: rebuild it against this \
-                     host's wit/ (guest SDK {WIT_VERSION})",
+                     (it exports {}); this host runs edgeserve:ml {WIT_VERSIONS_RUN}: rebuild \
+                     it against this host's wit/ (guest SDK for WIT {WIT_VERSION})",
                     ours.join(", ")
                 )
             }));
@@ -191,7 +260,8 @@ pub fn classify(exports: &[String], imports: &[(String, bool)]) -> Result<Kind, 
             return Err(LoadError::World(format!(
                 "the component imports '{name}', which edgeserve does not provide; a model or \
                  policy may import only edgeserve:ml/logging, edgeserve:ml/config, \
-                 edgeserve:ml/artifacts and edgeserve:ml/types (0.1.0 to {WIT_VERSION}) and WASI 0.2 interfaces"
+                 edgeserve:ml/artifacts and edgeserve:ml/types ({WIT_VERSIONS_RUN}) and WASI 0.2 \
+                 interfaces"
             )));
         }
     }
@@ -284,15 +354,21 @@ impl LoadedModel {
         } else {
             runtime.compile(bytes, &digest, &what)?
         };
-        let kind = check_world(&runtime.engine, &component)?;
+        let (kind, abi) = check_world_abi(&runtime.engine, &component)?;
         let pre: InstancePre<HostState> = runtime
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let world = |e: wasmtime::Error| LoadError::World(format!("{e:#}"));
-        let pre = match kind {
-            Kind::Model => Pre::Model(ModelPre::new(pre).map_err(world)?),
-            Kind::Policy => Pre::Policy(PolicyPre::new(pre).map_err(world)?),
+        let pre = match (kind, abi) {
+            (Kind::Model, Abi::V1) => Pre::ModelV1(v1::ModelPre::new(pre).map_err(world)?),
+            (Kind::Model, Abi::V2) => Pre::ModelV2(v2::ModelPre::new(pre).map_err(world)?),
+            (Kind::Policy, Abi::V1) => {
+                Pre::PolicyV1(v1::policy::PolicyPre::new(pre).map_err(world)?)
+            }
+            (Kind::Policy, Abi::V2) => {
+                Pre::PolicyV2(v2::policy::PolicyPre::new(pre).map_err(world)?)
+            }
         };
         let label: Arc<str> = format!("{name}@{version}").into();
         let pool = (settings.isolation == Isolation::Pooled && settings.pool_size > 0)
@@ -313,6 +389,8 @@ impl LoadedModel {
                 inputs: vec![],
                 outputs: vec![],
             },
+            abi,
+            reads: Reads::ALL,
             loaded_at: std::time::SystemTime::now(),
             stats: super::VersionStats::default(),
             source: String::new(),
@@ -323,12 +401,14 @@ impl LoadedModel {
             spare_states: crossbeam_queue::ArrayQueue::new(SPARE_STATES),
         };
         LIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        model.metadata = model.read_metadata().await?;
+        (model.metadata, model.reads) = model.read_metadata().await?;
         model.loaded_at = std::time::SystemTime::now();
         Ok(model)
     }
 
-    async fn read_metadata(&self) -> Result<ModelMetadata, LoadError> {
+    /// Calls the component's `metadata` export once: a model's specs, or
+    /// a 0.2 policy's name, version and what it reads.
+    async fn read_metadata(&self) -> Result<(ModelMetadata, Reads), LoadError> {
         // A component that cannot serve (an ONNX runner handed a graph it
         // cannot run) says why and stops: `metadata` has no error case.
         // Its words are the refusal; the trap is only how it ended.
@@ -341,32 +421,54 @@ impl LoadedModel {
         // A policy is instantiated once here too, so one that traps at
         // start-up is refused at deploy time, not on a request.
         let mut inst = self.instantiate(METADATA_DEADLINE).await.map_err(fail)?;
-        let Bound::Model(model) = &inst.bound else {
-            self.keep_or_retire(inst);
-            return Ok(ModelMetadata {
-                name: self.name.clone(),
-                version: self.version.clone(),
-                platform: "policy".into(),
-                inputs: vec![],
-                outputs: vec![],
-            });
-        };
         inst.store
             .data_mut()
             .begin_call(Instant::now() + METADATA_DEADLINE);
-        let call = model
-            .edgeserve_ml_inference()
-            .call_metadata(&mut inst.store);
+        let policy = |name: String, version: String| ModelMetadata {
+            name,
+            version,
+            platform: "policy".into(),
+            inputs: vec![],
+            outputs: vec![],
+        };
+        let Instance { store, bound, .. } = &mut inst;
+        let call = async {
+            match bound {
+                Bound::ModelV1(m) => m
+                    .edgeserve_ml_inference()
+                    .call_metadata(&mut *store)
+                    .await
+                    .map(|m| (v1::metadata_from_wit(m), Reads::ALL)),
+                Bound::ModelV2(m) => m
+                    .edgeserve_ml_inference()
+                    .call_metadata(&mut *store)
+                    .await
+                    .map(|m| (v2::metadata_from_wit(m), Reads::ALL)),
+                // A 0.1 policy has no metadata: it reads everything.
+                Bound::PolicyV1(_) => {
+                    Ok((policy(self.name.clone(), self.version.clone()), Reads::ALL))
+                }
+                Bound::PolicyV2(p) => p
+                    .edgeserve_ml_filter()
+                    .call_metadata(&mut *store)
+                    .await
+                    .map(|m| {
+                        let reads = v2::reads(&m);
+                        (policy(m.name, m.version), reads)
+                    }),
+            }
+        };
         let Ok(result) = tokio::time::timeout(backstop(METADATA_DEADLINE), call).await else {
             return Err(fail(self.deadline_error(METADATA_DEADLINE)));
         };
         let last_line = inst.store.data().flush_output();
-        let meta = result
-            .map(metadata_from_wit)
-            .map_err(|e| fail(self.classify(e, last_line, METADATA_DEADLINE)))?;
-        validate_metadata(&meta).map_err(LoadError::Metadata)?;
+        let (meta, reads) =
+            result.map_err(|e| fail(self.classify(e, last_line, METADATA_DEADLINE)))?;
+        if self.kind == Kind::Model {
+            validate_metadata(&meta).map_err(LoadError::Metadata)?;
+        }
         self.keep_or_retire(inst);
-        Ok(meta)
+        Ok((meta, reads))
     }
 
     /// Keeps a healthy instance warm when the pool takes it; otherwise
@@ -418,8 +520,10 @@ impl LoadedModel {
         let mut store = self.new_store(deadline);
         let instantiate = async {
             match &self.pre {
-                Pre::Model(pre) => pre.instantiate_async(&mut store).await.map(Bound::Model),
-                Pre::Policy(pre) => pre.instantiate_async(&mut store).await.map(Bound::Policy),
+                Pre::ModelV1(pre) => pre.instantiate_async(&mut store).await.map(Bound::ModelV1),
+                Pre::ModelV2(pre) => pre.instantiate_async(&mut store).await.map(Bound::ModelV2),
+                Pre::PolicyV1(pre) => pre.instantiate_async(&mut store).await.map(Bound::PolicyV1),
+                Pre::PolicyV2(pre) => pre.instantiate_async(&mut store).await.map(Bound::PolicyV2),
             }
         };
         let Ok(instantiated) = tokio::time::timeout(backstop(deadline), instantiate).await else {
@@ -600,89 +704,144 @@ impl LoadedModel {
         id: String,
         timing: &mut CallTiming,
     ) -> Result<InferenceResponse, InvokeError> {
-        let wit_req = request_to_wit(id, req);
+        let args = match self.abi {
+            Abi::V1 => ModelArgs::V1(v1::request(id, req)),
+            Abi::V2 => ModelArgs::V2(v2::request(id, req, &self.metadata)),
+        };
         let (label, kind) = (self.label.clone(), self.kind);
-        let result = self
+        let answer = self
             .call(timing, move |store, bound| {
                 Box::pin(async move {
-                    match bound {
-                        Bound::Model(m) => {
-                            m.edgeserve_ml_inference()
-                                .call_predict(store, &wit_req)
-                                .await
-                        }
-                        Bound::Policy(_) => Err(Self::wrong_kind(&label, kind)),
+                    match (bound, &args) {
+                        (Bound::ModelV1(m), ModelArgs::V1(r)) => m
+                            .edgeserve_ml_inference()
+                            .call_predict(store, r)
+                            .await
+                            .map(ModelAnswer::V1),
+                        (Bound::ModelV2(m), ModelArgs::V2(r)) => m
+                            .edgeserve_ml_inference()
+                            .call_predict(store, r)
+                            .await
+                            .map(ModelAnswer::V2),
+                        _ => Err(Self::wrong_kind(&label, kind)),
                     }
                 })
             })
             .await?;
-        match result {
-            Ok(resp) => {
-                let resp = response_from_wit(resp);
-                check_outputs(&resp)
-                    .map(|()| resp)
-                    .map_err(|message| InvokeError::BadOutput {
-                        model: self.label.to_string(),
-                        message,
-                    })
+        let bad_output = |message| InvokeError::BadOutput {
+            model: self.label.to_string(),
+            message,
+        };
+        // The guest's words, bounded and escaped before they reach a
+        // response or a log line.
+        let model_error = |kind, message: &str| InvokeError::Model {
+            model: self.label.to_string(),
+            kind,
+            message: crate::text::outside_text(message),
+        };
+        let resp = match answer {
+            ModelAnswer::V1(Ok(r)) => v1::response_from(r),
+            ModelAnswer::V2(Ok(r)) => v2::response_from(r, &self.metadata).map_err(bad_output)?,
+            ModelAnswer::V1(Err(e)) => return Err(model_error(v1::error_kind(e.kind), &e.message)),
+            ModelAnswer::V2(Err(e)) => return Err(model_error(v2::error_kind(e.kind), &e.message)),
+        };
+        check_outputs(&resp).map_err(bad_output)?;
+        Ok(resp)
+    }
+
+    /// Asks a policy about a request. Only what the policy reads is
+    /// copied into it.
+    pub async fn on_request(
+        &self,
+        ctx: &PolicyContext,
+        req: &InferenceRequest,
+    ) -> Result<Decision<RequestRewrite>, InvokeError> {
+        let args = match self.abi {
+            Abi::V1 => {
+                let (c, r) = v1::on_request_args(ctx, req);
+                OnRequestArgs::V1(c, r)
             }
-            Err(err) => Err(InvokeError::Model {
-                model: self.label.to_string(),
-                kind: match err.kind {
-                    bindings::wit::ErrorKind::InvalidInput => ModelErrorKind::InvalidInput,
-                    bindings::wit::ErrorKind::Internal => ModelErrorKind::Internal,
-                    bindings::wit::ErrorKind::Unavailable => ModelErrorKind::Unavailable,
-                },
-                // The guest's words, bounded and escaped before they reach
-                // a response or a log line.
-                message: crate::text::outside_text(&err.message),
-            }),
+            Abi::V2 => {
+                let (c, r) = v2::on_request_args(ctx, req, self.reads);
+                OnRequestArgs::V2(c, r)
+            }
+        };
+        let (label, kind) = (self.label.clone(), self.kind);
+        let answer = self
+            .call(&mut CallTiming::default(), move |store, bound| {
+                Box::pin(async move {
+                    match (bound, &args) {
+                        (Bound::PolicyV1(p), OnRequestArgs::V1(c, r)) => p
+                            .edgeserve_ml_filter()
+                            .call_on_request(store, c, r)
+                            .await
+                            .map(PolicyAnswer::V1),
+                        (Bound::PolicyV2(p), OnRequestArgs::V2(c, r)) => p
+                            .edgeserve_ml_filter()
+                            .call_on_request(store, c, r.as_ref())
+                            .await
+                            .map(PolicyAnswer::V2),
+                        _ => Err(Self::wrong_kind(&label, kind)),
+                    }
+                })
+            })
+            .await?;
+        match answer {
+            PolicyAnswer::V1(d) => Ok(v1::request_decision(d)),
+            PolicyAnswer::V2(d) => v2::request_decision(d).map_err(|m| self.bad_rewrite(m)),
         }
     }
 
-    /// Asks a policy about a request.
-    pub async fn on_request(
-        &self,
-        ctx: Arc<filter::RequestContext>,
-        req: Arc<wit::InferenceRequest>,
-    ) -> Result<filter::RequestDecision, InvokeError> {
-        let (label, kind) = (self.label.clone(), self.kind);
-        self.call(&mut CallTiming::default(), move |store, bound| {
-            Box::pin(async move {
-                match bound {
-                    Bound::Policy(p) => {
-                        p.edgeserve_ml_filter()
-                            .call_on_request(store, &ctx, &req)
-                            .await
-                    }
-                    Bound::Model(_) => Err(Self::wrong_kind(&label, kind)),
-                }
-            })
-        })
-        .await
-    }
-
-    /// Asks a policy about a response.
+    /// Asks a policy about a response. Only what the policy reads is
+    /// copied into it.
     pub async fn on_response(
         &self,
-        ctx: Arc<filter::RequestContext>,
-        req: Arc<wit::InferenceRequest>,
-        resp: Arc<wit::InferenceResponse>,
-    ) -> Result<filter::ResponseDecision, InvokeError> {
+        ctx: &PolicyContext,
+        req: &InferenceRequest,
+        resp: &InferenceResponse,
+    ) -> Result<Decision<InferenceResponse>, InvokeError> {
+        let args = match self.abi {
+            Abi::V1 => {
+                let (c, r, a) = v1::on_response_args(ctx, req, resp);
+                OnResponseArgs::V1(c, r, a)
+            }
+            Abi::V2 => {
+                let (c, r, a) = v2::on_response_args(ctx, req, resp, self.reads);
+                OnResponseArgs::V2(c, r, a)
+            }
+        };
         let (label, kind) = (self.label.clone(), self.kind);
-        self.call(&mut CallTiming::default(), move |store, bound| {
-            Box::pin(async move {
-                match bound {
-                    Bound::Policy(p) => {
-                        p.edgeserve_ml_filter()
-                            .call_on_response(store, &ctx, &req, &resp)
+        let answer = self
+            .call(&mut CallTiming::default(), move |store, bound| {
+                Box::pin(async move {
+                    match (bound, &args) {
+                        (Bound::PolicyV1(p), OnResponseArgs::V1(c, r, a)) => p
+                            .edgeserve_ml_filter()
+                            .call_on_response(store, c, r, a)
                             .await
+                            .map(PolicyAnswer::V1),
+                        (Bound::PolicyV2(p), OnResponseArgs::V2(c, r, a)) => p
+                            .edgeserve_ml_filter()
+                            .call_on_response(store, c, r.as_ref(), a.as_ref())
+                            .await
+                            .map(PolicyAnswer::V2),
+                        _ => Err(Self::wrong_kind(&label, kind)),
                     }
-                    Bound::Model(_) => Err(Self::wrong_kind(&label, kind)),
-                }
+                })
             })
-        })
-        .await
+            .await?;
+        match answer {
+            PolicyAnswer::V1(d) => Ok(v1::response_decision(d)),
+            PolicyAnswer::V2(d) => v2::response_decision(d).map_err(|m| self.bad_rewrite(m)),
+        }
+    }
+
+    /// A policy's rewrite whose tensors do not fit their shapes.
+    fn bad_rewrite(&self, message: String) -> InvokeError {
+        InvokeError::BadRewrite {
+            policy: self.label.to_string(),
+            message,
+        }
     }
 
     /// Warm instances idle now (0 for fresh isolation).

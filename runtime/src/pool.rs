@@ -4,15 +4,20 @@
 use crossbeam_queue::ArrayQueue;
 use wasmtime::Store;
 
-use super::bindings::{Model, policy::Policy};
+use super::bindings::{v1, v2};
 use super::host_state::HostState;
 
-/// The typed exports of an instance: a model's or a policy's.
+/// The typed exports of an instance: a model's or a policy's, in the WIT
+/// series it was built for.
 pub(crate) enum Bound {
-    /// A model component.
-    Model(Model),
-    /// A policy component.
-    Policy(Policy),
+    /// A model component built for `edgeserve:ml@0.1.x`.
+    ModelV1(v1::Model),
+    /// A model component built for `edgeserve:ml@0.2.x`.
+    ModelV2(v2::Model),
+    /// A policy component built for `edgeserve:ml@0.1.x`.
+    PolicyV1(v1::policy::Policy),
+    /// A policy component built for `edgeserve:ml@0.2.x`.
+    PolicyV2(v2::policy::Policy),
 }
 
 /// One instantiated component with its store.

@@ -66,7 +66,6 @@ from wit_world.imports.types import (
     InferenceResponse,
     ModelMetadata,
     Tensor,
-    TensorData_Raw,
     TensorSpec,
 )
 
@@ -82,13 +81,16 @@ class Inference(exports.Inference):
         )
 
     def predict(self, request):
-        x = next((t for t in request.inputs if t.name == "x"), None)
-        if x is None or not isinstance(x.data, TensorData_Raw):
+        # A tensor names its spec by index into metadata()'s lists (0 is
+        # "x" here) and carries its data as little-endian bytes; the host
+        # has checked it against the spec.
+        x = next((t for t in request.inputs if t.spec == 0), None)
+        if x is None:
             raise Err(Error(ErrorKind.INVALID_INPUT, "input 'x' (FP32) is required"))
         factor = float(config.get("factor") or 2.0)
-        n = len(x.data.value) // 4
-        y = [v * factor for v in struct.unpack(f"<{n}f", x.data.value)]
-        out = Tensor("y", Datatype.FP32, x.shape, TensorData_Raw(struct.pack(f"<{n}f", *y)))
+        n = len(x.data) // 4
+        y = [v * factor for v in struct.unpack(f"<{n}f", x.data)]
+        out = Tensor(0, Datatype.FP32, x.shape, struct.pack(f"<{n}f", *y))
         return InferenceResponse(outputs=[out], parameters=[])
 "#;
 

@@ -88,6 +88,7 @@ impl ApiError {
             | InvokeError::TooLarge { .. }
             | InvokeError::Trap { .. }
             | InvokeError::BadOutput { .. }
+            | InvokeError::BadRewrite { .. }
             | InvokeError::Instantiate { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -3,13 +3,10 @@
 //! Policies see a context (identity, route, the allow-listed headers) and
 //! their own copy of the tensors, counted in the request's memory.
 
-use std::sync::Arc;
-
 use super::observe::copy_memory;
 use super::route::Routed;
 use super::{ApiError, Flight, Pipeline};
-use crate::runtime::policy_abi::{self, RequestContext};
-use crate::runtime::wit_abi;
+use crate::runtime::policy_abi::{self, PolicyContext};
 use crate::security::{AuthMethod, ChainError};
 use crate::telemetry::Stage as TraceStage;
 use crate::tensor::{InferenceRequest, InferenceResponse};
@@ -17,8 +14,8 @@ use crate::tensor::{InferenceRequest, InferenceResponse};
 /// What the request chain leaves for the response chain: the context,
 /// and the request as the model saw it (when a response policy runs).
 pub(super) struct Screened {
-    context: Arc<RequestContext>,
-    seen: Option<Arc<wit_abi::InferenceRequest>>,
+    context: PolicyContext,
+    seen: Option<InferenceRequest>,
 }
 
 impl Pipeline {
@@ -36,7 +33,7 @@ impl Pipeline {
             return Ok(None);
         }
         let t = flight.stamp();
-        let context = Arc::new(self.policy_context(flight, routed, id));
+        let context = self.policy_context(flight, routed, id);
         // The chains hand policies their own copy of the request, held
         // until the answer: counted like the rest of the request.
         let tenant = routed.identity.tenant.as_deref();
@@ -44,11 +41,10 @@ impl Pipeline {
             .memory
             .grow(copy_memory(&request.inputs), tenant)
             .await?;
-        let mut seen = None;
         if pre {
             // Policy chains are boxed: their futures are large, and a
             // request without policies should not carry (and move) them.
-            seen = Box::pin(self.chains.run_request(
+            Box::pin(self.chains.run_request(
                 &self.registry,
                 &routed.model,
                 &routed.rules,
@@ -59,12 +55,11 @@ impl Pipeline {
             .map_err(|e| refusal(e, id, routed))?;
             flight.lap(TraceStage::PolicyRequest, t);
         }
-        if post && seen.is_none() {
-            seen = Some(Arc::new(wit_abi::request_copy(id, request)));
-        }
+        // The model takes the request's tensors; the response chain reads
+        // the request it saw (a shallow copy: tensor data is shared).
         Ok(Some(Screened {
             context,
-            seen: seen.filter(|_| post),
+            seen: post.then(|| request.clone()),
         }))
     }
 
@@ -90,10 +85,13 @@ impl Pipeline {
             .grow(copy_memory(&response.outputs), tenant)
             .await?;
         let t = flight.stamp();
-        Box::pin(
-            self.chains
-                .run_response(&self.registry, &routed.rules, &context, seen, response),
-        )
+        Box::pin(self.chains.run_response(
+            &self.registry,
+            &routed.rules,
+            &context,
+            &seen,
+            response,
+        ))
         .await
         .map_err(|e| refusal(e, id, routed))?;
         flight.lap(TraceStage::PolicyResponse, t);
@@ -102,25 +100,22 @@ impl Pipeline {
 
     /// The context policies see; headers only from the configured
     /// allow-list.
-    fn policy_context(&self, flight: &Flight<'_>, routed: &Routed, id: &str) -> RequestContext {
+    fn policy_context(&self, flight: &Flight<'_>, routed: &Routed, id: &str) -> PolicyContext {
         let headers = self
             .auth
             .policy_headers
             .iter()
             .flat_map(|name| {
-                flight
-                    .inbound
-                    .headers
-                    .get_all(name)
-                    .iter()
-                    .map(|v| policy_abi::Header {
-                        name: name.as_str().to_string(),
-                        value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    })
+                flight.inbound.headers.get_all(name).iter().map(|v| {
+                    (
+                        name.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
             })
             .collect();
         let identity = &routed.identity;
-        RequestContext {
+        PolicyContext {
             request_id: id.to_string(),
             tenant: identity.tenant.as_deref().map(String::from),
             principal: identity.principal.as_deref().map(String::from),

@@ -13,8 +13,8 @@ pub use crate::repository::{PolicyBinding, Stage};
 
 use crate::protocol::{check_inputs_fit, check_outputs, check_request};
 use crate::registry::{ModelRules, Registry};
-use crate::runtime::policy_abi::{RequestContext, RequestDecision, ResponseDecision};
-use crate::runtime::{InvokeError, LoadedModel, wit_abi};
+use crate::runtime::policy_abi::{Decision, PolicyContext, RequestRewrite};
+use crate::runtime::{InvokeError, LoadedModel};
 use crate::served::ServedVersion;
 use crate::tensor::{InferenceRequest, InferenceResponse};
 
@@ -71,33 +71,6 @@ impl ChainError {
 pub struct PolicyChains {
     global: Vec<PolicyBinding>,
     max_rewrite_bytes: usize,
-}
-
-/// A policy's answer, for either hook.
-enum Decision<T> {
-    Allow,
-    Deny(u16, String),
-    Rewrite(T),
-}
-
-impl From<RequestDecision> for Decision<wit_abi::InferenceRequest> {
-    fn from(d: RequestDecision) -> Self {
-        match d {
-            RequestDecision::Allow => Decision::Allow,
-            RequestDecision::Deny(d) => Decision::Deny(d.status, d.reason),
-            RequestDecision::Rewrite(r) => Decision::Rewrite(r),
-        }
-    }
-}
-
-impl From<ResponseDecision> for Decision<wit_abi::InferenceResponse> {
-    fn from(d: ResponseDecision) -> Self {
-        match d {
-            ResponseDecision::Allow => Decision::Allow,
-            ResponseDecision::Deny(d) => Decision::Deny(d.status, d.reason),
-            ResponseDecision::Rewrite(r) => Decision::Rewrite(r),
-        }
-    }
 }
 
 /// What stopped a single policy call, before fail-open is considered.
@@ -215,7 +188,7 @@ impl PolicyChains {
                 stats.policy_allowed.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
-            Ok(Decision::Deny(status, reason)) => match Self::denial(policy, status, reason) {
+            Ok(Decision::Deny { status, reason }) => match Self::denial(policy, status, reason) {
                 Ok(denied) => {
                     stats.record(started.elapsed(), false);
                     return Err(denied);
@@ -228,6 +201,14 @@ impl PolicyChains {
                     stats.policy_rewrote.fetch_add(1, Ordering::Relaxed);
                 }),
             },
+            // An answer the host cannot use is the policy's fault (403);
+            // one it could not give, a 503.
+            Err(e @ (InvokeError::BadOutput { .. } | InvokeError::BadRewrite { .. })) => {
+                Err(Failure {
+                    status: http::StatusCode::FORBIDDEN,
+                    reason: e.to_string(),
+                })
+            }
             Err(e) => Err(Failure {
                 status: http::StatusCode::SERVICE_UNAVAILABLE,
                 reason: e.to_string(),
@@ -240,18 +221,15 @@ impl PolicyChains {
         }
     }
 
-    /// Runs the request chain. On success, returns the request as the
-    /// model will see it in WIT form (kept for the response chain), when a
-    /// policy ran; `request` holds any rewrite.
+    /// Runs the request chain; `request` holds any rewrite.
     pub(crate) async fn run_request(
         &self,
         registry: &Registry,
         model: &LoadedModel,
         rules: &ModelRules,
-        ctx: &Arc<RequestContext>,
+        ctx: &PolicyContext,
         request: &mut InferenceRequest,
-    ) -> Result<Option<Arc<wit_abi::InferenceRequest>>, ChainError> {
-        let mut wit_req: Option<Arc<wit_abi::InferenceRequest>> = None;
+    ) -> Result<(), ChainError> {
         for binding in self.bindings(rules, Stage::Request) {
             let policy = match Self::resolve(registry, binding) {
                 Ok(p) => p,
@@ -260,29 +238,17 @@ impl PolicyChains {
                     continue;
                 }
             };
-            let req = wit_req
-                .get_or_insert_with(|| Arc::new(wit_abi::request_copy(&ctx.request_id, request)))
-                .clone();
             let started = Instant::now();
-            let result = policy
-                .on_request(ctx.clone(), req)
-                .await
-                .map(Decision::from);
+            // The policy gets its own copy of what it reads, made at the call.
+            let result = policy.on_request(ctx, request).await;
             self.settle(
                 binding,
                 &policy,
                 started,
                 result,
-                wit_abi::request_bytes,
+                RequestRewrite::bytes,
                 |new| {
-                    let mut next = InferenceRequest {
-                        id: request.id.clone(),
-                        parameters: Default::default(),
-                        inputs: Vec::new(),
-                        outputs: request.outputs.clone(),
-                        binary_output: request.binary_output,
-                    };
-                    wit_abi::apply_request_rewrite(&mut next, new);
+                    let next = rewritten(request, new);
                     check_inputs_fit(&next)
                         .and_then(|()| {
                             check_request(&model.name, &model.metadata, &next)
@@ -295,27 +261,24 @@ impl PolicyChains {
                                 model.label
                             ),
                         })?;
-                    wit_req = Some(Arc::new(wit_abi::request_copy(&ctx.request_id, &next)));
                     *request = next;
                     Ok(())
                 },
             )?;
         }
-        Ok(wit_req)
+        Ok(())
     }
 
     /// Runs the response chain over `response`, which holds any rewrite.
-    /// `seen` is the request the model saw, from [`PolicyChains::run_request`]
-    /// or built by the caller.
+    /// `seen` is the request the model saw.
     pub(crate) async fn run_response(
         &self,
         registry: &Registry,
         rules: &ModelRules,
-        ctx: &Arc<RequestContext>,
-        seen: Arc<wit_abi::InferenceRequest>,
+        ctx: &PolicyContext,
+        seen: &InferenceRequest,
         response: &mut InferenceResponse,
     ) -> Result<(), ChainError> {
-        let mut wit_resp: Option<Arc<wit_abi::InferenceResponse>> = None;
         for binding in self.bindings(rules, Stage::Response) {
             let policy = match Self::resolve(registry, binding) {
                 Ok(p) => p,
@@ -324,33 +287,51 @@ impl PolicyChains {
                     continue;
                 }
             };
-            let resp = wit_resp
-                .get_or_insert_with(|| Arc::new(wit_abi::response_copy(response)))
-                .clone();
             let started = Instant::now();
-            let result = policy
-                .on_response(ctx.clone(), seen.clone(), resp)
-                .await
-                .map(Decision::from);
+            let result = policy.on_response(ctx, seen, response).await;
+            let mut next = None;
             self.settle(
                 binding,
                 &policy,
                 started,
                 result,
-                wit_abi::response_bytes,
+                |r: &InferenceResponse| r.outputs.iter().map(|t| t.data.byte_len()).sum(),
                 |new| {
-                    let next = wit_abi::response_from(new);
-                    check_outputs(&next).map_err(|e| Failure {
+                    check_outputs(&new).map_err(|e| Failure {
                         status: http::StatusCode::FORBIDDEN,
                         reason: format!("its rewritten response is not valid: {e}"),
                     })?;
-                    wit_resp = Some(Arc::new(wit_abi::response_copy(&next)));
-                    *response = next;
+                    next = Some(new);
                     Ok(())
                 },
             )?;
+            if let Some(new) = next {
+                *response = new;
+            }
         }
         Ok(())
+    }
+}
+
+/// `request` with a policy's rewrite applied: the id stays the host's, and
+/// a requested output keeps its binary flag.
+fn rewritten(request: &InferenceRequest, new: RequestRewrite) -> InferenceRequest {
+    let outputs = new
+        .outputs
+        .into_iter()
+        .map(
+            |name| match request.outputs.iter().find(|o| o.name == name) {
+                Some(o) => o.clone(),
+                None => crate::tensor::RequestedOutput { name, binary: None },
+            },
+        )
+        .collect();
+    InferenceRequest {
+        id: request.id.clone(),
+        parameters: new.parameters,
+        inputs: new.inputs,
+        outputs,
+        binary_output: request.binary_output,
     }
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::OnceLock;
 
-use edgeserve_guest::{Context, DataType, Policy, Request, Verdict, config, log};
+use edgeserve_guest::{Context, DataType, Policy, Reads, Request, Verdict, config, log};
 
 /// The policy; its rules live in [`rules`].
 struct InputGuard;
@@ -182,6 +182,9 @@ fn rules() -> &'static Result<Rules, BadConfig> {
 }
 
 impl Policy for InputGuard {
+    /// It checks the request's values, nothing else.
+    const READS: Reads = Reads::REQUEST;
+
     fn on_request(_ctx: &Context, request: &Request) -> Verdict<Request> {
         match rules() {
             Err(bad) => Verdict::deny(500, bad.reason.clone()),

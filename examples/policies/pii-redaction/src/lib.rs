@@ -9,7 +9,7 @@
 
 mod redact;
 
-use edgeserve_guest::{Context, Policy, Request, Response, Verdict, config};
+use edgeserve_guest::{Context, Policy, Reads, Request, Response, Verdict, config};
 
 /// The policy; its compiled patterns live in [`redact`].
 struct PiiRedaction;
@@ -44,6 +44,9 @@ fn redact_outputs(response: &Response, only: &[String]) -> Option<Response> {
 }
 
 impl Policy for PiiRedaction {
+    /// It scans the answer only.
+    const READS: Reads = Reads::RESPONSE;
+
     fn on_response(_ctx: &Context, _request: &Request, response: &Response) -> Verdict<Response> {
         match redact_outputs(response, &config::list("outputs")) {
             Some(response) => Verdict::Rewrite(response),

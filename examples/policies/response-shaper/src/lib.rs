@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 
 use edgeserve_guest::{
-    Context, DataType, Policy, Request, Response, TensorRef, Verdict, config, log,
+    Context, DataType, Policy, Reads, Request, Response, TensorRef, Verdict, config, log,
 };
 
 /// The policy; its settings live in [`settings`].
@@ -150,6 +150,9 @@ fn shape<'a>(
 }
 
 impl Policy for ResponseShaper {
+    /// It reshapes the answer only.
+    const READS: Reads = Reads::RESPONSE;
+
     fn on_response(_ctx: &Context, _request: &Request, response: &Response) -> Verdict<Response> {
         match settings() {
             Err(reason) => Verdict::deny(500, reason.clone()),

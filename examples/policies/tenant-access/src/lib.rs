@@ -6,7 +6,7 @@
 //! is a comma list of entries: `model` (any version), `model@version`, or
 //! `*` (every model). Matching is exact. Anything not allowed gets 403.
 
-use edgeserve_guest::{Context, Policy, Request, Verdict, config};
+use edgeserve_guest::{Context, Policy, Reads, Request, Verdict, config};
 
 /// The policy; it keeps no state.
 struct TenantAccess;
@@ -20,6 +20,9 @@ fn permits(entry: &str, model: &str, version: &str) -> bool {
 }
 
 impl Policy for TenantAccess {
+    /// Identity and route alone: no tensor is copied into this policy.
+    const READS: Reads = Reads::NOTHING;
+
     fn on_request(ctx: &Context, _request: &Request) -> Verdict<Request> {
         let (caller, allowed) = match ctx.tenant.as_deref() {
             Some(tenant) => (
