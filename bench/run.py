@@ -51,7 +51,6 @@ EDGESERVE = os.path.join(TARGET, "release", "edgeserve")
 FLOOR = os.path.join(TARGET, "release", "native-floor")
 LOADGEN = os.path.join(TARGET, "release", "loadgen")
 GUESTS = os.path.join(TARGET, "guests", "wasm32-wasip2", "release")
-IRIS_WASM = os.path.join(GUESTS, "iris.wasm")
 VENV = os.path.join(WORK, "mlserver-venv")
 
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -117,14 +116,15 @@ def setup_mlserver():
     return os.path.dirname(model_dir)
 
 
-def repo_with(n_models, name="iris"):
+def repo_with(n_models, name="iris", guests=GUESTS):
+    """A repository of `n_models` copies of Iris (its component from `guests`)."""
     d = tempfile.mkdtemp(prefix="edgeserve-bench-repo-", dir=WORK)
     manifest = open(os.path.join(ROOT, "examples", "iris", "manifest.toml")).read()
     for i in range(n_models):
         m = name if n_models == 1 else f"{name}{i}"
         vdir = os.path.join(d, m, "1")
         os.makedirs(vdir)
-        shutil.copy(IRIS_WASM, os.path.join(vdir, "model.wasm"))
+        shutil.copy(os.path.join(guests, "iris.wasm"), os.path.join(vdir, "model.wasm"))
         write(os.path.join(vdir, "manifest.toml"), manifest)
         shutil.copy(os.path.join(ROOT, "examples", "iris", "smoke.json"), vdir)
     return d
@@ -503,36 +503,46 @@ def side_by_side(args, out, what, runs):
         print(f"{what} c={c}: +{b['p50_us'] - a['p50_us']} us p50, {b['rps'] / a['rps']:.2f}x req/s", flush=True)
 
 
-def policies(args, results):
-    """Iris with and without identity plus the four example policies."""
-    out = results.setdefault("policies", {})
-    key = "bench-key-0123456789"
+POLICY_KEY = "bench-key-0123456789"
+
+
+def policy_repo(guests=GUESTS):
+    """Iris behind identity and the four example policies (components from
+    `guests`): the repository, and the `serve` flags and loadgen headers to
+    use with it."""
     policy_config = {
         "tenant-access": '"allow.bench" = "iris"',
         "input-guard": '"range.input" = "0,100"\nmax_batch = "64"',
         "pii-redaction": "",
         "response-shaper": 'top_k = "2"\ndecimals = "3"\nclass_names = "setosa, versicolor, virginica"',
     }
-    plain = repo_with(1)
-    chained = repo_with(1)
+    chained = repo_with(1, guests=guests)
     for name, config in policy_config.items():
         vdir = os.path.join(chained, name, "1")
         os.makedirs(vdir)
-        shutil.copy(os.path.join(GUESTS, name.replace("-", "_") + ".wasm"), os.path.join(vdir, "model.wasm"))
+        shutil.copy(os.path.join(guests, name.replace("-", "_") + ".wasm"), os.path.join(vdir, "model.wasm"))
         write(os.path.join(vdir, "manifest.toml"),
               f'kind = "policy"\n[limits]\nmemory = "8MiB"\ndeadline = "50ms"\npool_size = 16\n[config]\n{config}\n')
     with open(os.path.join(chained, "iris", "1", "manifest.toml"), "a") as f:
         f.write('\n[[policies]]\npolicy = "input-guard"\nstages = ["request"]\n'
                 '[[policies]]\npolicy = "pii-redaction"\nstages = ["response"]\n'
                 '[[policies]]\npolicy = "response-shaper"\nstages = ["response"]\n')
-    digest = subprocess.run([EDGESERVE, "hash-key"], input=key + "\n", capture_output=True, text=True,
+    digest = subprocess.run([EDGESERVE, "hash-key"], input=POLICY_KEY + "\n", capture_output=True, text=True,
                             check=True).stdout.strip()
     cfg = os.path.join(chained, "edgeserve.toml")
     write(cfg, f'[[auth.api_keys]]\nname = "bench"\nsha256 = "{digest}"\ntenant = "bench"\n\n'
                f'[[policies]]\npolicy = "tenant-access"\nstages = ["request"]\n')
+    return chained, ("--config", cfg), (f"X-Api-Key={POLICY_KEY}",)
+
+
+def policies(args, results):
+    """Iris with and without identity plus the four example policies."""
+    out = results.setdefault("policies", {})
+    plain = repo_with(1)
+    chained, flags, headers = policy_repo()
     side_by_side(args, out, "chain cost", [
         ("iris alone", plain, (), ()),
-        ("iris + 4 policies", chained, ("--config", cfg), (f"X-Api-Key={key}",))])
+        ("iris + 4 policies", chained, flags, headers)])
     shutil.rmtree(plain)
     shutil.rmtree(chained)
 

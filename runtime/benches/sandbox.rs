@@ -2,7 +2,10 @@
 //! (instantiate + predict + drop) with and without the pooling allocator,
 //! and a call on a warm pooled instance.
 //!
-//! Run: cargo bench -p edgeserve --bench sandbox
+//! Run: cargo bench -p edgeserve-runtime --bench sandbox
+//!
+//! `SANDBOX_BENCH_IRIS=path/to/iris.wasm` measures another build of Iris
+//! (e.g. one built for an older WIT version) on this host.
 
 use std::time::Duration;
 
@@ -35,7 +38,8 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let bytes = std::fs::read(components::IRIS).expect("iris component");
+    let path = std::env::var("SANDBOX_BENCH_IRIS").unwrap_or_else(|_| components::IRIS.into());
+    let bytes = std::fs::read(&path).expect("iris component");
     let mut group = c.benchmark_group("iris");
     group.measurement_time(Duration::from_secs(5));
     for (label, pooling, isolation) in [
