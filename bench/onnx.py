@@ -29,8 +29,9 @@ Then, for every example in examples/onnx/ and for each runner build:
     in the target/py-onnx virtual environment of cli/tests/onnx.rs):
     load time and p50 per one-row call.
 
-Every target gets the same input: one row whose i-th value is (i % 7) * 0.5
-(the input onnx-native generates). The Iris example in Rust (examples/iris,
+Every target gets the same input, one row: the example's smoke request with
+value i of a numeric input replaced by (i % 7) * 0.5 (i % 7 for integers);
+string inputs keep the smoke's values. The Iris example in Rust (examples/iris,
 no tract) is measured the same way, as the HTTP + JSON + sandbox floor.
 Results go to target/bench/onnx.json.
 """
@@ -91,13 +92,20 @@ def synthetic(n):
 
 
 def request_body(smoke_path):
-    """The example's smoke request (name, one-row shape), with the synthetic data."""
+    """The example's smoke request (names, one-row shapes) with synthetic
+    numbers: value i of a float input is (i % 7) * 0.5, of an integer one
+    i % 7; a BYTES input (a categorical column) keeps the smoke's strings."""
     req = json.load(open(smoke_path))
     for t in req["inputs"]:
         n = 1
         for d in t["shape"]:
             n *= d
-        t["data"] = synthetic(n)
+        if t["datatype"].startswith("FP"):
+            t["data"] = synthetic(n)
+        elif t["datatype"].startswith(("INT", "UINT")):
+            t["data"] = [i % 7 for i in range(n)]
+        else:
+            t["data"] = [t["data"][i % len(t["data"])] for i in range(n)]
     return json.dumps(req).encode()
 
 
@@ -286,10 +294,10 @@ def serving(args, name, wasm, src_dir, state, body, ref=None):
     return out
 
 
-def native_tract(model_path, iterations, repeats):
+def native_tract(model_path, request_path, iterations, repeats):
     loads, p50s, p99s = [], [], []
     for _ in range(repeats):
-        out = subprocess.run(["taskset", "-c", "0", NATIVE, model_path, "1", str(iterations)],
+        out = subprocess.run(["taskset", "-c", "0", NATIVE, model_path, "--request", request_path, str(iterations)],
                              capture_output=True, text=True, check=True).stdout
         loads.append(float(re.search(r"load \(parse \+ optimise\): ([\d.]+) ms", out).group(1)))
         m = re.search(r"p50 ([\d.]+) us, p99 ([\d.]+) us", out)
@@ -302,8 +310,12 @@ def native_tract(model_path, iterations, repeats):
 ORT_WORKER = "--ort-worker"
 
 
-def ort_worker(model_path, iterations):
-    """Runs inside target/py-onnx: onnxruntime load time and p50 per one-row call."""
+ORT_DTYPES = {"FP32": "float32", "FP64": "float64", "INT64": "int64", "INT32": "int32", "BYTES": "object"}
+
+
+def ort_worker(model_path, request_path, iterations):
+    """Runs inside target/py-onnx: onnxruntime load time and p50 per call on
+    the request's inputs."""
     import numpy as np
     import onnxruntime as ort
 
@@ -313,13 +325,8 @@ def ort_worker(model_path, iterations):
     t0 = time.perf_counter()
     sess = ort.InferenceSession(model_path, opts, providers=["CPUExecutionProvider"])
     load_ms = (time.perf_counter() - t0) * 1000
-    feed = {}
-    for i in sess.get_inputs():
-        shape = [d if isinstance(d, int) and d > 0 else 1 for d in i.shape]
-        n = 1
-        for d in shape:
-            n *= d
-        feed[i.name] = np.array(synthetic(n), dtype=np.float32).reshape(shape)
+    feed = {t["name"]: np.array(t["data"], dtype=ORT_DTYPES[t["datatype"]]).reshape(t["shape"])
+            for t in json.load(open(request_path))["inputs"]}
     names = [o.name for o in sess.get_outputs()]
     for _ in range(200):
         sess.run(names, feed)
@@ -334,11 +341,12 @@ def ort_worker(model_path, iterations):
                       "p99_us": times[len(times) * 99 // 100] / 1e3, "version": ort.__version__}))
 
 
-def onnxruntime(model_path, iterations, repeats):
+def onnxruntime(model_path, request_path, iterations, repeats):
     runs = []
     for _ in range(repeats):
         out = subprocess.run(["taskset", "-c", "0", ONNX_PYTHON, os.path.abspath(__file__), ORT_WORKER,
-                              model_path, str(iterations)], capture_output=True, text=True, check=True)
+                              model_path, request_path, str(iterations)], capture_output=True, text=True,
+                             check=True)
         runs.append(json.loads(out.stdout))
     return {"load_ms": statistics.median(r["load_ms"] for r in runs),
             "p50_us": statistics.median(r["p50_us"] for r in runs),
@@ -350,7 +358,7 @@ def measure(args):
     results = {"machine": {"cpus": os.cpu_count(), "uname": " ".join(os.uname()),
                            "date": time.strftime("%Y-%m-%d")},
                "settings": {"seconds": args.seconds, "warmup": args.warmup, "aot_repeats": args.repeats,
-                            "input": "one row, value i = (i % 7) * 0.5"},
+                            "input": "one row, value i = (i % 7) * 0.5; strings from the smoke request"},
                "runner_bytes": {v: os.path.getsize(p) for v, p in RUNNERS.items() if os.path.exists(p)},
                "examples": {}}
     names = args.examples or examples()
@@ -371,10 +379,14 @@ def measure(args):
         src = os.path.join(EXAMPLES_DIR, name)
         model = os.path.join(src, "model.onnx")
         body = request_body(os.path.join(src, "smoke.json"))
+        request_path = os.path.join(WORK, f"onnx-request-{name}.json")
+        with open(request_path, "wb") as f:
+            f.write(body)
         ex = results["examples"].setdefault(name, {"artifact_bytes": os.path.getsize(model)})
         print(f"{name}: native tract, onnxruntime", flush=True)
-        ex["native_tract"] = native_tract(model, args.iterations, 3)
-        ex["onnxruntime"] = onnxruntime(model, args.iterations, 3)
+        ex["native_tract"] = native_tract(model, request_path, args.iterations, 3)
+        ex["onnxruntime"] = onnxruntime(model, request_path, args.iterations, 3)
+        os.unlink(request_path)
         print(f"  native tract load {ex['native_tract']['load_ms']:.2f} ms p50 {ex['native_tract']['p50_us']:.1f} us;"
               f" onnxruntime load {ex['onnxruntime']['load_ms']:.2f} ms p50 {ex['onnxruntime']['p50_us']:.1f} us",
               flush=True)
@@ -465,7 +477,7 @@ def report(r):
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == ORT_WORKER:
-        ort_worker(sys.argv[2], int(sys.argv[3]))
+        ort_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="2-second load runs, one AOT repeat")

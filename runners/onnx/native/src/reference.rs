@@ -16,18 +16,7 @@ const ATOL: f64 = 1e-7;
 
 /// Compares; fails when an output differs.
 pub(crate) fn compare(graph: &Graph, reference: &Value) -> anyhow::Result<()> {
-    let inputs = graph
-        .inputs
-        .iter()
-        .map(|spec| {
-            let input = reference["request"]["inputs"]
-                .as_array()
-                .and_then(|a| a.iter().find(|i| i["name"] == spec.name.as_str()))
-                .with_context(|| format!("the reference has no input '{}'", spec.name))?;
-            tensor(input)
-        })
-        .collect::<anyhow::Result<TVec<TValue>>>()?;
-    let outputs = graph.run(inputs)?;
+    let outputs = graph.run(inputs(graph, &reference["request"])?)?;
     let mut failed = false;
     for (spec, got) in graph.outputs.iter().zip(&outputs) {
         let want = &reference["outputs"][spec.name.as_str()];
@@ -91,6 +80,21 @@ fn element(t: &Tensor, i: usize) -> String {
 }
 
 /// An OIP JSON shape as tract dimensions.
+/// The graph's inputs, in its order, from an OIP JSON request's tensors.
+pub(crate) fn inputs(graph: &Graph, request: &Value) -> anyhow::Result<TVec<TValue>> {
+    graph
+        .inputs
+        .iter()
+        .map(|spec| {
+            let input = request["inputs"]
+                .as_array()
+                .and_then(|a| a.iter().find(|i| i["name"] == spec.name.as_str()))
+                .with_context(|| format!("the request has no input '{}'", spec.name))?;
+            tensor(input)
+        })
+        .collect()
+}
+
 fn shape(value: &Value) -> anyhow::Result<Vec<usize>> {
     Ok(value
         .as_array()
