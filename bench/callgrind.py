@@ -45,7 +45,7 @@ def instructions(what, wasm, calls, config):
         out = os.path.join(d, "callgrind.out")
         subprocess.run(["valgrind", "--tool=callgrind", "--smc-check=all-non-file", f"--callgrind-out-file={out}",
                         COUNTER, what, wasm, str(calls)] + config,
-                       check=True, capture_output=True, env=dict(os.environ, RUST_LOG="error"))
+                       check=True, capture_output=True, env=dict(os.environ, RUST_LOG="error", RAYON_NUM_THREADS="1"))
         for line in open(out):
             m = re.match(r"^(?:summary|totals):\s+(\d+)", line)
             if m:

@@ -10,28 +10,10 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use edgeserve_oip::tensor::{DataType, InferenceRequest, Tensor, TensorData};
 use edgeserve_runtime::limits::{Isolation, ModelDefaults, RuntimeConfig};
 use edgeserve_runtime::repository::ModelSettings;
 use edgeserve_runtime::{LoadedModel, Runtime};
-use edgeserve_test_support::components;
-
-fn request() -> InferenceRequest {
-    InferenceRequest {
-        inputs: vec![Tensor {
-            name: "input".into(),
-            datatype: DataType::F32,
-            shape: vec![1, 4],
-            data: TensorData::Raw(
-                [5.1f32, 3.5, 1.4, 0.2]
-                    .iter()
-                    .flat_map(|v| v.to_le_bytes())
-                    .collect(),
-            ),
-        }],
-        ..Default::default()
-    }
-}
+use edgeserve_test_support::{components, iris_request};
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -62,7 +44,7 @@ fn bench(c: &mut Criterion) {
         let model = rt
             .block_on(LoadedModel::load(&runtime, "iris", "1", &bytes, settings))
             .expect("load iris");
-        let template = request();
+        let template = iris_request();
         group.bench_function(label, |b| {
             b.to_async(&rt).iter(|| {
                 let mut req = template.clone();

@@ -16,28 +16,11 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
-use edgeserve_oip::tensor::{DataType, InferenceRequest, Tensor, TensorData};
 use edgeserve_runtime::limits::{Isolation, ModelDefaults, RuntimeConfig};
 use edgeserve_runtime::policy_abi::{AuthMethod, PolicyContext};
 use edgeserve_runtime::repository::ModelSettings;
 use edgeserve_runtime::{LoadedModel, Runtime};
-
-fn iris_request() -> InferenceRequest {
-    InferenceRequest {
-        inputs: vec![Tensor {
-            name: "input".into(),
-            datatype: DataType::F32,
-            shape: vec![1, 4],
-            data: TensorData::Raw(
-                [5.1f32, 3.5, 1.4, 0.2]
-                    .iter()
-                    .flat_map(|v| v.to_le_bytes())
-                    .collect(),
-            ),
-        }],
-        ..Default::default()
-    }
-}
+use edgeserve_test_support::iris_request;
 
 fn context() -> PolicyContext {
     PolicyContext {

@@ -27,6 +27,22 @@ pub mod components {
     include!(concat!(env!("OUT_DIR"), "/components.rs"));
 }
 
+/// Iris's one-row request (5.1, 3.5, 1.4, 0.2: a setosa) in the host's
+/// types, as the runtime's benchmarks call the component with it.
+pub fn iris_request() -> edgeserve_oip::tensor::InferenceRequest {
+    use edgeserve_oip::tensor::{DataType, InferenceRequest, Tensor, TensorData};
+    let row = [5.1f32, 3.5, 1.4, 0.2];
+    InferenceRequest {
+        inputs: vec![Tensor {
+            name: "input".into(),
+            datatype: DataType::F32,
+            shape: vec![1, 4],
+            data: TensorData::Raw(row.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        }],
+        ..Default::default()
+    }
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

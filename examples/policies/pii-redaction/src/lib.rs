@@ -9,10 +9,19 @@
 
 mod redact;
 
+use std::sync::OnceLock;
+
 use edgeserve_guest::{Context, Policy, Reads, Request, Response, Verdict, config};
 
 /// The policy; its compiled patterns live in [`redact`].
 struct PiiRedaction;
+
+/// The outputs to scan (config key `outputs`; empty: every BYTES output),
+/// read once per instance.
+fn only() -> &'static [String] {
+    static ONLY: OnceLock<Vec<String>> = OnceLock::new();
+    ONLY.get_or_init(|| config::list("outputs"))
+}
 
 /// `response` with PII redacted from its BYTES outputs (those named in
 /// `only`, or all when `only` is empty); `None` when nothing was found.
@@ -48,7 +57,7 @@ impl Policy for PiiRedaction {
     const READS: Reads = Reads::RESPONSE;
 
     fn on_response(_ctx: &Context, _request: &Request, response: &Response) -> Verdict<Response> {
-        match redact_outputs(response, &config::list("outputs")) {
+        match redact_outputs(response, only()) {
             Some(response) => Verdict::Rewrite(response),
             None => Verdict::Allow,
         }

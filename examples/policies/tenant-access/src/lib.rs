@@ -6,10 +6,42 @@
 //! is a comma list of entries: `model` (any version), `model@version`, or
 //! `*` (every model). Matching is exact. Anything not allowed gets 403.
 
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
 use edgeserve_guest::{Context, Policy, Reads, Request, Verdict, config};
 
-/// The policy; it keeps no state.
+/// The policy; its allow lists live in [`allowed`].
 struct TenantAccess;
+
+/// The allow lists, read from the configuration on first use (it never
+/// changes during an instance's life): a request then costs a map lookup,
+/// not a host call and a parse.
+struct AllowLists {
+    /// `allow.<tenant>` by tenant.
+    tenants: BTreeMap<String, Vec<String>>,
+    /// `anonymous`: callers without a tenant.
+    anonymous: Vec<String>,
+}
+
+/// The entries that allow `tenant` (`None`: callers without one).
+fn allowed(tenant: Option<&str>) -> &'static [String] {
+    static LISTS: OnceLock<AllowLists> = OnceLock::new();
+    let lists = LISTS.get_or_init(|| AllowLists {
+        tenants: config::keys()
+            .into_iter()
+            .filter_map(|key| {
+                let tenant = key.strip_prefix("allow.")?.to_string();
+                Some((tenant, config::list(&key)))
+            })
+            .collect(),
+        anonymous: config::list("anonymous"),
+    });
+    match tenant {
+        Some(t) => lists.tenants.get(t).map(Vec::as_slice).unwrap_or_default(),
+        None => &lists.anonymous,
+    }
+}
 
 /// Whether one allow-list entry covers `model` at `version`.
 fn permits(entry: &str, model: &str, version: &str) -> bool {
@@ -24,27 +56,21 @@ impl Policy for TenantAccess {
     const READS: Reads = Reads::NOTHING;
 
     fn on_request(ctx: &Context, _request: &Request) -> Verdict<Request> {
-        let (caller, allowed) = match ctx.tenant.as_deref() {
-            Some(tenant) => (
-                format!("tenant '{tenant}'"),
-                config::list(&format!("allow.{tenant}")),
-            ),
-            None => (
-                "callers without a tenant".to_string(),
-                config::list("anonymous"),
-            ),
-        };
-        if allowed
+        let tenant = ctx.tenant.as_deref();
+        if allowed(tenant)
             .iter()
             .any(|entry| permits(entry, &ctx.model, &ctx.version))
         {
-            Verdict::Allow
-        } else {
-            Verdict::forbid(format!(
-                "{caller} may not call model '{}' version '{}'",
-                ctx.model, ctx.version
-            ))
+            return Verdict::Allow;
         }
+        let caller = match tenant {
+            Some(tenant) => format!("tenant '{tenant}'"),
+            None => "callers without a tenant".to_string(),
+        };
+        Verdict::forbid(format!(
+            "{caller} may not call model '{}' version '{}'",
+            ctx.model, ctx.version
+        ))
     }
 }
 
