@@ -28,15 +28,20 @@ import run  # noqa: E402
 
 COUNTER = os.path.join(run.TARGET, "release", "examples", "call_count")
 
+
+def config(policy):
+    """The policy's config in the bench's chain, as call_count's KEY=VALUE."""
+    return [f"{key}={value}" for key, value in run.POLICY_CONFIG[policy].items()]
+
+
 # (what, component, config): the bench's policy chain, call by call.
 CASES = [
     ("model-warm", "iris", []),
     ("model-fresh", "iris", []),
-    ("policy-request", "tenant_access", ["allow.bench=iris"]),
-    ("policy-request", "input_guard", ["range.input=0,100", "max_batch=64"]),
-    ("policy-response", "pii_redaction", []),
-    ("policy-response", "response_shaper",
-     ["top_k=2", "decimals=3", "class_names=setosa, versicolor, virginica"]),
+    ("policy-request", "tenant_access", config("tenant-access")),
+    ("policy-request", "input_guard", config("input-guard")),
+    ("policy-response", "pii_redaction", config("pii-redaction")),
+    ("policy-response", "response_shaper", config("response-shaper")),
 ]
 
 

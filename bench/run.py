@@ -505,19 +505,23 @@ def side_by_side(args, out, what, runs):
 
 POLICY_KEY = "bench-key-0123456789"
 
+# The `[config]` of each example policy in the bench's chain (bench/callgrind.py
+# counts the same policies with the same settings).
+POLICY_CONFIG = {
+    "tenant-access": {"allow.bench": "iris"},
+    "input-guard": {"range.input": "0,100", "max_batch": "64"},
+    "pii-redaction": {},
+    "response-shaper": {"top_k": "2", "decimals": "3", "class_names": "setosa, versicolor, virginica"},
+}
+
 
 def policy_repo(guests=GUESTS):
     """Iris behind identity and the four example policies (components from
     `guests`): the repository, and the `serve` flags and loadgen headers to
     use with it."""
-    policy_config = {
-        "tenant-access": '"allow.bench" = "iris"',
-        "input-guard": '"range.input" = "0,100"\nmax_batch = "64"',
-        "pii-redaction": "",
-        "response-shaper": 'top_k = "2"\ndecimals = "3"\nclass_names = "setosa, versicolor, virginica"',
-    }
     chained = repo_with(1, guests=guests)
-    for name, config in policy_config.items():
+    for name, settings in POLICY_CONFIG.items():
+        config = "\n".join(f'"{key}" = "{value}"' for key, value in settings.items())
         vdir = os.path.join(chained, name, "1")
         os.makedirs(vdir)
         shutil.copy(os.path.join(guests, name.replace("-", "_") + ".wasm"), os.path.join(vdir, "model.wasm"))

@@ -79,7 +79,6 @@ fn element(t: &Tensor, i: usize) -> String {
         .unwrap_or_default()
 }
 
-/// An OIP JSON shape as tract dimensions.
 /// The graph's inputs, in its order, from an OIP JSON request's tensors.
 pub(crate) fn inputs(graph: &Graph, request: &Value) -> anyhow::Result<TVec<TValue>> {
     graph
@@ -95,6 +94,7 @@ pub(crate) fn inputs(graph: &Graph, request: &Value) -> anyhow::Result<TVec<TVal
         .collect()
 }
 
+/// An OIP JSON shape as tract dimensions.
 fn shape(value: &Value) -> anyhow::Result<Vec<usize>> {
     Ok(value
         .as_array()
