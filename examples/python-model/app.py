@@ -23,8 +23,7 @@ import struct
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import config, logging
-from wit_world.imports.types import (
-    Datatype,
+from wit_world.exports.inference import (
     Error,
     ErrorKind,
     InferenceRequest,
@@ -33,6 +32,7 @@ from wit_world.imports.types import (
     Tensor,
     TensorSpec,
 )
+from wit_world.imports.types import Datatype
 
 # Mean sepal length, sepal width, petal length, petal width (cm) of each
 # species in the Iris data set bundled with scikit-learn (load_iris).

@@ -51,8 +51,8 @@ pub mod bindings {
     });
 }
 
-/// Generated bindings for the `policy` world; its types are shared with
-/// [`bindings`].
+/// Generated bindings for the `policy` world; its shared types and its
+/// imports are [`bindings`]'.
 #[doc(hidden)]
 pub mod policy_bindings {
     wit_bindgen::generate!({
@@ -88,6 +88,7 @@ pub use request::{ParamValue, Request, Tensor, TensorRef};
 pub use response::Response;
 
 use bindings::edgeserve::ml::types as wit;
+use bindings::exports::edgeserve::ml::inference as model_wit;
 
 /// The WIT package version this SDK builds for.
 pub const WIT_VERSION: &str = "0.2.0";
@@ -181,7 +182,7 @@ impl ModelInfo {
 /// A model error; the host turns the kind into an HTTP status.
 #[derive(Clone, Debug)]
 pub struct Error {
-    kind: wit::ErrorKind,
+    kind: model_wit::ErrorKind,
     message: String,
 }
 
@@ -189,7 +190,7 @@ impl Error {
     /// The request is wrong for this model (HTTP 400).
     pub fn invalid_input(message: impl Into<String>) -> Error {
         Error {
-            kind: wit::ErrorKind::InvalidInput,
+            kind: model_wit::ErrorKind::InvalidInput,
             message: message.into(),
         }
     }
@@ -197,7 +198,7 @@ impl Error {
     /// The model failed (HTTP 500).
     pub fn internal(message: impl Into<String>) -> Error {
         Error {
-            kind: wit::ErrorKind::Internal,
+            kind: model_wit::ErrorKind::Internal,
             message: message.into(),
         }
     }
@@ -205,7 +206,7 @@ impl Error {
     /// The model cannot answer now (HTTP 503).
     pub fn unavailable(message: impl Into<String>) -> Error {
         Error {
-            kind: wit::ErrorKind::Unavailable,
+            kind: model_wit::ErrorKind::Unavailable,
             message: message.into(),
         }
     }
@@ -309,17 +310,17 @@ pub mod __private {
         INFO.get_or_init(M::metadata)
     }
 
-    fn spec_to_wit(s: &Spec) -> wit::TensorSpec {
-        wit::TensorSpec {
+    fn spec_to_wit(s: &Spec) -> model_wit::TensorSpec {
+        model_wit::TensorSpec {
             name: s.name.clone(),
             datatype: s.datatype,
             shape: s.shape.clone(),
         }
     }
 
-    pub fn metadata<M: Model>() -> wit::ModelMetadata {
+    pub fn metadata<M: Model>() -> model_wit::ModelMetadata {
         let m = info::<M>();
-        wit::ModelMetadata {
+        model_wit::ModelMetadata {
             name: m.name.clone(),
             version: m.version.clone(),
             platform: m.platform.clone(),
@@ -329,10 +330,10 @@ pub mod __private {
     }
 
     pub fn predict<M: Model>(
-        req: wit::InferenceRequest,
-    ) -> Result<wit::InferenceResponse, wit::Error> {
+        req: model_wit::InferenceRequest,
+    ) -> Result<model_wit::InferenceResponse, model_wit::Error> {
         let info = info::<M>();
-        let to_wit = |e: Error| wit::Error {
+        let to_wit = |e: Error| model_wit::Error {
             kind: e.kind,
             message: e.message,
         };
@@ -343,7 +344,10 @@ pub mod __private {
 
     /// The SDK's request from the host's: spec indices become names, the
     /// byte buffers typed data, and every declared input is checked.
-    fn request_from_wit(info: &ModelInfo, req: wit::InferenceRequest) -> Result<Request, Error> {
+    fn request_from_wit(
+        info: &ModelInfo,
+        req: model_wit::InferenceRequest,
+    ) -> Result<Request, Error> {
         let mut inputs = Vec::with_capacity(req.inputs.len());
         for t in req.inputs {
             let spec = info
@@ -406,7 +410,7 @@ pub mod __private {
     fn response_to_wit(
         info: &ModelInfo,
         response: Response,
-    ) -> Result<wit::InferenceResponse, Error> {
+    ) -> Result<model_wit::InferenceResponse, Error> {
         let (outputs, parameters) = response.into_parts();
         let outputs = outputs
             .into_iter()
@@ -422,7 +426,7 @@ pub mod __private {
                             t.name
                         ))
                     })?;
-                Ok(wit::Tensor {
+                Ok(model_wit::Tensor {
                     spec,
                     datatype: t.datatype,
                     shape: t.shape,
@@ -430,7 +434,7 @@ pub mod __private {
                 })
             })
             .collect::<Result<_, Error>>()?;
-        Ok(wit::InferenceResponse {
+        Ok(model_wit::InferenceResponse {
             outputs,
             parameters,
         })
@@ -445,15 +449,15 @@ macro_rules! export_model {
         struct __EdgeserveExport;
 
         impl $crate::bindings::exports::edgeserve::ml::inference::Guest for __EdgeserveExport {
-            fn metadata() -> $crate::bindings::edgeserve::ml::types::ModelMetadata {
+            fn metadata() -> $crate::bindings::exports::edgeserve::ml::inference::ModelMetadata {
                 $crate::__private::metadata::<$model>()
             }
 
             fn predict(
-                request: $crate::bindings::edgeserve::ml::types::InferenceRequest,
+                request: $crate::bindings::exports::edgeserve::ml::inference::InferenceRequest,
             ) -> ::core::result::Result<
-                $crate::bindings::edgeserve::ml::types::InferenceResponse,
-                $crate::bindings::edgeserve::ml::types::Error,
+                $crate::bindings::exports::edgeserve::ml::inference::InferenceResponse,
+                $crate::bindings::exports::edgeserve::ml::inference::Error,
             > {
                 $crate::__private::predict::<$model>(request)
             }

@@ -160,7 +160,7 @@ fn denial(status: u16, reason: String) -> filter::Denial {
     filter::Denial { status, reason }
 }
 
-fn named_from_wit(t: wit::NamedTensor) -> Result<Item, String> {
+fn named_from_wit(t: filter::NamedTensor) -> Result<Item, String> {
     let data = Data::from_wit(t.datatype, t.data).map_err(|e| format!("'{}': {e}", t.name))?;
     Ok(Item {
         name: t.name,
@@ -170,8 +170,8 @@ fn named_from_wit(t: wit::NamedTensor) -> Result<Item, String> {
     })
 }
 
-fn named_to_wit(t: Item) -> wit::NamedTensor {
-    wit::NamedTensor {
+fn named_to_wit(t: Item) -> filter::NamedTensor {
+    filter::NamedTensor {
         name: t.name,
         datatype: t.datatype,
         shape: t.shape,

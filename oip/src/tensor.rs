@@ -116,6 +116,24 @@ impl TensorData {
         }
     }
 
+    /// The data in the binary layout (raw little-endian elements; BYTES
+    /// each after its 4-byte length): borrowed when it is already laid out
+    /// that way (raw data, or BYTES that arrived in binary), else packed.
+    pub fn binary(&self) -> std::borrow::Cow<'_, [u8]> {
+        use std::borrow::Cow;
+        match self {
+            TensorData::Raw(b) => Cow::Borrowed(b),
+            TensorData::Strings(s) => match s.as_binary() {
+                Some(b) => Cow::Borrowed(b),
+                None => {
+                    let mut out = Vec::with_capacity(self.byte_len());
+                    crate::protocol::write_binary(&mut out, self);
+                    Cow::Owned(out)
+                }
+            },
+        }
+    }
+
     /// Host memory an owned copy of the data takes (BYTES with their
     /// spans).
     pub fn memory(&self) -> usize {
@@ -186,6 +204,29 @@ impl Strings {
         self.spans
             .iter()
             .map(|&(s, e)| self.bytes.get(s..e).unwrap_or_default())
+    }
+
+    /// The elements in the binary layout (each after its 4-byte
+    /// little-endian length), when the buffer already holds them that way
+    /// (they arrived in the binary extension or gRPC's raw contents);
+    /// `None` otherwise.
+    pub fn as_binary(&self) -> Option<&[u8]> {
+        let Some(&(first, _)) = self.spans.first() else {
+            return Some(&[]);
+        };
+        let begin = first.checked_sub(4)?;
+        let mut at = begin;
+        for &(start, end) in &self.spans {
+            if start != at.checked_add(4)? {
+                return None;
+            }
+            let len: [u8; 4] = self.bytes.get(at..start)?.try_into().ok()?;
+            if u32::from_le_bytes(len) as usize != end - start {
+                return None;
+            }
+            at = end;
+        }
+        self.bytes.get(begin..at)
     }
 
     /// Bytes of all elements together.
@@ -369,4 +410,31 @@ pub struct InferenceResponse {
     pub parameters: Parameters,
     /// Output tensors.
     pub outputs: Vec<Tensor>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_bytes_are_borrowed_and_others_packed() {
+        let wire = Bytes::from_static(&[2, 0, 0, 0, b'h', b'i', 0, 0, 0, 0, 1, 0, 0, 0, b'x']);
+        let arrived = crate::protocol::decode_binary(DataType::Bytes, 3, wire.clone()).unwrap();
+        let std::borrow::Cow::Borrowed(b) = arrived.binary() else {
+            panic!("BYTES that arrived in binary are not copied");
+        };
+        assert_eq!(b, &wire[..]);
+        // Built from JSON: the same elements, without their lengths.
+        let built = TensorData::Strings([&b"hi"[..], b"", b"x"].into_iter().collect());
+        let packed = built.binary();
+        assert!(matches!(packed, std::borrow::Cow::Owned(_)));
+        assert_eq!(&packed[..], &wire[..]);
+        // A sub-slice whose lengths do not match its spans is packed too.
+        let odd = Strings::from_spans(Bytes::from_static(&[9, 0, 0, 0, b'a', b'b']), vec![(4, 6)])
+            .unwrap();
+        assert_eq!(odd.as_binary(), None);
+        assert_eq!(Strings::new().as_binary(), Some(&[][..]));
+        let raw = TensorData::Raw(Bytes::from_static(&[1, 2]));
+        assert!(matches!(raw.binary(), std::borrow::Cow::Borrowed(&[1, 2])));
+    }
 }

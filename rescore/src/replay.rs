@@ -344,14 +344,14 @@ impl Run {
         let inputs = rec.inputs.as_ref().unwrap_or(&Value::Null);
         let inputs =
             tensors(&rec.id, inputs).map_err(|e| format!("logged inputs do not decode: {e}"))?;
-        let mut req = InferenceRequest {
+        let req = InferenceRequest {
             id: Some(rec.id.clone()),
             inputs,
             ..Default::default()
         };
         check_request(&candidate.name, &candidate.metadata, &req).map_err(|e| e.to_string())?;
         let started = Instant::now();
-        let r = candidate.infer(&mut req, rec.id.clone()).await;
+        let r = candidate.infer(&req, &rec.id).await;
         self.cand_lat.push(started.elapsed().as_secs_f64() * 1e6);
         r.map_err(|e| e.to_string())
     }

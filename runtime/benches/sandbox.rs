@@ -47,9 +47,9 @@ fn bench(c: &mut Criterion) {
         let template = iris_request();
         group.bench_function(label, |b| {
             b.to_async(&rt).iter(|| {
-                let mut req = template.clone();
-                let model = &model;
-                async move { model.infer(&mut req, String::new()).await.expect("predict") }
+                // A request per call, as a server decodes one per request.
+                let (model, req) = (&model, template.clone());
+                async move { model.infer(&req, "").await.expect("predict") }
             })
         });
     }

@@ -80,7 +80,8 @@ async fn main() -> Result<()> {
             };
             let model = load(&runtime, path, isolation, config).await?;
             for _ in 0..n {
-                model.infer(&mut iris_request(), String::new()).await?;
+                // A request per call, as a server decodes one per request.
+                model.infer(&iris_request(), "").await?;
             }
         }
         "policy-request" | "policy-response" => {
@@ -93,7 +94,7 @@ async fn main() -> Result<()> {
             .await?;
             let policy = load(&runtime, path, Isolation::Pooled, config).await?;
             let (ctx, req) = (context(), iris_request());
-            let resp = iris.infer(&mut iris_request(), String::new()).await?;
+            let resp = iris.infer(&req, "").await?;
             for _ in 0..n {
                 if what == "policy-request" {
                     policy.on_request(&ctx, &req).await?;

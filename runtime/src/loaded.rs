@@ -1,8 +1,6 @@
 //! A loaded model version: compiled once, pre-instantiated once, with its
 //! metadata and warm instances. Requests only instantiate and call.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,18 +45,6 @@ enum Pre {
     PolicyV2(v2::policy::PolicyPre<HostState>),
 }
 
-/// A model's request in the form of its WIT series.
-enum ModelArgs {
-    V1(v1::wit::InferenceRequest),
-    V2(v2::wit::InferenceRequest),
-}
-
-/// A model's answer in the form of its WIT series.
-enum ModelAnswer {
-    V1(Result<v1::wit::InferenceResponse, v1::wit::Error>),
-    V2(Result<v2::wit::InferenceResponse, v2::wit::Error>),
-}
-
 /// Where a call's time went, from the clock reads the call makes anyway
 /// (two, or three with a fresh instance): callers take their latency
 /// figures from here instead of reading the clock again.
@@ -73,9 +59,6 @@ pub struct CallTiming {
     /// When the call ended (`None` if it was refused before starting).
     pub ended: Option<Instant>,
 }
-
-/// A future running one call inside an instance.
-type CallFuture<'a, R> = Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>;
 
 /// A compiled, linked, validated version of a model or a policy component,
 /// shared by `Arc`.
@@ -579,10 +562,12 @@ impl LoadedModel {
     /// Runs `call` on a warm or fresh instance under this version's
     /// concurrency limit, memory cap and deadline. A call that traps (or runs
     /// out of time) drops its instance; one that returns gives it back.
+    /// `call` may borrow its arguments from the caller: they are lowered
+    /// into the instance straight from there.
     async fn call<R: Send>(
         &self,
         timing: &mut CallTiming,
-        call: impl for<'a> FnOnce(&'a mut Store<HostState>, &'a Bound) -> CallFuture<'a, R> + Send,
+        call: impl AsyncFnOnce(&mut Store<HostState>, &Bound) -> wasmtime::Result<R> + Send,
     ) -> Result<R, InvokeError> {
         let _permit = self.permits.try_take(1).ok_or_else(|| InvokeError::Busy {
             model: self.label.to_string(),
@@ -605,7 +590,7 @@ impl LoadedModel {
         &self,
         started: Instant,
         timing: &mut CallTiming,
-        call: impl for<'a> FnOnce(&'a mut Store<HostState>, &'a Bound) -> CallFuture<'a, R> + Send,
+        call: impl AsyncFnOnce(&mut Store<HostState>, &Bound) -> wasmtime::Result<R> + Send,
     ) -> Result<R, InvokeError> {
         let deadline = self.settings.deadline;
         let (mut inst, called) = match self.pool.as_ref().and_then(InstancePool::take) {
@@ -647,22 +632,24 @@ impl LoadedModel {
 
     /// The error for calling a model's export on a policy or the reverse
     /// (built only when it happens).
-    fn wrong_kind(label: &str, kind: Kind) -> wasmtime::Error {
+    fn wrong_kind(&self) -> wasmtime::Error {
         wasmtime::Error::msg(format!(
-            "{label} is not a {}",
-            match kind {
+            "{} is not a {}",
+            self.label,
+            match self.kind {
                 Kind::Model => "policy",
                 Kind::Policy => "model",
             }
         ))
     }
 
-    /// Runs one inference under this version's limits. The request's input
-    /// tensors are moved into the call.
+    /// Runs one inference under this version's limits. The request's
+    /// tensors are lowered into the sandbox from where they are (a slice of
+    /// the request body, often): the host keeps the request.
     pub async fn infer(
         &self,
-        req: &mut InferenceRequest,
-        id: String,
+        req: &InferenceRequest,
+        id: &str,
     ) -> Result<InferenceResponse, InvokeError> {
         self.infer_timed(req, id, &mut CallTiming::default()).await
     }
@@ -670,53 +657,67 @@ impl LoadedModel {
     /// [`LoadedModel::infer`], noting where the time went in `timing`.
     pub async fn infer_timed(
         &self,
-        req: &mut InferenceRequest,
-        id: String,
+        req: &InferenceRequest,
+        id: &str,
         timing: &mut CallTiming,
     ) -> Result<InferenceResponse, InvokeError> {
-        let args = match self.abi {
-            Abi::V1 => ModelArgs::V1(v1::request(id, req)),
-            Abi::V2 => ModelArgs::V2(v2::request(id, req, &self.metadata)),
-        };
-        let (label, kind) = (self.label.clone(), self.kind);
-        let answer = self
-            .call(timing, move |store, bound| {
-                Box::pin(async move {
-                    match (bound, &args) {
-                        (Bound::ModelV1(m), ModelArgs::V1(r)) => m
-                            .edgeserve_ml_inference()
-                            .call_predict(store, r)
-                            .await
-                            .map(ModelAnswer::V1),
-                        (Bound::ModelV2(m), ModelArgs::V2(r)) => m
-                            .edgeserve_ml_inference()
-                            .call_predict(store, r)
-                            .await
-                            .map(ModelAnswer::V2),
-                        _ => Err(Self::wrong_kind(&label, kind)),
+        let resp = match self.abi {
+            Abi::V1 => {
+                let args = v1::request(id, req);
+                let answer = self
+                    .call(timing, async |store, bound| match bound {
+                        Bound::ModelV1(m) => {
+                            m.edgeserve_ml_inference().call_predict(store, &args).await
+                        }
+                        _ => Err(self.wrong_kind()),
+                    })
+                    .await?;
+                match answer {
+                    Ok(r) => v1::response_from(r),
+                    Err(e) => return Err(self.model_error(v1::error_kind(e.kind), &e.message)),
+                }
+            }
+            Abi::V2 => {
+                let data = v2::tensor_data(&req.inputs);
+                let parts = v2::RequestParts::new(req, &data, &self.metadata);
+                let answer = self
+                    .call(timing, async |store, bound| match bound {
+                        Bound::ModelV2(m) => {
+                            m.edgeserve_ml_inference()
+                                .call_predict(store, parts.request(id))
+                                .await
+                        }
+                        _ => Err(self.wrong_kind()),
+                    })
+                    .await?;
+                match answer {
+                    Ok(r) => {
+                        v2::response_from(r, &self.metadata).map_err(|m| self.bad_output(m))?
                     }
-                })
-            })
-            .await?;
-        let bad_output = |message| InvokeError::BadOutput {
+                    Err(e) => return Err(self.model_error(v2::error_kind(e.kind), &e.message)),
+                }
+            }
+        };
+        check_outputs(&resp).map_err(|m| self.bad_output(m))?;
+        Ok(resp)
+    }
+
+    /// An answer the host cannot use.
+    fn bad_output(&self, message: String) -> InvokeError {
+        InvokeError::BadOutput {
             model: self.label.to_string(),
             message,
-        };
-        // The guest's words, bounded and escaped before they reach a
-        // response or a log line.
-        let model_error = |kind, message: &str| InvokeError::Model {
+        }
+    }
+
+    /// The model's own error: its words, bounded and escaped before they
+    /// reach a response or a log line.
+    fn model_error(&self, kind: crate::error::ModelErrorKind, message: &str) -> InvokeError {
+        InvokeError::Model {
             model: self.label.to_string(),
             kind,
             message: crate::text::outside_text(message),
-        };
-        let resp = match answer {
-            ModelAnswer::V1(Ok(r)) => v1::response_from(r),
-            ModelAnswer::V2(Ok(r)) => v2::response_from(r, &self.metadata).map_err(bad_output)?,
-            ModelAnswer::V1(Err(e)) => return Err(model_error(v1::error_kind(e.kind), &e.message)),
-            ModelAnswer::V2(Err(e)) => return Err(model_error(v2::error_kind(e.kind), &e.message)),
-        };
-        check_outputs(&resp).map_err(bad_output)?;
-        Ok(resp)
+        }
     }
 
     /// Warm instances idle now (0 for fresh isolation).

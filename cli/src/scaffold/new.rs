@@ -59,8 +59,7 @@ import struct
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import config
-from wit_world.imports.types import (
-    Datatype,
+from wit_world.exports.inference import (
     Error,
     ErrorKind,
     InferenceResponse,
@@ -68,6 +67,7 @@ from wit_world.imports.types import (
     Tensor,
     TensorSpec,
 )
+from wit_world.imports.types import Datatype
 
 
 class Inference(exports.Inference):

@@ -1,6 +1,7 @@
-//! Call the model: the request's tensors move into the version's sandbox
-//! (memory cap, deadline, fuel for its output, no ambient access) and its
-//! answer comes back, with where the time went.
+//! Call the model: the request's tensors are lowered into the version's
+//! sandbox (memory cap, deadline, fuel for its output, no ambient access)
+//! from where they are, and its answer comes back, with where the time
+//! went.
 
 use super::Pipeline;
 use super::route::Routed;
@@ -8,24 +9,15 @@ use crate::runtime::{CallTiming, InvokeError};
 use crate::tensor::{InferenceRequest, InferenceResponse};
 
 impl Pipeline {
-    /// Runs the chosen version on the request. The id moves into the call
-    /// unless the response chain still needs it for its audit lines.
+    /// Runs the chosen version on the request.
     pub(super) async fn call_model(
         &self,
         routed: &Routed,
-        request: &mut InferenceRequest,
-        id: &mut String,
+        request: &InferenceRequest,
+        id: &str,
     ) -> (Result<InferenceResponse, InvokeError>, CallTiming) {
-        let call_id = if routed.response_chain {
-            id.clone()
-        } else {
-            std::mem::take(id)
-        };
         let mut timing = CallTiming::default();
-        let result = routed
-            .model
-            .infer_timed(request, call_id, &mut timing)
-            .await;
+        let result = routed.model.infer_timed(request, id, &mut timing).await;
         (result, timing)
     }
 }

@@ -315,19 +315,19 @@ impl Pipeline {
             .map_err(refused)?;
         check_request(&routed.model.name, &routed.model.metadata, &request)
             .map_err(|e| refused(e.into()))?;
-        let mut id = self.request_id(flight, &request);
+        let id = self.request_id(flight, &request);
         flight.lap(Stage::Decode, decoding);
         let seen = self
             .request_policies(flight, &routed, &mut request, &id)
             .await
             .map_err(refused)?;
         let copies = self.observe_request(flight, &routed, &request, &id);
-        let (result, timing) = self.call_model(&routed, &mut request, &mut id).await;
+        let (result, timing) = self.call_model(&routed, &request, &id).await;
         self.observe(flight, &routed, timing, &result, copies.log);
         let mut response = result?;
         self.mirror(copies.shadow, &routed.model, &response);
         select_outputs(&request, &mut response);
-        self.response_policies(flight, &routed, seen, &mut response, &id)
+        self.response_policies(flight, &routed, seen, &request, &mut response, &id)
             .await
             .map_err(refused)?;
         Ok(self.encode(codec, flight, &routed.model, &request, &response))

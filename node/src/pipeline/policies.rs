@@ -11,11 +11,10 @@ use crate::security::{AuthMethod, ChainError};
 use crate::telemetry::Stage as TraceStage;
 use crate::tensor::{InferenceRequest, InferenceResponse};
 
-/// What the request chain leaves for the response chain: the context,
-/// and the request as the model saw it (when a response policy runs).
+/// What the request chain leaves for the response chain: the context
+/// (when a response policy runs).
 pub(super) struct Screened {
-    context: PolicyContext,
-    seen: Option<InferenceRequest>,
+    context: Option<PolicyContext>,
 }
 
 impl Pipeline {
@@ -55,26 +54,24 @@ impl Pipeline {
             .map_err(|e| refusal(e, id, routed))?;
             flight.lap(TraceStage::PolicyRequest, t);
         }
-        // The model takes the request's tensors; the response chain reads
-        // the request it saw (a shallow copy: tensor data is shared).
         Ok(Some(Screened {
-            context,
-            seen: post.then(|| request.clone()),
+            context: post.then_some(context),
         }))
     }
 
-    /// Runs the response chain (it may deny or rewrite the answer).
+    /// Runs the response chain (it may deny or rewrite the answer); its
+    /// policies read `request` as the model saw it.
     pub(super) async fn response_policies<'a>(
         &'a self,
         flight: &mut Flight<'a>,
         routed: &Routed,
         screened: Option<Screened>,
+        request: &InferenceRequest,
         response: &mut InferenceResponse,
         id: &str,
     ) -> Result<(), ApiError> {
         let Some(Screened {
-            context,
-            seen: Some(seen),
+            context: Some(context),
         }) = screened
         else {
             return Ok(());
@@ -89,7 +86,7 @@ impl Pipeline {
             &self.registry,
             &routed.rules,
             &context,
-            &seen,
+            request,
             response,
         ))
         .await

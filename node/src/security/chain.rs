@@ -239,7 +239,7 @@ impl PolicyChains {
                 }
             };
             let started = Instant::now();
-            // The policy gets its own copy of what it reads, made at the call.
+            // What the policy reads is lowered into its sandbox at the call.
             let result = policy.on_request(ctx, request).await;
             self.settle(
                 binding,

@@ -106,17 +106,14 @@ pub fn mirror(
         let arrived = std::time::SystemTime::now();
         let started = std::time::Instant::now();
         let logged = predlog.filter(|_| shadow.settings.log.is_some());
-        let inputs = logged.as_ref().and_then(|_| {
-            let keep = shadow.settings.log.as_ref().is_some_and(|l| l.inputs);
-            keep.then(|| request.inputs.clone())
-        });
         let outcome = match check_request(&shadow.name, &shadow.metadata, &request) {
-            Ok(()) => shadow
-                .infer(&mut request, id.clone())
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(()) => shadow.infer(&request, &id).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
+        let inputs = logged.as_ref().and_then(|_| {
+            let keep = shadow.settings.log.as_ref().is_some_and(|l| l.inputs);
+            keep.then(|| std::mem::take(&mut request.inputs))
+        });
         let latency = started.elapsed();
         shadow.stats.record(latency, outcome.is_err());
         let record = tally(

@@ -103,16 +103,16 @@ pub(crate) fn is_ours(name: &str, iface: &str) -> bool {
             .any(|(n, since)| *n == iface && same_series(since, newest) && *since <= v)
 }
 
-/// Conversions between one series' generated types and the host's, the
-/// same in every series: datatypes and parameters.
-macro_rules! common_conversions {
+/// Conversions between one series' datatype and the host's (the same
+/// enum in every series).
+macro_rules! datatype_conversions {
     ($($wit:tt)+) => {
-        use $($wit)+ as common_wit;
+        use $($wit)+ as datatype_wit;
 
-        impl From<common_wit::Datatype> for crate::tensor::DataType {
-            fn from(d: common_wit::Datatype) -> Self {
+        impl From<datatype_wit::Datatype> for crate::tensor::DataType {
+            fn from(d: datatype_wit::Datatype) -> Self {
                 use crate::tensor::DataType;
-                use common_wit::Datatype as W;
+                use datatype_wit::Datatype as W;
                 match d {
                     W::Boolean => DataType::Bool,
                     W::Uint8 => DataType::U8,
@@ -131,10 +131,10 @@ macro_rules! common_conversions {
             }
         }
 
-        impl From<crate::tensor::DataType> for common_wit::Datatype {
+        impl From<crate::tensor::DataType> for datatype_wit::Datatype {
             fn from(d: crate::tensor::DataType) -> Self {
                 use crate::tensor::DataType;
-                use common_wit::Datatype as W;
+                use datatype_wit::Datatype as W;
                 match d {
                     DataType::Bool => W::Boolean,
                     DataType::U8 => W::Uint8,
@@ -152,40 +152,16 @@ macro_rules! common_conversions {
                 }
             }
         }
+    };
+}
 
-        fn params_to_wit(params: &crate::tensor::Parameters) -> Vec<common_wit::Parameter> {
-            use crate::tensor::ParamValue;
-            params
-                .iter()
-                .map(|(name, v)| common_wit::Parameter {
-                    name: name.clone(),
-                    value: match v {
-                        ParamValue::Text(s) => common_wit::ParamValue::Text(s.clone()),
-                        ParamValue::Int(i) => common_wit::ParamValue::Integer(*i),
-                        ParamValue::Float(f) => common_wit::ParamValue::Float(*f),
-                        ParamValue::Bool(b) => common_wit::ParamValue::Boolean(*b),
-                    },
-                })
-                .collect()
-        }
+/// Conversions of what a model says about itself and how it fails, the
+/// same records in every series (given the module that defines them).
+macro_rules! model_conversions {
+    ($($wit:tt)+) => {
+        use $($wit)+ as model_wit;
 
-        fn params_from_wit(params: Vec<common_wit::Parameter>) -> crate::tensor::Parameters {
-            use crate::tensor::ParamValue;
-            params
-                .into_iter()
-                .map(|p| {
-                    let v = match p.value {
-                        common_wit::ParamValue::Text(s) => ParamValue::Text(s),
-                        common_wit::ParamValue::Integer(i) => ParamValue::Int(i),
-                        common_wit::ParamValue::Float(f) => ParamValue::Float(f),
-                        common_wit::ParamValue::Boolean(b) => ParamValue::Bool(b),
-                    };
-                    (p.name, v)
-                })
-                .collect()
-        }
-
-        fn spec_from_wit(s: common_wit::TensorSpec) -> crate::tensor::TensorSpec {
+        fn spec_from_wit(s: model_wit::TensorSpec) -> crate::tensor::TensorSpec {
             crate::tensor::TensorSpec {
                 name: s.name,
                 datatype: s.datatype.into(),
@@ -195,7 +171,7 @@ macro_rules! common_conversions {
 
         /// The host form of a model's metadata.
         pub(crate) fn metadata_from_wit(
-            m: common_wit::ModelMetadata,
+            m: model_wit::ModelMetadata,
         ) -> crate::tensor::ModelMetadata {
             crate::tensor::ModelMetadata {
                 name: m.name,
@@ -207,63 +183,18 @@ macro_rules! common_conversions {
         }
 
         /// The host form of a model's error kind.
-        pub(crate) fn error_kind(kind: common_wit::ErrorKind) -> crate::error::ModelErrorKind {
+        pub(crate) fn error_kind(kind: model_wit::ErrorKind) -> crate::error::ModelErrorKind {
             use crate::error::ModelErrorKind;
             match kind {
-                common_wit::ErrorKind::InvalidInput => ModelErrorKind::InvalidInput,
-                common_wit::ErrorKind::Internal => ModelErrorKind::Internal,
-                common_wit::ErrorKind::Unavailable => ModelErrorKind::Unavailable,
+                model_wit::ErrorKind::InvalidInput => ModelErrorKind::InvalidInput,
+                model_wit::ErrorKind::Internal => ModelErrorKind::Internal,
+                model_wit::ErrorKind::Unavailable => ModelErrorKind::Unavailable,
             }
         }
     };
 }
 
-/// The policy context in one series' generated type (the record is the
-/// same in both).
-macro_rules! context_conversion {
-    ($($filter:tt)+) => {
-        use $($filter)+ as context_filter;
-
-        /// The context in this series' form.
-        pub(crate) fn context_to_wit(
-            c: &crate::policy_abi::PolicyContext,
-        ) -> context_filter::RequestContext {
-            use crate::policy_abi::AuthMethod;
-            context_filter::RequestContext {
-                request_id: c.request_id.clone(),
-                tenant: c.tenant.clone(),
-                principal: c.principal.clone(),
-                auth_method: match c.auth_method {
-                    AuthMethod::Anonymous => context_filter::AuthMethod::Anonymous,
-                    AuthMethod::ApiKey => context_filter::AuthMethod::ApiKey,
-                    AuthMethod::Jwt => context_filter::AuthMethod::Jwt,
-                    AuthMethod::Mtls => context_filter::AuthMethod::Mtls,
-                },
-                model: c.model.clone(),
-                version: c.version.clone(),
-                headers: c
-                    .headers
-                    .iter()
-                    .map(|(name, value)| context_filter::Header {
-                        name: name.clone(),
-                        value: value.clone(),
-                    })
-                    .collect(),
-                client_address: c.client_address.clone(),
-            }
-        }
-
-        /// The host form of a denial.
-        fn denial<T>(d: context_filter::Denial) -> crate::policy_abi::Decision<T> {
-            crate::policy_abi::Decision::Deny {
-                status: d.status,
-                reason: d.reason,
-            }
-        }
-    };
-}
-
-pub(crate) use {common_conversions, context_conversion};
+pub(crate) use {datatype_conversions, model_conversions};
 
 #[cfg(test)]
 mod tests {

@@ -33,8 +33,76 @@ pub(crate) mod policy {
     pub(crate) use exports::edgeserve::ml::filter;
 }
 
-super::common_conversions!(super::v1::wit);
-super::context_conversion!(super::v1::policy::filter);
+super::datatype_conversions!(super::v1::wit);
+super::model_conversions!(super::v1::wit);
+
+fn params_to_wit(params: &crate::tensor::Parameters) -> Vec<wit::Parameter> {
+    use crate::tensor::ParamValue;
+    params
+        .iter()
+        .map(|(name, v)| wit::Parameter {
+            name: name.clone(),
+            value: match v {
+                ParamValue::Text(s) => wit::ParamValue::Text(s.clone()),
+                ParamValue::Int(i) => wit::ParamValue::Integer(*i),
+                ParamValue::Float(f) => wit::ParamValue::Float(*f),
+                ParamValue::Bool(b) => wit::ParamValue::Boolean(*b),
+            },
+        })
+        .collect()
+}
+
+fn params_from_wit(params: Vec<wit::Parameter>) -> crate::tensor::Parameters {
+    use crate::tensor::ParamValue;
+    params
+        .into_iter()
+        .map(|p| {
+            let v = match p.value {
+                wit::ParamValue::Text(s) => ParamValue::Text(s),
+                wit::ParamValue::Integer(i) => ParamValue::Int(i),
+                wit::ParamValue::Float(f) => ParamValue::Float(f),
+                wit::ParamValue::Boolean(b) => ParamValue::Bool(b),
+            };
+            (p.name, v)
+        })
+        .collect()
+}
+
+/// The context in this series' form (a copy).
+fn context_to_wit(c: &PolicyContext) -> policy::filter::RequestContext {
+    use crate::policy_abi::AuthMethod;
+    use policy::filter as f;
+    f::RequestContext {
+        request_id: c.request_id.clone(),
+        tenant: c.tenant.clone(),
+        principal: c.principal.clone(),
+        auth_method: match c.auth_method {
+            AuthMethod::Anonymous => f::AuthMethod::Anonymous,
+            AuthMethod::ApiKey => f::AuthMethod::ApiKey,
+            AuthMethod::Jwt => f::AuthMethod::Jwt,
+            AuthMethod::Mtls => f::AuthMethod::Mtls,
+        },
+        model: c.model.clone(),
+        version: c.version.clone(),
+        headers: c
+            .headers
+            .iter()
+            .map(|(name, value)| f::Header {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+        client_address: c.client_address.clone(),
+    }
+}
+
+/// The host form of a denial.
+fn denial<T>(d: policy::filter::Denial) -> Decision<T> {
+    Decision::Deny {
+        status: d.status,
+        reason: d.reason,
+    }
+}
 
 fn tensor_to_wit(t: Tensor) -> wit::Tensor {
     wit::Tensor {
@@ -64,14 +132,11 @@ fn tensor_from_wit(t: wit::Tensor) -> Tensor {
     }
 }
 
-/// A model's request, moving the tensors (no copy of their data).
-pub(crate) fn request(id: String, req: &mut InferenceRequest) -> wit::InferenceRequest {
+/// A model's request (a copy: 0.1 bindings lower owned values).
+pub(crate) fn request(id: &str, req: &InferenceRequest) -> wit::InferenceRequest {
     wit::InferenceRequest {
-        id,
-        inputs: std::mem::take(&mut req.inputs)
-            .into_iter()
-            .map(tensor_to_wit)
-            .collect(),
+        id: id.to_string(),
+        inputs: req.inputs.iter().cloned().map(tensor_to_wit).collect(),
         outputs: req.outputs.iter().map(|o| o.name.clone()).collect(),
         parameters: params_to_wit(&req.parameters),
     }

@@ -2,14 +2,23 @@
 //! version: a tensor's data is one byte buffer in the binary extension's
 //! layout, a model's tensors are named by spec index, and a policy gets
 //! only what its metadata says it reads.
+//!
+//! The host lowers borrowed values: a tensor's data goes from the request
+//! (often a slice of the body it arrived in) straight into the component's
+//! memory, and a policy's context and tensors are not cloned first. Each
+//! call builds its arguments in two steps, because the WIT records point
+//! into lists: the parts ([`RequestParts`], [`PolicyParts`]) hold those
+//! lists, borrowing the host's values, and the records borrow the parts.
+
+use std::borrow::Cow;
 
 use bytes::Bytes;
 
 use crate::policy_abi::{Decision, PolicyContext, Reads, RequestRewrite};
-use crate::protocol::{decode_binary, write_binary};
+use crate::protocol::decode_binary;
 use crate::tensor::{
-    DataType, InferenceRequest, InferenceResponse, ModelMetadata, Tensor, TensorData, TensorSpec,
-    element_count,
+    DataType, InferenceRequest, InferenceResponse, ModelMetadata, ParamValue, Parameters, Tensor,
+    TensorData, TensorSpec, element_count,
 };
 
 wasmtime::component::bindgen!({
@@ -17,18 +26,25 @@ wasmtime::component::bindgen!({
     world: "model",
     imports: { default: async },
     exports: { default: async },
+    // Arguments are lowered from borrowed values; `*Param` types borrow,
+    // `*Result` types are what a component hands back.
+    ownership: Borrowing { duplicate_if_necessary: true },
 });
 
+/// The types every world shares (datatypes, parameters).
 pub(crate) use edgeserve::ml::types as wit;
+/// A model's records and exports.
+pub(crate) use exports::edgeserve::ml::inference;
 
-/// Bindings for the `policy` world; its types and imports are the model
-/// world's.
+/// Bindings for the `policy` world; its shared types and its imports are
+/// the model world's.
 pub(crate) mod policy {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "policy",
         imports: { default: async },
         exports: { default: async },
+        ownership: Borrowing { duplicate_if_necessary: true },
         with: {
             "edgeserve:ml/types": super::edgeserve::ml::types,
             "edgeserve:ml/logging": super::edgeserve::ml::logging,
@@ -42,8 +58,8 @@ pub(crate) mod policy {
 
 use policy::filter;
 
-super::common_conversions!(super::v2::wit);
-super::context_conversion!(super::v2::policy::filter);
+super::datatype_conversions!(super::v2::wit);
+super::model_conversions!(super::v2::inference);
 
 /// Index of the spec called `name`; the host has checked that it exists
 /// (an index past the end would be the component's to refuse).
@@ -55,20 +71,42 @@ fn index(specs: &[TensorSpec], name: &str) -> u32 {
         .unwrap_or(u32::MAX)
 }
 
-/// Tensor data in the binary layout, moved when it can be (a buffer that
-/// is the tensor's alone), else copied.
-fn data_into_wit(data: TensorData) -> Vec<u8> {
-    match data {
-        TensorData::Raw(b) => Vec::from(b),
-        strings => data_to_wit(&strings),
-    }
+/// The tensors' data in the binary layout, borrowed where it already is
+/// (see [`TensorData::binary`]): the first step of building arguments.
+pub(crate) fn tensor_data(tensors: &[Tensor]) -> Vec<Cow<'_, [u8]>> {
+    tensors.iter().map(|t| t.data.binary()).collect()
 }
 
-/// Tensor data in the binary layout, copied.
-fn data_to_wit(data: &TensorData) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.byte_len());
-    write_binary(&mut out, data);
-    out
+/// Parameters as a component reads them (borrowed).
+fn params_to_wit(params: &Parameters) -> Vec<wit::ParameterParam<'_>> {
+    params
+        .iter()
+        .map(|(name, v)| wit::ParameterParam {
+            name,
+            value: match v {
+                ParamValue::Text(s) => wit::ParamValueParam::Text(s),
+                ParamValue::Int(i) => wit::ParamValueParam::Integer(*i),
+                ParamValue::Float(f) => wit::ParamValueParam::Float(*f),
+                ParamValue::Bool(b) => wit::ParamValueParam::Boolean(*b),
+            },
+        })
+        .collect()
+}
+
+/// The host form of the parameters a component handed back.
+fn params_from_wit(params: Vec<wit::ParameterResult>) -> Parameters {
+    params
+        .into_iter()
+        .map(|p| {
+            let v = match p.value {
+                wit::ParamValueResult::Text(s) => ParamValue::Text(s),
+                wit::ParamValueResult::Integer(i) => ParamValue::Int(i),
+                wit::ParamValueResult::Float(f) => ParamValue::Float(f),
+                wit::ParamValueResult::Boolean(b) => ParamValue::Bool(b),
+            };
+            (p.name, v)
+        })
+        .collect()
 }
 
 /// The host form of tensor data a component handed back, checked against
@@ -85,38 +123,59 @@ fn data_from_wit(
     decode_binary(datatype, count, Bytes::from(data)).map_err(|e| format!("{what} '{name}': {e}"))
 }
 
-/// A model's request, moving the tensors (their data is not copied unless
-/// it is a slice of a larger buffer).
-pub(crate) fn request(
-    id: String,
-    req: &mut InferenceRequest,
-    meta: &ModelMetadata,
-) -> wit::InferenceRequest {
-    wit::InferenceRequest {
-        id,
-        inputs: std::mem::take(&mut req.inputs)
-            .into_iter()
-            .map(|t| wit::Tensor {
-                spec: index(&meta.inputs, &t.name),
-                datatype: t.datatype.into(),
-                shape: t.shape,
-                data: data_into_wit(t.data),
-            })
-            .collect(),
-        outputs: (!req.outputs.is_empty()).then(|| {
-            req.outputs
+/// The lists a model's request record points into, borrowing the request
+/// and its data ([`tensor_data`]).
+pub(crate) struct RequestParts<'a> {
+    inputs: Vec<inference::TensorParam<'a>>,
+    outputs: Option<Vec<u32>>,
+    parameters: Option<Vec<wit::ParameterParam<'a>>>,
+}
+
+impl<'a> RequestParts<'a> {
+    /// The parts of `req` for the model described by `meta`; `data` is
+    /// `tensor_data(&req.inputs)`.
+    pub(crate) fn new(
+        req: &'a InferenceRequest,
+        data: &'a [Cow<'a, [u8]>],
+        meta: &ModelMetadata,
+    ) -> RequestParts<'a> {
+        RequestParts {
+            inputs: req
+                .inputs
                 .iter()
-                .map(|o| index(&meta.outputs, &o.name))
-                .collect()
-        }),
-        parameters: (!req.parameters.is_empty()).then(|| params_to_wit(&req.parameters)),
+                .zip(data)
+                .map(|(t, data)| inference::TensorParam {
+                    spec: index(&meta.inputs, &t.name),
+                    datatype: t.datatype.into(),
+                    shape: &t.shape,
+                    data,
+                })
+                .collect(),
+            outputs: (!req.outputs.is_empty()).then(|| {
+                req.outputs
+                    .iter()
+                    .map(|o| index(&meta.outputs, &o.name))
+                    .collect()
+            }),
+            parameters: (!req.parameters.is_empty()).then(|| params_to_wit(&req.parameters)),
+        }
+    }
+
+    /// The request record, with its id.
+    pub(crate) fn request<'b>(&'b self, id: &'b str) -> inference::InferenceRequest<'b> {
+        inference::InferenceRequest {
+            id,
+            inputs: &self.inputs,
+            outputs: self.outputs.as_deref(),
+            parameters: self.parameters.as_deref(),
+        }
     }
 }
 
 /// The host form of a model's answer; an output index past the declared
 /// outputs, or data that does not fit its shape, is the model's fault.
 pub(crate) fn response_from(
-    r: wit::InferenceResponse,
+    r: inference::InferenceResponse,
     meta: &ModelMetadata,
 ) -> Result<InferenceResponse, String> {
     let outputs = r
@@ -146,16 +205,55 @@ pub(crate) fn response_from(
     })
 }
 
-fn named(t: &Tensor) -> wit::NamedTensor {
-    wit::NamedTensor {
-        name: t.name.clone(),
-        datatype: t.datatype.into(),
-        shape: t.shape.clone(),
-        data: data_to_wit(&t.data),
+/// The context in its WIT form (borrowed).
+fn context_to_wit<'a>(
+    c: &'a PolicyContext,
+    headers: &'a [filter::Header<'a>],
+) -> filter::RequestContext<'a> {
+    use crate::policy_abi::AuthMethod;
+    filter::RequestContext {
+        request_id: &c.request_id,
+        tenant: c.tenant.as_deref(),
+        principal: c.principal.as_deref(),
+        auth_method: match c.auth_method {
+            AuthMethod::Anonymous => filter::AuthMethod::Anonymous,
+            AuthMethod::ApiKey => filter::AuthMethod::ApiKey,
+            AuthMethod::Jwt => filter::AuthMethod::Jwt,
+            AuthMethod::Mtls => filter::AuthMethod::Mtls,
+        },
+        model: &c.model,
+        version: &c.version,
+        headers,
+        client_address: &c.client_address,
     }
 }
 
-fn named_from_wit(what: &str, t: wit::NamedTensor) -> Result<Tensor, String> {
+/// The host form of a denial.
+fn denial<T>(d: filter::Denial) -> Decision<T> {
+    Decision::Deny {
+        status: d.status,
+        reason: d.reason,
+    }
+}
+
+/// Named tensors as a policy reads them; `data` is `tensor_data(tensors)`.
+fn named<'a>(
+    tensors: &'a [Tensor],
+    data: &'a [Cow<'a, [u8]>],
+) -> Vec<filter::NamedTensorParam<'a>> {
+    tensors
+        .iter()
+        .zip(data)
+        .map(|(t, data)| filter::NamedTensorParam {
+            name: &t.name,
+            datatype: t.datatype.into(),
+            shape: &t.shape,
+            data,
+        })
+        .collect()
+}
+
+fn named_from_wit(what: &str, t: filter::NamedTensorResult) -> Result<Tensor, String> {
     let datatype = DataType::from(t.datatype);
     let data = data_from_wit(what, &t.name, datatype, &t.shape, t.data)?;
     Ok(Tensor {
@@ -166,20 +264,101 @@ fn named_from_wit(what: &str, t: wit::NamedTensor) -> Result<Tensor, String> {
     })
 }
 
-/// A request as a policy sees it (a copy: the host keeps its own).
-fn policy_request(req: &InferenceRequest) -> filter::PolicyRequest {
-    filter::PolicyRequest {
-        inputs: req.inputs.iter().map(named).collect(),
-        outputs: req.outputs.iter().map(|o| o.name.clone()).collect(),
-        parameters: params_to_wit(&req.parameters),
+/// The data of what a policy reads, in the binary layout (the first step
+/// of building its arguments; empty for what it does not read).
+pub(crate) struct PolicyData<'a> {
+    request: Vec<Cow<'a, [u8]>>,
+    response: Vec<Cow<'a, [u8]>>,
+}
+
+impl<'a> PolicyData<'a> {
+    /// The data of `req`'s inputs and `resp`'s outputs, as far as `reads`
+    /// says the policy reads them.
+    pub(crate) fn new(
+        req: &'a InferenceRequest,
+        resp: Option<&'a InferenceResponse>,
+        reads: Reads,
+    ) -> PolicyData<'a> {
+        PolicyData {
+            request: if reads.request {
+                tensor_data(&req.inputs)
+            } else {
+                Vec::new()
+            },
+            response: match resp {
+                Some(r) if reads.response => tensor_data(&r.outputs),
+                _ => Vec::new(),
+            },
+        }
     }
 }
 
-/// A response as a policy sees it (a copy).
-fn policy_response(r: &InferenceResponse) -> filter::PolicyResponse {
-    filter::PolicyResponse {
-        outputs: r.outputs.iter().map(named).collect(),
-        parameters: params_to_wit(&r.parameters),
+/// The lists a policy's arguments point into, borrowing the context, the
+/// request, the response and their [`PolicyData`]; only what the policy
+/// reads is built.
+pub(crate) struct PolicyParts<'a> {
+    context: &'a PolicyContext,
+    headers: Vec<filter::Header<'a>>,
+    request: Option<ListParts<'a>>,
+    response: Option<ListParts<'a>>,
+}
+
+/// A request's or a response's lists as a policy reads them.
+struct ListParts<'a> {
+    tensors: Vec<filter::NamedTensorParam<'a>>,
+    outputs: Vec<&'a str>,
+    parameters: Vec<wit::ParameterParam<'a>>,
+}
+
+impl<'a> PolicyParts<'a> {
+    /// The parts of a policy call: `resp` is `None` for `on-request`.
+    pub(crate) fn new(
+        context: &'a PolicyContext,
+        req: &'a InferenceRequest,
+        resp: Option<&'a InferenceResponse>,
+        data: &'a PolicyData<'a>,
+        reads: Reads,
+    ) -> PolicyParts<'a> {
+        PolicyParts {
+            context,
+            headers: context
+                .headers
+                .iter()
+                .map(|(name, value)| filter::Header { name, value })
+                .collect(),
+            request: reads.request.then(|| ListParts {
+                tensors: named(&req.inputs, &data.request),
+                outputs: req.outputs.iter().map(|o| o.name.as_str()).collect(),
+                parameters: params_to_wit(&req.parameters),
+            }),
+            response: resp.filter(|_| reads.response).map(|r| ListParts {
+                tensors: named(&r.outputs, &data.response),
+                outputs: Vec::new(),
+                parameters: params_to_wit(&r.parameters),
+            }),
+        }
+    }
+
+    /// The context record.
+    pub(crate) fn context(&self) -> filter::RequestContext<'_> {
+        context_to_wit(self.context, &self.headers)
+    }
+
+    /// The request record, if the policy reads it.
+    pub(crate) fn request(&self) -> Option<filter::PolicyRequestParam<'_>> {
+        self.request.as_ref().map(|p| filter::PolicyRequestParam {
+            inputs: &p.tensors,
+            outputs: &p.outputs,
+            parameters: &p.parameters,
+        })
+    }
+
+    /// The response record, if the policy reads it.
+    pub(crate) fn response(&self) -> Option<filter::PolicyResponseParam<'_>> {
+        self.response.as_ref().map(|p| filter::PolicyResponseParam {
+            outputs: &p.tensors,
+            parameters: &p.parameters,
+        })
     }
 }
 
@@ -189,36 +368,6 @@ pub(crate) fn reads(m: &filter::PolicyMetadata) -> Reads {
         request: m.reads.contains(filter::Reads::REQUEST),
         response: m.reads.contains(filter::Reads::RESPONSE),
     }
-}
-
-/// The arguments of `on-request`: the request only if the policy reads it.
-pub(crate) fn on_request_args(
-    ctx: &PolicyContext,
-    req: &InferenceRequest,
-    reads: Reads,
-) -> (filter::RequestContext, Option<filter::PolicyRequest>) {
-    (
-        context_to_wit(ctx),
-        reads.request.then(|| policy_request(req)),
-    )
-}
-
-/// The arguments of `on-response`: each part only if the policy reads it.
-pub(crate) fn on_response_args(
-    ctx: &PolicyContext,
-    req: &InferenceRequest,
-    resp: &InferenceResponse,
-    reads: Reads,
-) -> (
-    filter::RequestContext,
-    Option<filter::PolicyRequest>,
-    Option<filter::PolicyResponse>,
-) {
-    (
-        context_to_wit(ctx),
-        reads.request.then(|| policy_request(req)),
-        reads.response.then(|| policy_response(resp)),
-    )
 }
 
 /// The host form of a request decision; a rewrite whose data does not fit
@@ -305,21 +454,34 @@ mod tests {
             }],
             ..Default::default()
         };
-        let wit = request("r1".into(), &mut req, &meta());
+        let meta = meta();
+        let data = tensor_data(&req.inputs);
+        let parts = RequestParts::new(&req, &data, &meta);
+        let wit = parts.request("r1");
+        assert_eq!(wit.id, "r1");
         assert_eq!(wit.inputs[0].spec, 1);
         assert_eq!(wit.inputs[0].data, [2, 0, 0, 0, b'h', b'i', 0, 0, 0, 0]);
         assert_eq!(wit.inputs[1].spec, 0);
         assert_eq!(wit.inputs[1].data, [0, 0, 128, 63]);
-        assert_eq!(wit.outputs, Some(vec![1]));
+        let TensorData::Raw(raw) = &req.inputs[1].data else {
+            panic!("FP32 data");
+        };
+        assert_eq!(
+            wit.inputs[1].data.as_ptr(),
+            raw.as_ptr(),
+            "raw data is lowered from where it is, not copied first"
+        );
+        assert_eq!(wit.outputs, Some(&[1][..]));
         assert!(wit.parameters.is_none(), "no parameters, no list");
         req.outputs.clear();
-        assert!(request("r2".into(), &mut req, &meta()).outputs.is_none());
+        let parts = RequestParts::new(&req, &data, &meta);
+        assert!(parts.request("r2").outputs.is_none());
     }
 
     #[test]
     fn an_answer_is_checked_against_the_declared_outputs() {
-        let answer = |spec, data: Vec<u8>| wit::InferenceResponse {
-            outputs: vec![wit::Tensor {
+        let answer = |spec, data: Vec<u8>| inference::InferenceResponse {
+            outputs: vec![inference::TensorResult {
                 spec,
                 datatype: wit::Datatype::Bytes,
                 shape: vec![1],

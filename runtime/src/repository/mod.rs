@@ -314,12 +314,11 @@ async fn run_smoke_test(
             ));
         }
     };
-    let mut req =
-        decode_request(&text.into(), None).map_err(|e| RepoError::Smoke(e.to_string()))?;
+    let req = decode_request(&text.into(), None).map_err(|e| RepoError::Smoke(e.to_string()))?;
     check_request(&model.name, &model.metadata, &req)
         .map_err(|e| RepoError::Smoke(e.to_string()))?;
     model
-        .infer(&mut req, "smoke-test".into())
+        .infer(&req, "smoke-test")
         .await
         .map_err(|e| RepoError::Smoke(e.to_string()))?;
     Ok(())
