@@ -102,16 +102,19 @@ fn inspect_reports_world_version_imports_and_metadata() {
     assert_eq!(v["world"], "model");
     assert_eq!(v["metadata"]["inputs"][0]["datatype"], "BYTES");
 
-    // A policy with what it reads (tenant-access: identity alone; the
-    // PII redaction: the answer), and a model built for WIT 0.1.0 (still
-    // runs here).
+    // A policy with what it reads (tenant-access: the caller's identity
+    // and the route; the PII redaction: the answer alone), and a model
+    // built for WIT 0.1.0 (still runs here).
     let (code, out, _) = run(BIN, &["inspect", "--json", components::TENANT_ACCESS]).unwrap();
     assert_eq!(code, 0, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["world"], "policy");
     assert_eq!(v["wit_versions"], serde_json::json!(["0.2.0"]));
     assert_eq!(v["metadata"]["name"], "tenant-access");
-    assert_eq!(v["metadata"]["reads"], serde_json::json!([]));
+    assert_eq!(
+        v["metadata"]["reads"],
+        serde_json::json!(["identity", "route"])
+    );
     let (code, out, _) = run(BIN, &["inspect", components::PII_REDACTION]).unwrap();
     assert_eq!(code, 0, "{out}");
     assert!(

@@ -87,7 +87,6 @@ pub use policy::{AuthMethod, Context, Header, Policy, Reads, Verdict};
 pub use request::{ParamValue, Request, Tensor, TensorRef};
 pub use response::Response;
 
-use bindings::edgeserve::ml::types as wit;
 use bindings::exports::edgeserve::ml::inference as model_wit;
 
 /// The WIT package version this SDK builds for.
@@ -486,7 +485,7 @@ macro_rules! export_policy {
             }
 
             fn on_request(
-                context: $crate::Context,
+                context: $crate::policy_bindings::exports::edgeserve::ml::filter::RequestContext,
                 request: ::core::option::Option<
                     $crate::policy_bindings::exports::edgeserve::ml::filter::PolicyRequest,
                 >,
@@ -495,7 +494,7 @@ macro_rules! export_policy {
             }
 
             fn on_response(
-                context: $crate::Context,
+                context: $crate::policy_bindings::exports::edgeserve::ml::filter::RequestContext,
                 request: ::core::option::Option<
                     $crate::policy_bindings::exports::edgeserve::ml::filter::PolicyRequest,
                 >,

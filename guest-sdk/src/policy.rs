@@ -7,8 +7,9 @@
 //! struct OnlyAcme;
 //!
 //! impl Policy for OnlyAcme {
-//!     // Identity alone: the host copies no tensors into the policy.
-//!     const READS: Reads = Reads::NOTHING;
+//!     // The caller's identity alone: the host lowers nothing else into
+//!     // the policy (no tensors, no other part of the context).
+//!     const READS: Reads = Reads::IDENTITY;
 //!
 //!     fn on_request(ctx: &Context, _req: &Request) -> Verdict<Request> {
 //!         match ctx.tenant.as_deref() {
@@ -21,52 +22,118 @@
 //! edgeserve_guest::export_policy!(OnlyAcme);
 //! ```
 
-use crate::bindings::edgeserve::ml::types as wit;
 use crate::item::{Data, Item};
 use crate::policy_bindings::exports::edgeserve::ml::filter;
 use crate::{Request, Response};
 
-pub use filter::{AuthMethod, Header, RequestContext as Context};
+pub use filter::{AuthMethod, Header};
 
-/// What a policy reads beyond its [`Context`]; the host copies only that
-/// into the sandbox.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Reads {
-    request: bool,
-    response: bool,
+/// Who is asking for what, built by the host before any policy runs. A
+/// policy gets only the parts it reads ([`Policy::READS`]); the others are
+/// empty (`""`, `None`, no headers, [`AuthMethod::Anonymous`]).
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// The request id, client-supplied or generated ([`Reads::REQUEST_ID`]).
+    pub request_id: String,
+    /// The caller's tenant, when its identity maps to one
+    /// ([`Reads::IDENTITY`]).
+    pub tenant: Option<String>,
+    /// The caller: API key name, JWT subject or certificate common name
+    /// ([`Reads::IDENTITY`]).
+    pub principal: Option<String>,
+    /// How the caller authenticated ([`Reads::IDENTITY`]).
+    pub auth_method: AuthMethod,
+    /// Model name ([`Reads::ROUTE`]).
+    pub model: String,
+    /// The version chosen for this request ([`Reads::ROUTE`]).
+    pub version: String,
+    /// Allow-listed request headers: only those the host's `[auth]
+    /// policy_headers` names ([`Reads::HEADERS`]).
+    pub headers: Vec<Header>,
+    /// The client's IP address and port ([`Reads::CLIENT_ADDRESS`]).
+    pub client_address: String,
 }
 
+impl Context {
+    fn from_wit(c: filter::RequestContext) -> Context {
+        let (tenant, principal, auth_method) = match c.identity {
+            Some(i) => (i.tenant, i.principal, i.auth_method),
+            None => (None, None, AuthMethod::Anonymous),
+        };
+        let (model, version) = c.route.map(|r| (r.model, r.version)).unwrap_or_default();
+        Context {
+            request_id: c.request_id.unwrap_or_default(),
+            tenant,
+            principal,
+            auth_method,
+            model,
+            version,
+            headers: c.headers.unwrap_or_default(),
+            client_address: c.client_address.unwrap_or_default(),
+        }
+    }
+}
+
+/// What a policy reads; the host lowers only that into the sandbox, and
+/// every string or list it lowers is a call into the policy. Combine with
+/// [`Reads::and`] (in a `const`) or `|`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reads(u8);
+
 impl Reads {
-    /// Nothing but the context: identity, headers and route.
-    pub const NOTHING: Reads = Reads {
-        request: false,
-        response: false,
-    };
+    /// Nothing: an empty context, request and response.
+    pub const NONE: Reads = Reads(0);
     /// The request's tensors, parameters and requested outputs.
-    pub const REQUEST: Reads = Reads {
-        request: true,
-        response: false,
-    };
+    pub const REQUEST: Reads = Reads(1);
     /// The model's answer.
-    pub const RESPONSE: Reads = Reads {
-        request: false,
-        response: true,
-    };
-    /// Both (what a policy that does not say gets).
-    pub const ALL: Reads = Reads {
-        request: true,
-        response: true,
-    };
+    pub const RESPONSE: Reads = Reads(1 << 1);
+    /// The context's [`Context::request_id`] (also [`Request::id`]).
+    pub const REQUEST_ID: Reads = Reads(1 << 2);
+    /// The context's tenant, principal and auth method.
+    pub const IDENTITY: Reads = Reads(1 << 3);
+    /// The context's model and version.
+    pub const ROUTE: Reads = Reads(1 << 4);
+    /// The context's headers.
+    pub const HEADERS: Reads = Reads(1 << 5);
+    /// The context's client address.
+    pub const CLIENT_ADDRESS: Reads = Reads(1 << 6);
+    /// The whole context, no tensors.
+    pub const CONTEXT: Reads = Reads(0b111_1100);
+    /// Everything (what a policy that does not say gets).
+    pub const ALL: Reads = Reads(0b111_1111);
+
+    /// Both `self` and `other`.
+    pub const fn and(self, other: Reads) -> Reads {
+        Reads(self.0 | other.0)
+    }
+
+    /// Whether `self` includes all of `other`.
+    pub const fn contains(self, other: Reads) -> bool {
+        self.0 & other.0 == other.0
+    }
 
     fn to_wit(self) -> filter::Reads {
-        let mut reads = filter::Reads::empty();
-        if self.request {
-            reads = reads | filter::Reads::REQUEST;
-        }
-        if self.response {
-            reads = reads | filter::Reads::RESPONSE;
-        }
-        reads
+        use filter::Reads as R;
+        [
+            (Reads::REQUEST, R::REQUEST),
+            (Reads::RESPONSE, R::RESPONSE),
+            (Reads::REQUEST_ID, R::REQUEST_ID),
+            (Reads::IDENTITY, R::IDENTITY),
+            (Reads::ROUTE, R::ROUTE),
+            (Reads::HEADERS, R::HEADERS),
+            (Reads::CLIENT_ADDRESS, R::CLIENT_ADDRESS),
+        ]
+        .into_iter()
+        .filter(|(ours, _)| self.contains(*ours))
+        .fold(R::empty(), |all, (_, flag)| all | flag)
+    }
+}
+
+impl std::ops::BitOr for Reads {
+    type Output = Reads;
+
+    fn bitor(self, other: Reads) -> Reads {
+        self.and(other)
     }
 }
 
@@ -110,12 +177,13 @@ impl<T> Verdict<T> {
 /// A policy filter. Both functions default to allowing everything, so a
 /// policy implements only the stage it cares about.
 pub trait Policy {
-    /// What the policy reads beyond its [`Context`]: the host copies only
-    /// that into the sandbox, and hands the policy an empty [`Request`] or
-    /// [`Response`] for what it does not read. Everything by default;
-    /// a policy that decides on identity, headers and route alone says
-    /// `const READS: Reads = Reads::NOTHING;` and costs one call, however
-    /// large the tensors; `Reads::REQUEST` or `Reads::RESPONSE` for one.
+    /// What the policy reads: the host lowers only that into the sandbox,
+    /// and hands the policy empty parts of the [`Context`] and an empty
+    /// [`Request`] or [`Response`] for what it does not read. Everything by
+    /// default. A policy that decides on the caller alone says
+    /// `const READS: Reads = Reads::IDENTITY;` and costs little more than
+    /// one call, however large the tensors; one that checks inputs says
+    /// `Reads::REQUEST`.
     const READS: Reads = Reads::ALL;
 
     /// Runs before the model, in chain order. `request` is what the client
@@ -226,9 +294,10 @@ pub fn policy_metadata<P: Policy>(name: &str, version: &str) -> filter::PolicyMe
 
 #[doc(hidden)]
 pub fn on_request<P: Policy>(
-    ctx: Context,
+    ctx: filter::RequestContext,
     req: Option<filter::PolicyRequest>,
 ) -> filter::RequestDecision {
+    let ctx = Context::from_wit(ctx);
     let request = match request_from_wit(&ctx, req) {
         Ok(r) => r,
         Err(e) => return filter::RequestDecision::Deny(denial(400, e)),
@@ -249,10 +318,11 @@ pub fn on_request<P: Policy>(
 
 #[doc(hidden)]
 pub fn on_response<P: Policy>(
-    ctx: Context,
+    ctx: filter::RequestContext,
     req: Option<filter::PolicyRequest>,
     resp: Option<filter::PolicyResponse>,
 ) -> filter::ResponseDecision {
+    let ctx = Context::from_wit(ctx);
     let parsed = request_from_wit(&ctx, req).and_then(|r| Ok((r, response_from_wit(resp)?)));
     let (request, response) = match parsed {
         Ok(both) => both,
@@ -268,5 +338,63 @@ pub fn on_response<P: Policy>(
                 parameters,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_map_to_the_wit_flags() {
+        use filter::Reads as R;
+        assert_eq!(Reads::NONE.to_wit(), R::empty());
+        let context = R::REQUEST_ID | R::IDENTITY | R::ROUTE | R::HEADERS | R::CLIENT_ADDRESS;
+        assert_eq!(Reads::ALL.to_wit(), R::REQUEST | R::RESPONSE | context);
+        assert_eq!(
+            Reads::IDENTITY.and(Reads::ROUTE).to_wit(),
+            R::IDENTITY | R::ROUTE
+        );
+        assert_eq!(Reads::CONTEXT.to_wit(), context);
+        assert!(Reads::CONTEXT.contains(Reads::HEADERS | Reads::REQUEST_ID));
+        assert!(!Reads::CONTEXT.contains(Reads::REQUEST));
+    }
+
+    #[test]
+    fn what_a_policy_does_not_read_is_empty() {
+        let ctx = Context::from_wit(filter::RequestContext {
+            request_id: None,
+            identity: Some(filter::Identity {
+                tenant: Some("acme".into()),
+                principal: None,
+                auth_method: AuthMethod::Jwt,
+            }),
+            route: None,
+            headers: None,
+            client_address: None,
+        });
+        assert_eq!(ctx.tenant.as_deref(), Some("acme"));
+        assert_eq!(ctx.auth_method, AuthMethod::Jwt);
+        assert_eq!((ctx.model.as_str(), ctx.version.as_str()), ("", ""));
+        assert!(ctx.request_id.is_empty() && ctx.client_address.is_empty());
+        assert!(ctx.headers.is_empty());
+        let none = Context::from_wit(filter::RequestContext {
+            request_id: Some("r1".into()),
+            identity: None,
+            route: Some(filter::Route {
+                model: "iris".into(),
+                version: "1".into(),
+            }),
+            headers: Some(vec![Header {
+                name: "x-team".into(),
+                value: "ml".into(),
+            }]),
+            client_address: Some("127.0.0.1:1".into()),
+        });
+        assert_eq!(none.auth_method, AuthMethod::Anonymous);
+        assert_eq!(none.tenant, None);
+        assert_eq!(none.request_id, "r1");
+        assert_eq!(none.header("X-Team"), Some("ml"));
+        assert_eq!(none.client_address, "127.0.0.1:1");
     }
 }

@@ -38,33 +38,53 @@ pub struct PolicyContext {
     pub client_address: String,
 }
 
-/// What a policy reads beyond its context (its metadata says; a 0.1
-/// policy reads everything). The host copies into the policy only that.
+/// What a policy reads (its metadata says; a 0.1 policy reads
+/// everything). The host lowers into the policy only that.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reads {
     /// The request's tensors, parameters and requested outputs.
     pub request: bool,
     /// The model's answer.
     pub response: bool,
+    /// The context's request id.
+    pub request_id: bool,
+    /// The context's identity: tenant, principal, auth method.
+    pub identity: bool,
+    /// The context's route: model and version.
+    pub route: bool,
+    /// The context's allow-listed headers.
+    pub headers: bool,
+    /// The context's client address.
+    pub client_address: bool,
 }
 
 impl Reads {
-    /// Everything: what a policy that does not say gets.
+    /// Everything: what a 0.1 policy gets.
     pub const ALL: Reads = Reads {
         request: true,
         response: true,
+        request_id: true,
+        identity: true,
+        route: true,
+        headers: true,
+        client_address: true,
     };
 
-    /// Names of what is read, for messages and `inspect`.
+    /// Names of what is read (the WIT's flag names), for messages and
+    /// `inspect`.
     pub fn names(self) -> Vec<&'static str> {
-        let mut names = Vec::new();
-        if self.request {
-            names.push("request");
-        }
-        if self.response {
-            names.push("response");
-        }
-        names
+        [
+            (self.request, "request"),
+            (self.response, "response"),
+            (self.request_id, "request-id"),
+            (self.identity, "identity"),
+            (self.route, "route"),
+            (self.headers, "headers"),
+            (self.client_address, "client-address"),
+        ]
+        .into_iter()
+        .filter_map(|(read, name)| read.then_some(name))
+        .collect()
     }
 }
 

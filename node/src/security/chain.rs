@@ -14,7 +14,7 @@ pub use crate::repository::{PolicyBinding, Stage};
 use crate::protocol::{check_inputs_fit, check_outputs, check_request};
 use crate::registry::{ModelRules, Registry};
 use crate::runtime::policy_abi::{Decision, PolicyContext, RequestRewrite};
-use crate::runtime::{InvokeError, LoadedModel};
+use crate::runtime::{CallTiming, InvokeError, LoadedModel};
 use crate::served::ServedVersion;
 use crate::tensor::{InferenceRequest, InferenceResponse};
 
@@ -177,7 +177,7 @@ impl PolicyChains {
         &self,
         binding: &PolicyBinding,
         policy: &LoadedModel,
-        started: Instant,
+        timing: CallTiming,
         result: Result<Decision<T>, InvokeError>,
         bytes: impl FnOnce(&T) -> usize,
         apply: impl FnOnce(T) -> Result<(), Failure>,
@@ -190,7 +190,7 @@ impl PolicyChains {
             }
             Ok(Decision::Deny { status, reason }) => match Self::denial(policy, status, reason) {
                 Ok(denied) => {
-                    stats.record(started.elapsed(), false);
+                    record(stats, timing, false);
                     return Err(denied);
                 }
                 Err(f) => Err(f),
@@ -214,7 +214,7 @@ impl PolicyChains {
                 reason: e.to_string(),
             }),
         };
-        stats.record(started.elapsed(), outcome.is_err());
+        record(stats, timing, outcome.is_err());
         match outcome {
             Ok(()) => Ok(()),
             Err(f) => Self::failed(binding, Some(policy), f),
@@ -238,13 +238,13 @@ impl PolicyChains {
                     continue;
                 }
             };
-            let started = Instant::now();
             // What the policy reads is lowered into its sandbox at the call.
-            let result = policy.on_request(ctx, request).await;
+            let mut timing = CallTiming::default();
+            let result = policy.on_request_timed(ctx, request, &mut timing).await;
             self.settle(
                 binding,
                 &policy,
-                started,
+                timing,
                 result,
                 RequestRewrite::bytes,
                 |new| {
@@ -287,13 +287,15 @@ impl PolicyChains {
                     continue;
                 }
             };
-            let started = Instant::now();
-            let result = policy.on_response(ctx, seen, response).await;
+            let mut timing = CallTiming::default();
+            let result = policy
+                .on_response_timed(ctx, seen, response, &mut timing)
+                .await;
             let mut next = None;
             self.settle(
                 binding,
                 &policy,
-                started,
+                timing,
                 result,
                 |r: &InferenceResponse| r.outputs.iter().map(|t| t.data.byte_len()).sum(),
                 |new| {
@@ -311,6 +313,13 @@ impl PolicyChains {
         }
         Ok(())
     }
+}
+
+/// Counts a policy call in its version's stats, timed by the clock reads
+/// the call made anyway.
+fn record(stats: &crate::runtime::VersionStats, timing: CallTiming, failed: bool) {
+    let ended = timing.ended.unwrap_or_else(Instant::now);
+    stats.record_at(ended, timing.total, failed);
 }
 
 /// `request` with a policy's rewrite applied: the id stays the host's, and

@@ -205,26 +205,31 @@ pub(crate) fn response_from(
     })
 }
 
-/// The context in its WIT form (borrowed).
+/// The context in its WIT form (borrowed): the parts the policy reads.
 fn context_to_wit<'a>(
     c: &'a PolicyContext,
     headers: &'a [filter::Header<'a>],
+    reads: Reads,
 ) -> filter::RequestContext<'a> {
     use crate::policy_abi::AuthMethod;
     filter::RequestContext {
-        request_id: &c.request_id,
-        tenant: c.tenant.as_deref(),
-        principal: c.principal.as_deref(),
-        auth_method: match c.auth_method {
-            AuthMethod::Anonymous => filter::AuthMethod::Anonymous,
-            AuthMethod::ApiKey => filter::AuthMethod::ApiKey,
-            AuthMethod::Jwt => filter::AuthMethod::Jwt,
-            AuthMethod::Mtls => filter::AuthMethod::Mtls,
-        },
-        model: &c.model,
-        version: &c.version,
-        headers,
-        client_address: &c.client_address,
+        request_id: reads.request_id.then_some(c.request_id.as_str()),
+        identity: reads.identity.then_some(filter::Identity {
+            tenant: c.tenant.as_deref(),
+            principal: c.principal.as_deref(),
+            auth_method: match c.auth_method {
+                AuthMethod::Anonymous => filter::AuthMethod::Anonymous,
+                AuthMethod::ApiKey => filter::AuthMethod::ApiKey,
+                AuthMethod::Jwt => filter::AuthMethod::Jwt,
+                AuthMethod::Mtls => filter::AuthMethod::Mtls,
+            },
+        }),
+        route: reads.route.then_some(filter::Route {
+            model: &c.model,
+            version: &c.version,
+        }),
+        headers: reads.headers.then_some(headers),
+        client_address: reads.client_address.then_some(c.client_address.as_str()),
     }
 }
 
@@ -298,6 +303,7 @@ impl<'a> PolicyData<'a> {
 /// reads is built.
 pub(crate) struct PolicyParts<'a> {
     context: &'a PolicyContext,
+    reads: Reads,
     headers: Vec<filter::Header<'a>>,
     request: Option<ListParts<'a>>,
     response: Option<ListParts<'a>>,
@@ -321,11 +327,16 @@ impl<'a> PolicyParts<'a> {
     ) -> PolicyParts<'a> {
         PolicyParts {
             context,
-            headers: context
-                .headers
-                .iter()
-                .map(|(name, value)| filter::Header { name, value })
-                .collect(),
+            reads,
+            headers: if reads.headers {
+                context
+                    .headers
+                    .iter()
+                    .map(|(name, value)| filter::Header { name, value })
+                    .collect()
+            } else {
+                Vec::new()
+            },
             request: reads.request.then(|| ListParts {
                 tensors: named(&req.inputs, &data.request),
                 outputs: req.outputs.iter().map(|o| o.name.as_str()).collect(),
@@ -341,7 +352,7 @@ impl<'a> PolicyParts<'a> {
 
     /// The context record.
     pub(crate) fn context(&self) -> filter::RequestContext<'_> {
-        context_to_wit(self.context, &self.headers)
+        context_to_wit(self.context, &self.headers, self.reads)
     }
 
     /// The request record, if the policy reads it.
@@ -364,9 +375,15 @@ impl<'a> PolicyParts<'a> {
 
 /// The host form of what a policy's metadata says it reads.
 pub(crate) fn reads(m: &filter::PolicyMetadata) -> Reads {
+    use filter::Reads as R;
     Reads {
-        request: m.reads.contains(filter::Reads::REQUEST),
-        response: m.reads.contains(filter::Reads::RESPONSE),
+        request: m.reads.contains(R::REQUEST),
+        response: m.reads.contains(R::RESPONSE),
+        request_id: m.reads.contains(R::REQUEST_ID),
+        identity: m.reads.contains(R::IDENTITY),
+        route: m.reads.contains(R::ROUTE),
+        headers: m.reads.contains(R::HEADERS),
+        client_address: m.reads.contains(R::CLIENT_ADDRESS),
     }
 }
 
@@ -502,4 +519,73 @@ mod tests {
         let short = response_from(answer(1, vec![1, 0]), &meta()).unwrap_err();
         assert!(short.contains("truncated"), "{short}");
     }
+
+    #[test]
+    fn a_policy_gets_only_what_it_reads() {
+        use crate::policy_abi::AuthMethod;
+        let ctx = PolicyContext {
+            request_id: "r1".into(),
+            tenant: Some("acme".into()),
+            principal: Some("ci".into()),
+            auth_method: AuthMethod::ApiKey,
+            model: "iris".into(),
+            version: "2".into(),
+            headers: vec![("x-team".into(), "ml".into())],
+            client_address: "127.0.0.1:9".into(),
+        };
+        let req = InferenceRequest {
+            inputs: vec![Tensor {
+                name: "a".into(),
+                datatype: DataType::F32,
+                shape: vec![1],
+                data: TensorData::Raw(Bytes::from_static(&[0, 0, 128, 63])),
+            }],
+            ..Default::default()
+        };
+        let resp = InferenceResponse::default();
+        let identity = Reads {
+            identity: true,
+            ..NONE
+        };
+        let data = PolicyData::new(&req, Some(&resp), identity);
+        let parts = PolicyParts::new(&ctx, &req, Some(&resp), &data, identity);
+        let c = parts.context();
+        let who = c.identity.as_ref().expect("identity is read");
+        assert_eq!((who.tenant, who.principal), (Some("acme"), Some("ci")));
+        assert!(matches!(who.auth_method, filter::AuthMethod::ApiKey));
+        assert!(c.request_id.is_none() && c.route.is_none());
+        assert!(c.headers.is_none() && c.client_address.is_none());
+        assert!(parts.request().is_none() && parts.response().is_none());
+        assert!(
+            data.request.is_empty(),
+            "unread tensors are not even packed"
+        );
+
+        let data = PolicyData::new(&req, Some(&resp), Reads::ALL);
+        let parts = PolicyParts::new(&ctx, &req, Some(&resp), &data, Reads::ALL);
+        let c = parts.context();
+        assert_eq!(c.request_id, Some("r1"));
+        assert_eq!(
+            c.route.as_ref().map(|r| (r.model, r.version)),
+            Some(("iris", "2"))
+        );
+        let headers = c.headers.expect("headers are read");
+        assert_eq!((headers[0].name, headers[0].value), ("x-team", "ml"));
+        assert_eq!(c.client_address, Some("127.0.0.1:9"));
+        let seen = parts.request().expect("the request is read");
+        assert_eq!(seen.inputs[0].name, "a");
+        assert_eq!(seen.inputs[0].data, [0, 0, 128, 63]);
+        assert!(parts.response().is_some());
+    }
+
+    /// Nothing read.
+    const NONE: Reads = Reads {
+        request: false,
+        response: false,
+        request_id: false,
+        identity: false,
+        route: false,
+        headers: false,
+        client_address: false,
+    };
 }

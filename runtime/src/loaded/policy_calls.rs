@@ -18,7 +18,17 @@ impl LoadedModel {
         ctx: &PolicyContext,
         req: &InferenceRequest,
     ) -> Result<Decision<RequestRewrite>, InvokeError> {
-        let timing = &mut CallTiming::default();
+        self.on_request_timed(ctx, req, &mut CallTiming::default())
+            .await
+    }
+
+    /// [`LoadedModel::on_request`], noting where the time went in `timing`.
+    pub async fn on_request_timed(
+        &self,
+        ctx: &PolicyContext,
+        req: &InferenceRequest,
+        timing: &mut CallTiming,
+    ) -> Result<Decision<RequestRewrite>, InvokeError> {
         match self.abi {
             Abi::V1 => {
                 let (c, r) = v1::on_request_args(ctx, req);
@@ -58,7 +68,19 @@ impl LoadedModel {
         req: &InferenceRequest,
         resp: &InferenceResponse,
     ) -> Result<Decision<InferenceResponse>, InvokeError> {
-        let timing = &mut CallTiming::default();
+        self.on_response_timed(ctx, req, resp, &mut CallTiming::default())
+            .await
+    }
+
+    /// [`LoadedModel::on_response`], noting where the time went in
+    /// `timing`.
+    pub async fn on_response_timed(
+        &self,
+        ctx: &PolicyContext,
+        req: &InferenceRequest,
+        resp: &InferenceResponse,
+        timing: &mut CallTiming,
+    ) -> Result<Decision<InferenceResponse>, InvokeError> {
         match self.abi {
             Abi::V1 => {
                 let (c, r, a) = v1::on_response_args(ctx, req, resp);

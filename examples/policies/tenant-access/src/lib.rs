@@ -53,7 +53,7 @@ fn permits(entry: &str, model: &str, version: &str) -> bool {
 
 impl Policy for TenantAccess {
     /// Identity and route alone: no tensor is copied into this policy.
-    const READS: Reads = Reads::NOTHING;
+    const READS: Reads = Reads::IDENTITY.and(Reads::ROUTE);
 
     fn on_request(ctx: &Context, _request: &Request) -> Verdict<Request> {
         let tenant = ctx.tenant.as_deref();
