@@ -117,20 +117,13 @@ impl TensorData {
     }
 
     /// The data in the binary layout (raw little-endian elements; BYTES
-    /// each after its 4-byte length): borrowed when it is already laid out
-    /// that way (raw data, or BYTES that arrived in binary), else packed.
-    pub fn binary(&self) -> std::borrow::Cow<'_, [u8]> {
-        use std::borrow::Cow;
+    /// each after its 4-byte length), when it is already laid out that way
+    /// (raw data, or BYTES that arrived in binary); `write_binary` packs
+    /// the rest.
+    pub fn as_binary(&self) -> Option<&[u8]> {
         match self {
-            TensorData::Raw(b) => Cow::Borrowed(b),
-            TensorData::Strings(s) => match s.as_binary() {
-                Some(b) => Cow::Borrowed(b),
-                None => {
-                    let mut out = Vec::with_capacity(self.byte_len());
-                    crate::protocol::write_binary(&mut out, self);
-                    Cow::Owned(out)
-                }
-            },
+            TensorData::Raw(b) => Some(b),
+            TensorData::Strings(s) => s.as_binary(),
         }
     }
 
@@ -417,24 +410,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn binary_bytes_are_borrowed_and_others_packed() {
+    fn binary_bytes_are_borrowed_and_others_are_not() {
         let wire = Bytes::from_static(&[2, 0, 0, 0, b'h', b'i', 0, 0, 0, 0, 1, 0, 0, 0, b'x']);
         let arrived = crate::protocol::decode_binary(DataType::Bytes, 3, wire.clone()).unwrap();
-        let std::borrow::Cow::Borrowed(b) = arrived.binary() else {
-            panic!("BYTES that arrived in binary are not copied");
-        };
-        assert_eq!(b, &wire[..]);
+        assert_eq!(
+            arrived.as_binary(),
+            Some(&wire[..]),
+            "BYTES that arrived in binary are already laid out"
+        );
         // Built from JSON: the same elements, without their lengths.
         let built = TensorData::Strings([&b"hi"[..], b"", b"x"].into_iter().collect());
-        let packed = built.binary();
-        assert!(matches!(packed, std::borrow::Cow::Owned(_)));
-        assert_eq!(&packed[..], &wire[..]);
-        // A sub-slice whose lengths do not match its spans is packed too.
+        assert_eq!(built.as_binary(), None);
+        let mut packed = Vec::new();
+        crate::protocol::write_binary(&mut packed, &built);
+        assert_eq!(packed, &wire[..]);
+        // A sub-slice whose lengths do not match its spans is not either.
         let odd = Strings::from_spans(Bytes::from_static(&[9, 0, 0, 0, b'a', b'b']), vec![(4, 6)])
             .unwrap();
         assert_eq!(odd.as_binary(), None);
         assert_eq!(Strings::new().as_binary(), Some(&[][..]));
         let raw = TensorData::Raw(Bytes::from_static(&[1, 2]));
-        assert!(matches!(raw.binary(), std::borrow::Cow::Borrowed(&[1, 2])));
+        assert_eq!(raw.as_binary(), Some(&[1, 2][..]));
     }
 }

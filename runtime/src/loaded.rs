@@ -678,8 +678,8 @@ impl LoadedModel {
                 }
             }
             Abi::V2 => {
-                let data = v2::tensor_data(&req.inputs);
-                let parts = v2::RequestParts::new(req, &data, &self.metadata);
+                let packed = v2::Packed::new(&req.inputs);
+                let parts = v2::RequestParts::new(req, &packed, &self.metadata);
                 let answer = self
                     .call(timing, async |store, bound| match bound {
                         Bound::ModelV2(m) => {

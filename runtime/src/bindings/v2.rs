@@ -6,16 +6,16 @@
 //! The host lowers borrowed values: a tensor's data goes from the request
 //! (often a slice of the body it arrived in) straight into the component's
 //! memory, and a policy's context and tensors are not cloned first. Each
-//! call builds its arguments in two steps, because the WIT records point
-//! into lists: the parts ([`RequestParts`], [`PolicyParts`]) hold those
-//! lists, borrowing the host's values, and the records borrow the parts.
-
-use std::borrow::Cow;
+//! call builds its arguments in steps, because the WIT records point into
+//! lists: BYTES data not yet in the binary layout is packed ([`Packed`];
+//! usually there is none), the parts ([`RequestParts`], [`PolicyParts`])
+//! hold the lists, borrowing the host's values, and the records borrow the
+//! parts.
 
 use bytes::Bytes;
 
 use crate::policy_abi::{Decision, PolicyContext, Reads, RequestRewrite};
-use crate::protocol::decode_binary;
+use crate::protocol::{decode_binary, write_binary};
 use crate::tensor::{
     DataType, InferenceRequest, InferenceResponse, ModelMetadata, ParamValue, Parameters, Tensor,
     TensorData, TensorSpec, element_count,
@@ -71,10 +71,39 @@ fn index(specs: &[TensorSpec], name: &str) -> u32 {
         .unwrap_or(u32::MAX)
 }
 
-/// The tensors' data in the binary layout, borrowed where it already is
-/// (see [`TensorData::binary`]): the first step of building arguments.
-pub(crate) fn tensor_data(tensors: &[Tensor]) -> Vec<Cow<'_, [u8]>> {
-    tensors.iter().map(|t| t.data.binary()).collect()
+/// The data of the tensors whose data is not already in the binary layout
+/// (BYTES built from JSON), packed, in tensor order: the first step of
+/// building arguments. Usually empty, and then it allocates nothing.
+#[derive(Default)]
+pub(crate) struct Packed(Vec<Vec<u8>>);
+
+impl Packed {
+    /// Packs what `tensors` need packed.
+    pub(crate) fn new(tensors: &[Tensor]) -> Packed {
+        Packed(
+            tensors
+                .iter()
+                .filter(|t| t.data.as_binary().is_none())
+                .map(|t| {
+                    let mut out = Vec::with_capacity(t.data.byte_len());
+                    write_binary(&mut out, &t.data);
+                    out
+                })
+                .collect(),
+        )
+    }
+
+    /// Each of `tensors`' data in the binary layout, in order: borrowed
+    /// from the tensor, or from here.
+    fn data<'a>(&'a self, tensors: &'a [Tensor]) -> impl Iterator<Item = &'a [u8]> {
+        let mut packed = self.0.iter();
+        tensors.iter().map(move |t| {
+            t.data
+                .as_binary()
+                .or_else(|| packed.next().map(Vec::as_slice))
+                .unwrap_or_default()
+        })
+    }
 }
 
 /// Parameters as a component reads them (borrowed).
@@ -124,7 +153,7 @@ fn data_from_wit(
 }
 
 /// The lists a model's request record points into, borrowing the request
-/// and its data ([`tensor_data`]).
+/// and its [`Packed`] data.
 pub(crate) struct RequestParts<'a> {
     inputs: Vec<inference::TensorParam<'a>>,
     outputs: Option<Vec<u32>>,
@@ -132,18 +161,18 @@ pub(crate) struct RequestParts<'a> {
 }
 
 impl<'a> RequestParts<'a> {
-    /// The parts of `req` for the model described by `meta`; `data` is
-    /// `tensor_data(&req.inputs)`.
+    /// The parts of `req` for the model described by `meta`; `packed` is
+    /// `Packed::new(&req.inputs)`.
     pub(crate) fn new(
         req: &'a InferenceRequest,
-        data: &'a [Cow<'a, [u8]>],
+        packed: &'a Packed,
         meta: &ModelMetadata,
     ) -> RequestParts<'a> {
         RequestParts {
             inputs: req
                 .inputs
                 .iter()
-                .zip(data)
+                .zip(packed.data(&req.inputs))
                 .map(|(t, data)| inference::TensorParam {
                     spec: index(&meta.inputs, &t.name),
                     datatype: t.datatype.into(),
@@ -241,14 +270,11 @@ fn denial<T>(d: filter::Denial) -> Decision<T> {
     }
 }
 
-/// Named tensors as a policy reads them; `data` is `tensor_data(tensors)`.
-fn named<'a>(
-    tensors: &'a [Tensor],
-    data: &'a [Cow<'a, [u8]>],
-) -> Vec<filter::NamedTensorParam<'a>> {
+/// Named tensors as a policy reads them; `packed` is `Packed::new(tensors)`.
+fn named<'a>(tensors: &'a [Tensor], packed: &'a Packed) -> Vec<filter::NamedTensorParam<'a>> {
     tensors
         .iter()
-        .zip(data)
+        .zip(packed.data(tensors))
         .map(|(t, data)| filter::NamedTensorParam {
             name: &t.name,
             datatype: t.datatype.into(),
@@ -269,30 +295,30 @@ fn named_from_wit(what: &str, t: filter::NamedTensorResult) -> Result<Tensor, St
     })
 }
 
-/// The data of what a policy reads, in the binary layout (the first step
-/// of building its arguments; empty for what it does not read).
-pub(crate) struct PolicyData<'a> {
-    request: Vec<Cow<'a, [u8]>>,
-    response: Vec<Cow<'a, [u8]>>,
+/// The packed data of what a policy reads (the first step of building its
+/// arguments; empty for what it does not read).
+pub(crate) struct PolicyData {
+    request: Packed,
+    response: Packed,
 }
 
-impl<'a> PolicyData<'a> {
-    /// The data of `req`'s inputs and `resp`'s outputs, as far as `reads`
-    /// says the policy reads them.
+impl PolicyData {
+    /// What `req`'s inputs and `resp`'s outputs need packed, as far as
+    /// `reads` says the policy reads them.
     pub(crate) fn new(
-        req: &'a InferenceRequest,
-        resp: Option<&'a InferenceResponse>,
+        req: &InferenceRequest,
+        resp: Option<&InferenceResponse>,
         reads: Reads,
-    ) -> PolicyData<'a> {
+    ) -> PolicyData {
         PolicyData {
             request: if reads.request {
-                tensor_data(&req.inputs)
+                Packed::new(&req.inputs)
             } else {
-                Vec::new()
+                Packed::default()
             },
             response: match resp {
-                Some(r) if reads.response => tensor_data(&r.outputs),
-                _ => Vec::new(),
+                Some(r) if reads.response => Packed::new(&r.outputs),
+                _ => Packed::default(),
             },
         }
     }
@@ -322,7 +348,7 @@ impl<'a> PolicyParts<'a> {
         context: &'a PolicyContext,
         req: &'a InferenceRequest,
         resp: Option<&'a InferenceResponse>,
-        data: &'a PolicyData<'a>,
+        data: &'a PolicyData,
         reads: Reads,
     ) -> PolicyParts<'a> {
         PolicyParts {
@@ -472,7 +498,7 @@ mod tests {
             ..Default::default()
         };
         let meta = meta();
-        let data = tensor_data(&req.inputs);
+        let data = Packed::new(&req.inputs);
         let parts = RequestParts::new(&req, &data, &meta);
         let wit = parts.request("r1");
         assert_eq!(wit.id, "r1");
@@ -490,6 +516,8 @@ mod tests {
         );
         assert_eq!(wit.outputs, Some(&[1][..]));
         assert!(wit.parameters.is_none(), "no parameters, no list");
+        assert_eq!(data.0.len(), 1, "only the BYTES built from JSON is packed");
+        drop(parts);
         req.outputs.clear();
         let parts = RequestParts::new(&req, &data, &meta);
         assert!(parts.request("r2").outputs.is_none());
@@ -556,10 +584,6 @@ mod tests {
         assert!(c.request_id.is_none() && c.route.is_none());
         assert!(c.headers.is_none() && c.client_address.is_none());
         assert!(parts.request().is_none() && parts.response().is_none());
-        assert!(
-            data.request.is_empty(),
-            "unread tensors are not even packed"
-        );
 
         let data = PolicyData::new(&req, Some(&resp), Reads::ALL);
         let parts = PolicyParts::new(&ctx, &req, Some(&resp), &data, Reads::ALL);
