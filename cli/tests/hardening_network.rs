@@ -317,7 +317,15 @@ async fn idle_http2_connections_are_closed_and_capped_per_address() {
     let r = send.send_request(req).await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(started.elapsed() < Duration::from_secs(2));
-    let open = idle.iter().filter(|(_, c)| !c.is_finished()).count();
+    // The server refuses the excess at accept; each client task ends when
+    // it reads that close, which may come a moment after the operator's
+    // answer on a busy machine.
+    let open = || idle.iter().filter(|(_, c)| !c.is_finished()).count();
+    let waited = Instant::now();
+    while open() > 4 && waited.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let open = open();
     assert!(open <= 4, "{open} idle admin connections from one address");
 
     // On the data plane, an idle h2 connection is closed after idle_timeout.
