@@ -51,8 +51,8 @@ pub mod bindings {
     });
 }
 
-/// Generated bindings for the `policy` world; its shared types and its
-/// imports are [`bindings`]'.
+/// Generated bindings for the `policy` world, sharing the `types`
+/// interface and the imports of [`bindings`].
 #[doc(hidden)]
 pub mod policy_bindings {
     wit_bindgen::generate!({
