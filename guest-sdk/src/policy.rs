@@ -55,6 +55,14 @@ pub struct Context {
 }
 
 impl Context {
+    /// The value of an allow-listed request header (`name` in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
     fn from_wit(c: filter::RequestContext) -> Context {
         let (tenant, principal, auth_method) = match c.identity {
             Some(i) => (i.tenant, i.principal, i.auth_method),
@@ -211,16 +219,6 @@ impl AuthMethod {
             AuthMethod::Jwt => "jwt",
             AuthMethod::Mtls => "mtls",
         }
-    }
-}
-
-impl Context {
-    /// The value of an allow-listed request header (`name` in any case).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str())
     }
 }
 

@@ -33,8 +33,10 @@ impl Pipeline {
         }
         let t = flight.stamp();
         let context = self.policy_context(flight, routed, id);
-        // The chains hand policies their own copy of the request, held
-        // until the answer: counted like the rest of the request.
+        // Each policy gets its own copy of what it reads, in its sandbox;
+        // the request is counted once more for those copies, until the
+        // answer (since the host lowers from the request itself, it holds
+        // only BYTES it had to pack: this over-counts raw data).
         let tenant = routed.identity.tenant.as_deref();
         flight
             .memory

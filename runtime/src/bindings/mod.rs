@@ -196,6 +196,11 @@ macro_rules! model_conversions {
 
 pub(crate) use {datatype_conversions, model_conversions};
 
+/// The host form of a policy's denial (the same record in every series).
+fn denial<T>(status: u16, reason: String) -> crate::policy_abi::Decision<T> {
+    crate::policy_abi::Decision::Deny { status, reason }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

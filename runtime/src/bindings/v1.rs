@@ -96,14 +96,6 @@ fn context_to_wit(c: &PolicyContext) -> policy::filter::RequestContext {
     }
 }
 
-/// The host form of a denial.
-fn denial<T>(d: policy::filter::Denial) -> Decision<T> {
-    Decision::Deny {
-        status: d.status,
-        reason: d.reason,
-    }
-}
-
 fn tensor_to_wit(t: Tensor) -> wit::Tensor {
     wit::Tensor {
         name: t.name,
@@ -206,7 +198,7 @@ pub(crate) fn request_decision(d: policy::filter::RequestDecision) -> Decision<R
     use policy::filter::RequestDecision as D;
     match d {
         D::Allow => Decision::Allow,
-        D::Deny(d) => denial(d),
+        D::Deny(d) => super::denial(d.status, d.reason),
         D::Rewrite(r) => Decision::Rewrite(rewrite_from(r)),
     }
 }
@@ -218,7 +210,7 @@ pub(crate) fn response_decision(
     use policy::filter::ResponseDecision as D;
     match d {
         D::Allow => Decision::Allow,
-        D::Deny(d) => denial(d),
+        D::Deny(d) => super::denial(d.status, d.reason),
         D::Rewrite(r) => Decision::Rewrite(response_from(r)),
     }
 }

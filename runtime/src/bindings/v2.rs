@@ -262,14 +262,6 @@ fn context_to_wit<'a>(
     }
 }
 
-/// The host form of a denial.
-fn denial<T>(d: filter::Denial) -> Decision<T> {
-    Decision::Deny {
-        status: d.status,
-        reason: d.reason,
-    }
-}
-
 /// Named tensors as a policy reads them; `packed` is `Packed::new(tensors)`.
 fn named<'a>(tensors: &'a [Tensor], packed: &'a Packed) -> Vec<filter::NamedTensorParam<'a>> {
     tensors
@@ -421,7 +413,7 @@ pub(crate) fn request_decision(
     use filter::RequestDecision as D;
     Ok(match d {
         D::Allow => Decision::Allow,
-        D::Deny(d) => denial(d),
+        D::Deny(d) => super::denial(d.status, d.reason),
         D::Rewrite(r) => Decision::Rewrite(RequestRewrite {
             inputs: r
                 .inputs
@@ -441,7 +433,7 @@ pub(crate) fn response_decision(
     use filter::ResponseDecision as D;
     Ok(match d {
         D::Allow => Decision::Allow,
-        D::Deny(d) => denial(d),
+        D::Deny(d) => super::denial(d.status, d.reason),
         D::Rewrite(r) => Decision::Rewrite(InferenceResponse {
             outputs: r
                 .outputs
